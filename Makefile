@@ -1,0 +1,52 @@
+# deskmail: `make run` and `make test` are all a fresh machine needs.
+
+PYTHON ?= $(shell command -v python3.12 || command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_DB ?= postgres://postgres@127.0.0.1:5432/deskmail
+
+.PHONY: help install install-test-services run test test-sqlite test-postgres corpus bench lint format clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install deskmail with its dev tools (idempotent).
+
+install-test-services:  ## Install the mail servers the tests start (Dovecot, Postfix; needs root).
+	@sh scripts/install-test-services.sh
+
+run: install  ## Set up the embedded default (SQLite, ./data) and run the console and worker.
+	$(BIN)/deskmail run
+
+test: install install-test-services  ## Run every test, on SQLite and on PostgreSQL, and the corpus check.
+	$(MAKE) test-sqlite test-postgres corpus
+
+test-sqlite:  ## Every test on the embedded default, SQLite.
+	$(BIN)/pytest
+
+test-postgres:  ## The database tests again, on PostgreSQL (TEST_DB).
+	DATABASE_URL=$(TEST_DB) $(BIN)/pytest -m django_db
+
+corpus:  ## The real-world parsing corpus from ../shared/corpus.
+	$(BIN)/python ../shared/corpus/check.py --cmd '$(BIN)/deskmail parse --json {}'
+
+bench: install install-test-services  ## Run the benchmarks and write docs/benchmarks.md.
+	$(BIN)/python -m bench
+
+lint: install  ## ruff check and format check.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## Apply ruff's fixes and formatting.
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## Remove the virtualenv and caches (keeps ./data).
+	rm -rf $(VENV) .pytest_cache .ruff_cache

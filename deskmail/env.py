@@ -1,0 +1,60 @@
+"""Typed readers for environment settings that fail loudly and say which variable is wrong."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+
+class SettingError(Exception):
+    """An environment variable holds a value deskmail cannot use."""
+
+
+def env_str(name: str, default: str = "") -> str:
+    """The variable's value; `NAME_FILE` may point at a file holding it (for secrets)."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise SettingError(f"{name}_FILE={file_name}: cannot read it ({exc.strerror})") from exc
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingError(f"{name}={raw!r}: expected true or false")
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in env_str(name).split(",") if item.strip()]
+
+
+def persisted_secret(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+    """Read a generated secret from the data folder, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(50)
+
+
+def new_fernet_key() -> str:
+    return Fernet.generate_key().decode()

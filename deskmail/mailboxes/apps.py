@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MailboxesConfig(AppConfig):
+    name = "deskmail.mailboxes"
+    label = "mailboxes"

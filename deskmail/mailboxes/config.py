@@ -1,0 +1,235 @@
+"""The mailbox configuration schema: the YAML contract in DESIGN.md, as pydantic models.
+
+A mailbox row stores its whole configuration as the JSON of `MailboxConfig`
+(secrets excluded: they are encrypted separately). Everything that reads a
+mailbox's settings (the pipeline, the connectors, the outbox) reads this
+object, so there is one source of truth and one validator.
+
+A switched-off setting is omitted or null; lists default to empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Protocol = Literal["imap", "pop3", "graph", "ews", "forward"]
+OutboundProtocol = Literal["smtp", "graph", "ews"]
+Security = Literal["ssl", "starttls", "none"]
+Auth = Literal["password", "oauth2"]
+TicketStatus = Literal["new", "open", "pending", "resolved", "closed"]
+
+_SKIP_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+_AFTER_FETCH = re.compile(r"^(mark_seen|leave|delete|move:.+)$")
+
+
+class Strict(BaseModel):
+    """Unknown keys are refused, so a typo is an error rather than a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class InboundConfig(Strict):
+    protocol: Protocol
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    security: Security = "ssl"
+    # Off only for self-signed test or internal servers; never turned off by itself.
+    verify_certificate: bool = True
+    username: str | None = None
+    auth: Auth = "password"
+    password_env: str | None = None
+    oauth_provider: str | None = None
+    folder: str = "INBOX"
+    after_fetch: str = "mark_seen"
+    idle: bool = True
+    poll_seconds: Annotated[int, Field(ge=1)] = 60
+    sync_since: dt.date | None = None
+    header_filter: str | None = None
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10
+    auth_timeout_s: Annotated[float, Field(gt=0)] = 5
+    max_tries: Annotated[int, Field(ge=1)] = 3
+    cool_off_minutes: Annotated[float, Field(ge=0)] = 5
+    skip_times: list[str] = []
+    duplicate_check: bool = True
+
+    @field_validator("after_fetch")
+    @classmethod
+    def _after_fetch(cls, value: str) -> str:
+        if not _AFTER_FETCH.match(value):
+            raise ValueError("expected mark_seen, leave, delete or move:FOLDER")
+        return value
+
+    @field_validator("skip_times")
+    @classmethod
+    def _skip_times(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _SKIP_TIME.match(item):
+                raise ValueError(f"{item!r} is not a time range like 02:00-04:00")
+        return value
+
+    @model_validator(mode="after")
+    def _server_needed(self) -> InboundConfig:
+        if self.protocol in ("imap", "pop3") and not self.host:
+            raise ValueError(f"host is required for {self.protocol}")
+        return self
+
+    def default_port(self) -> int:
+        if self.port:
+            return self.port
+        table = {
+            ("imap", "ssl"): 993,
+            ("imap", "starttls"): 143,
+            ("imap", "none"): 143,
+            ("pop3", "ssl"): 995,
+            ("pop3", "starttls"): 110,
+            ("pop3", "none"): 110,
+        }
+        return table.get((self.protocol, self.security), 0)
+
+
+class OutboundConfig(Strict):
+    protocol: OutboundProtocol = "smtp"
+    host: str | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    security: Security = "ssl"
+    verify_certificate: bool = True
+    auth: Auth = "password"
+    username: str | None = None
+    password_env: str | None = None
+    oauth_provider: str | None = None
+    connect_timeout_s: Annotated[float, Field(gt=0)] = 10
+    # Append a copy of each sent mail to the IMAP Sent folder (IMAP mailboxes only).
+    save_to_sent: str | None = None
+
+    def default_port(self) -> int:
+        if self.port:
+            return self.port
+        return {"ssl": 465, "starttls": 587, "none": 25}[self.security]
+
+
+class RateLimit(Strict):
+    max: Annotated[int, Field(ge=1)] = 20
+    per_minutes: Annotated[int, Field(ge=1)] = 60
+
+
+class FiltersConfig(Strict):
+    allowed_domains: list[str] = []
+    blocked_senders: list[str] = []
+    exclude_auto_replies: bool = True
+    auto_reply_keywords: list[str] = []
+    sender_rate_limit: RateLimit | None = RateLimit()
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [d.lower().lstrip("@") for d in value]
+
+    @field_validator("blocked_senders")
+    @classmethod
+    def _senders(cls, value: list[str]) -> list[str]:
+        return [s.lower() for s in value]
+
+
+class IdentityRule(Strict):
+    match: Literal["subject", "body"]
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+
+class CombineSameSubject(Strict):
+    within_hours: Annotated[float, Field(gt=0)] = 72
+    statuses: list[TicketStatus] = ["new", "open", "pending"]
+
+
+class ThreadingConfig(Strict):
+    subject_tag: bool = True
+    identity_rule: IdentityRule | None = None
+    combine_same_subject: CombineSameSubject | None = None
+    reply_to_closed: Literal["reopen", "new_ticket"] = "reopen"
+    new_ticket_after_closed_hours: Annotated[float, Field(ge=0)] = 0
+
+
+class FieldMapping(Strict):
+    field: str
+    # Where the value comes from: subject, body, sender, sender_name, importance,
+    # attachments, or any header as `header:X-Name`.
+    source: str | None = Field(default=None, alias="from")
+    default: str | int | float | bool | None = None
+    # A restricted field is only ever set from its default, never from the mail.
+    restricted: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TicketsConfig(Strict):
+    queue: str | None = None
+    type: str | None = None
+    create_contacts: bool = True
+    attach_original_email: bool = False
+    field_mappings: list[FieldMapping] = []
+
+
+class RepliesConfig(Strict):
+    auto_acknowledge: bool = False
+    end_of_message_marker: str | None = None
+    powered_by_footer: bool = True
+    max_attachments: Annotated[int, Field(ge=0)] = 10
+
+
+class MailboxConfig(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    key: Annotated[str, Field(min_length=1, max_length=5, pattern=r"^[A-Za-z0-9]+$")]
+    address: str
+    display_name: str | None = None
+    reply_to: str | None = None
+    status: Literal["draft", "active", "disabled"] = "draft"
+    purpose: Literal["receive", "receive_send"] = "receive_send"
+    inbound: InboundConfig | None = None
+    outbound: OutboundConfig | None = None
+    filters: FiltersConfig = FiltersConfig()
+    aliases: list[str] = []
+    threading: ThreadingConfig = ThreadingConfig()
+    tickets: TicketsConfig = TicketsConfig()
+    replies: RepliesConfig = RepliesConfig()
+
+    @field_validator("address", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        value = value.strip().lower()
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: list[str]) -> list[str]:
+        out = []
+        for item in value:
+            item = item.strip().lower()
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", item):
+                raise ValueError(f"{item!r} is not an email address")
+            out.append(item)
+        return out
+
+    @field_validator("key")
+    @classmethod
+    def _key_upper(cls, value: str) -> str:
+        return value.upper()
+
+    def own_addresses(self) -> set[str]:
+        """The mailbox address and its aliases: never a participant, never a recipient."""
+        return {self.address, *self.aliases}

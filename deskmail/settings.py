@@ -1,0 +1,142 @@
+"""Django settings, read from the environment.
+
+Deployment facts only: everything about a mailbox lives in its row. The
+embedded default (no DATABASE_URL) is SQLite plus a data folder, with a secret
+key and an encryption key generated into that folder on first start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from deskmail.env import (
+    SettingError,
+    env_bool,
+    env_list,
+    env_str,
+    new_fernet_key,
+    new_secret_key,
+    persisted_secret,
+)
+
+BASE_DIR = Path(__file__).resolve().parent
+
+try:
+    DATA_DIR = Path(env_str("DESKMAIL_DATA_DIR", "data")).resolve()
+    DEBUG = env_bool("DEBUG", False)
+    SECRET_KEY = env_str("DESKMAIL_SECRET_KEY") or persisted_secret(
+        DATA_DIR / "secret_key", new_secret_key
+    )
+    # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt.
+    ENCRYPTION_KEYS = env_list("DESKMAIL_ENCRYPTION_KEYS") or [
+        persisted_secret(DATA_DIR / "encryption_key", new_fernet_key)
+    ]
+    ALLOWED_HOSTS = env_list("DESKMAIL_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]"]
+    CSRF_TRUSTED_ORIGINS = env_list("DESKMAIL_CSRF_TRUSTED_ORIGINS")
+    _database_url = env_str("DATABASE_URL")
+except SettingError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "deskmail.sqlite3",
+            "OPTIONS": {
+                # WAL lets the console read while the worker writes.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "deskmail.core",
+    "deskmail.mailboxes",
+    "deskmail.tickets",
+    "deskmail.ingest",
+    "deskmail.outbound",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "deskmail.urls"
+ASGI_APPLICATION = "deskmail.asgi.application"
+WSGI_APPLICATION = "deskmail.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    # Raw messages and attachments: content-addressed files under the data folder
+    # by default; any Django storage backend can take their place.
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": DATA_DIR / "files"},
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("DESKMAIL_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
