@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "deskmail.tickets",
     "deskmail.ingest",
     "deskmail.outbound",
+    "deskmail.sync",
 ]
 
 MIDDLEWARE = [

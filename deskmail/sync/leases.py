@@ -1,0 +1,68 @@
+"""Mailbox leases shared by every worker through the database.
+
+Claiming is a conditional UPDATE (free, expired, or already ours), so two
+workers can never both hold a mailbox; on PostgreSQL the candidate rows are
+picked with `SELECT ... FOR UPDATE SKIP LOCKED`, so workers do not queue up
+behind each other. A worker renews its leases well before they expire; one
+that dies simply stops renewing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from deskmail.mailboxes.models import Mailbox
+from deskmail.sync.models import Lease
+
+LEASE_SECONDS = 30
+
+
+def claim(mailbox_ids: list[int], owner: str, *, limit: int) -> list[int]:
+    """Claim up to `limit` of these mailboxes for `owner`; returns the ids now held."""
+    now = timezone.now()
+    for mailbox_id in mailbox_ids:
+        Lease.objects.get_or_create(mailbox_id=mailbox_id)
+    claimable = Q(owner="") | Q(expires_at__lt=now) | Q(owner=owner)
+    held: list[int] = []
+    with transaction.atomic():
+        candidates = list(
+            Lease.objects.select_for_update(skip_locked=True)
+            .filter(claimable, mailbox_id__in=mailbox_ids)
+            .order_by("mailbox_id")
+            .values_list("mailbox_id", flat=True)[:limit]
+        )
+        expires = now + dt.timedelta(seconds=LEASE_SECONDS)
+        for mailbox_id in candidates:
+            updated = Lease.objects.filter(claimable, mailbox_id=mailbox_id).update(
+                owner=owner, expires_at=expires, acquired_at=now
+            )
+            if updated == 1:
+                held.append(mailbox_id)
+    return held
+
+
+def renew(mailbox_ids: list[int], owner: str) -> set[int]:
+    """Extend our leases; returns the ids we still hold (a lost lease means: stop syncing)."""
+    # Still ours even if it expired meanwhile, as long as nobody else claimed it.
+    now = timezone.now()
+    Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids).update(
+        expires_at=now + dt.timedelta(seconds=LEASE_SECONDS)
+    )
+    return set(
+        Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids).values_list(
+            "mailbox_id", flat=True
+        )
+    )
+
+
+def release(mailbox_ids: list[int], owner: str) -> None:
+    Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids).update(owner="", expires_at=None)
+
+
+def holder(mailbox: Mailbox) -> str | None:
+    lease = Lease.objects.filter(mailbox=mailbox, expires_at__gte=timezone.now()).first()
+    return lease.owner if lease and lease.owner else None
