@@ -33,7 +33,8 @@ def _machine() -> str:
         memory = f", {kb / 1024 / 1024:.0f} GiB RAM"
     except (OSError, ValueError, IndexError):
         pass
-    return f"{platform.system()} {platform.machine()}, {cpus} cores{memory}, Python {platform.python_version()}"
+    python = platform.python_version()
+    return f"{platform.system()} {platform.machine()}, {cpus} cores{memory}, Python {python}"
 
 
 def main(argv: list[str]) -> int:
@@ -41,8 +42,9 @@ def main(argv: list[str]) -> int:
     parts = [
         "# Benchmarks",
         "",
-        f"Measured by `make bench` on {dt.date.today().isoformat()} ({_machine()}).",
-        "Numbers are from one run on this machine; compare rows within a table, not across machines.",
+        f"Measured by `make bench` on {dt.datetime.now(dt.UTC).date()} ({_machine()}).",
+        "Numbers come from one run on this machine: compare rows within a table,",
+        "not across machines.",
         "",
     ]
     for name in wanted:

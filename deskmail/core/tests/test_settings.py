@@ -12,7 +12,10 @@ def test_it_keeps_test_data_out_of_the_working_folder():
 
 
 def _settings_probe(env: dict[str, str], expr: str) -> subprocess.CompletedProcess[str]:
-    code = f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='deskmail.settings'; from django.conf import settings; print({expr})"
+    code = (
+        "import os; os.environ['DJANGO_SETTINGS_MODULE'] = 'deskmail.settings'; "
+        f"from django.conf import settings; print({expr})"
+    )
     return subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True
     )

@@ -61,7 +61,7 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def _spawn(self, *command: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "deskmail.cli", *command])
+        return subprocess.Popen([sys.executable, "-m", "deskmail.cli", *command])  # noqa: S603
 
     def _stop(self, children: list[subprocess.Popen[bytes]]) -> None:
         for child in children:
