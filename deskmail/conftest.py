@@ -6,6 +6,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+pytest_plugins = ["deskmail.testing.fixtures"]
+
 
 def _postgres_unreachable() -> str | None:
     """The reason PostgreSQL cannot be used, or None when it can (or is not asked for)."""
