@@ -7,12 +7,16 @@ and running `deskmail rotate_keys`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connection, models, transaction
+from django.db.models.query_utils import DeferredAttribute
 
 
 class DecryptionError(Exception):
@@ -21,6 +25,8 @@ class DecryptionError(Exception):
 
 @cache
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise ImproperlyConfigured("DESKMAIL_ENCRYPTION_KEYS: no key configured")
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError as exc:
@@ -49,7 +55,10 @@ def decrypt(token: str) -> str:
 
 def rotate(token: str) -> str:
     """Re-encrypt with the newest key."""
-    return fernet().rotate(token.encode()).decode()
+    try:
+        return fernet().rotate(token.encode()).decode()
+    except InvalidToken as exc:
+        raise DecryptionError("a stored secret cannot be decrypted with any key") from exc
 
 
 class Secret(str):
@@ -59,8 +68,22 @@ class Secret(str):
         return "Secret('********')"
 
 
+class _SecretAttribute(DeferredAttribute):
+    """Wraps every value assigned to the field in `Secret`, so its repr is hidden at once."""
+
+    def __set__(self, instance: models.Model, value: Any) -> None:
+        if isinstance(value, str) and value and not isinstance(value, Secret):
+            value = Secret(value)
+        instance.__dict__[self.field.attname] = value
+
+
 class EncryptedTextField(models.TextField):
-    """A text column holding a Fernet token; Python code sees the plaintext as `Secret`."""
+    """A text column holding a Fernet token; Python code sees the plaintext as `Secret`.
+
+    An empty string stays empty (no secret), so `blank=True, default=""` means "none set".
+    """
+
+    descriptor_class = _SecretAttribute
 
     def from_db_value(self, value, expression, connection):  # noqa: ANN001
         if value is None or value == "":
@@ -71,3 +94,75 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return encrypt(str(value))
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    rows: int
+    secrets: int
+
+
+def encrypted_fields() -> list[tuple[type[models.Model], list[str]]]:
+    """Every installed model that has encrypted columns, with those columns' names."""
+    found = []
+    for model in apps.get_models():
+        names = [
+            field.name
+            for field in model._meta.concrete_fields
+            if isinstance(field, EncryptedTextField)
+        ]
+        if names:
+            found.append((model, names))
+    return found
+
+
+def rotate_all() -> RotationResult:
+    """Re-encrypt every stored secret of every model with the newest key, in one transaction.
+
+    The raw tokens are read and rewritten with queryset updates, so `save()` side
+    effects (such as `auto_now` timestamps) do not fire. A token no key can decrypt
+    stops the rotation and nothing is changed.
+    """
+    rows = secrets = 0
+    with transaction.atomic():
+        for model, names in encrypted_fields():
+            columns = [model._meta.get_field(name).column for name in names]
+            table = model._meta.db_table
+            pk_column = model._meta.pk.column
+            for pk, *tokens in _raw_rows(table, pk_column, columns):
+                fresh = {}
+                for name, column, token in zip(names, columns, tokens, strict=True):
+                    if not token:
+                        continue
+                    try:
+                        fresh[column] = rotate(token)
+                    except DecryptionError as exc:
+                        raise DecryptionError(
+                            f"{model._meta.label} id={pk} {name}: cannot be decrypted with "
+                            "any key in DESKMAIL_ENCRYPTION_KEYS; nothing was rotated"
+                        ) from exc
+                if fresh:
+                    _write_raw(table, pk_column, pk, fresh)
+                    rows += 1
+                    secrets += len(fresh)
+    return RotationResult(rows=rows, secrets=secrets)
+
+
+def _raw_rows(table: str, pk_column: str, columns: list[str]) -> list[tuple[Any, ...]]:
+    quote = connection.ops.quote_name
+    selected = ", ".join(quote(column) for column in [pk_column, *columns])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selected} FROM {quote(table)} ORDER BY {quote(pk_column)}"  # noqa: S608
+        )
+        return list(cursor.fetchall())
+
+
+def _write_raw(table: str, pk_column: str, pk: Any, values: dict[str, str]) -> None:
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(column)} = %s" for column in values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(table)} SET {assignments} WHERE {quote(pk_column)} = %s",  # noqa: S608
+            [*values.values(), pk],
+        )

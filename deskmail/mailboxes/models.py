@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import models
+from typing import Any
+
+from django.db import models, transaction
 
 from deskmail.core.crypto import EncryptedTextField
 from deskmail.mailboxes.config import MailboxConfig
@@ -20,28 +22,71 @@ class Mailbox(models.Model):
     key = models.CharField(max_length=5, unique=True)
     address = models.EmailField(unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    # MailboxConfig as JSON, secrets excluded.
+    # MailboxConfig as JSON, secrets excluded. name, key and address mirror the columns.
     config = models.JSONField(default=dict)
     inbound_secret = EncryptedTextField(blank=True, default="")
     outbound_secret = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The configuration's version: the worker restarts a mailbox's sync when it moves.
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Health, written by the worker. Write these with QuerySet.update() rather than
+    # save(), so that updated_at (the configuration version) does not move.
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # Why the mailbox was set to failed, in words an operator can act on.
+    failed_reason = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["name"]
+        verbose_name_plural = "mailboxes"
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save, keeping the config's name/key/address and the address rows in step."""
+        self.config = self._config_with_columns()
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "config" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "config"]
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            self.sync_addresses()
+
     @property
     def settings(self) -> MailboxConfig:
         """The validated configuration; the status column is the live one."""
+        source = self._config_with_columns()
         cached = getattr(self, "_settings", None)
-        if cached is None or cached[0] != self.config:
-            parsed = MailboxConfig.model_validate(self.config)
-            self._settings = (self.config, parsed)
+        if cached is None or cached[0] != source:
+            parsed = MailboxConfig.model_validate(source)
+            self._settings = (source, parsed)
             return parsed
         return cached[1]
+
+    def own_addresses(self) -> dict[str, bool]:
+        """Every address this mailbox receives for, mapped to whether it is an alias."""
+        aliases = (self.config or {}).get("aliases") or []
+        found = {str(alias).strip().lower(): True for alias in aliases}
+        found[self.address.strip().lower()] = False
+        return found
+
+    def sync_addresses(self) -> None:
+        """Make the MailboxAddress rows match the address and aliases."""
+        wanted = self.own_addresses()
+        self.addresses.exclude(address__in=list(wanted)).delete()
+        existing = dict(self.addresses.values_list("address", "is_alias"))
+        for address, is_alias in wanted.items():
+            if address not in existing:
+                MailboxAddress.objects.create(mailbox=self, address=address, is_alias=is_alias)
+            elif existing[address] != is_alias:
+                self.addresses.filter(address=address).update(is_alias=is_alias)
+
+    def _config_with_columns(self) -> dict[str, Any]:
+        return {**(self.config or {}), "name": self.name, "key": self.key, "address": self.address}
 
 
 class MailboxAddress(models.Model):
@@ -50,6 +95,9 @@ class MailboxAddress(models.Model):
     address = models.EmailField(unique=True)
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="addresses")
     is_alias = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "mailbox addresses"
 
     def __str__(self) -> str:
         return self.address
