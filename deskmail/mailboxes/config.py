@@ -204,6 +204,16 @@ class MailboxConfig(Strict):
     tickets: TicketsConfig = TicketsConfig()
     replies: RepliesConfig = RepliesConfig()
 
+    @field_validator("status", mode="before")
+    @classmethod
+    def _not_failed(cls, value: object) -> object:
+        if value == "failed":
+            raise ValueError(
+                "'failed' is set by deskmail itself after repeated sync failures and cannot "
+                "be configured; use draft, active or disabled"
+            )
+        return value
+
     @field_validator("address", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
