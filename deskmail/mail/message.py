@@ -86,7 +86,7 @@ class ParsedMessage:
             "to": [a.address for a in self.to],
             "cc": [a.address for a in self.cc],
             "subject": self.subject,
-            "message_id": self.message_id,
+            "message_id": self.message_id or "",
             "in_reply_to": self.in_reply_to,
             "references": list(self.references),
             "date": self.date.isoformat() if self.date else None,

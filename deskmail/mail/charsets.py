@@ -1,0 +1,104 @@
+"""Bytes to text when the declared charset is missing, misspelt or wrong."""
+
+from __future__ import annotations
+
+import codecs
+from functools import lru_cache
+
+# Labels seen in real mail that Python does not know, or knows by a narrower
+# table than the sender used (the WHATWG encoding standard makes the same swaps).
+_ALIASES = {
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "ks_c_5601-1989": "cp949",
+    "x-windows-949": "cp949",
+    "euc-kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "cp1252",
+    "ascii": "cp1252",
+    "ansi_x3.4-1968": "cp1252",
+    "iso-8859-8-i": "iso-8859-8",
+    "x-mac-roman": "mac-roman",
+    "macintosh": "mac-roman",
+    "x-user-defined": "cp1252",
+    "windows-874": "cp874",
+    "shift-jis": "cp932",
+    "shift_jis": "cp932",
+    "x-sjis": "cp932",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "utf8": "utf-8",
+    "unicode-1-1-utf-7": "utf-7",
+}
+# Labels that carry no information: decode as if none was given.
+_MEANINGLESS = {"unknown-8bit", "unknown", "x-unknown", "default", "charset", "none", ""}
+
+
+@lru_cache(maxsize=256)
+def codec_for(label: str | None) -> str | None:
+    """The Python codec for a MIME charset label, or None when unknown or meaningless."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    if label in _MEANINGLESS:
+        return None
+    label = _ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def detect(data: bytes) -> str | None:
+    """The most plausible codec for undeclared text, by charset-normalizer."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    return best.encoding if best is not None else None
+
+
+def decode_text(data: bytes, declared: str | None = None, defects: list[str] | None = None) -> str:
+    """Decode body or header bytes: the declared charset, then UTF-8, then detection.
+
+    Never raises: the last resort replaces what cannot be decoded.
+    """
+    codec = codec_for(declared)
+    if data.isascii() and (codec is None or not _stateful(codec)):
+        return data.decode("ascii")
+    if codec is not None:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    if codec != "utf-8":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if defects is not None and declared:
+                defects.append(f"charset {declared!r} did not fit, decoded as UTF-8")
+            return text
+    guess = detect(data)
+    if guess:
+        try:
+            text = data.decode(guess)
+        except (UnicodeDecodeError, LookupError):
+            pass
+        else:
+            if defects is not None:
+                what = f"charset {declared!r} did not fit" if declared else "no charset declared"
+                defects.append(f"{what}, detected {guess}")
+            return text
+    if defects is not None:
+        defects.append(f"undecodable text (charset {declared!r}), replaced bad bytes")
+    return data.decode(codec or "utf-8", errors="replace")
+
+
+def _stateful(codec: str) -> bool:
+    """Codecs whose pure-ASCII input can still mean something else (ISO-2022, UTF-7)."""
+    return codec.startswith(("iso2022", "utf_7", "hz"))

@@ -1,0 +1,131 @@
+"""Header text: lenient RFC 2047 decoding, 8-bit headers and broken header blocks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from deskmail.mail.charsets import codec_for, decode_text
+
+# Lenient on purpose: the encoded text may contain "?" (seen in forged local parts)
+# and the word may touch the surrounding text.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([QqBb])\?(.*?)\?=", re.DOTALL)
+_QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_NEWLINES = re.compile(r"[\r\n]+")
+
+
+def _decode_q(text: str) -> bytes:
+    data = text.replace("_", " ").encode("ascii", "surrogateescape")
+    return _QP_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), data)
+
+
+def _decode_b(text: str) -> bytes:
+    cleaned = re.sub(r"[^A-Za-z0-9+/]", "", text)
+    cleaned = cleaned[: len(cleaned) - len(cleaned) % 4 if len(cleaned) % 4 == 1 else None]
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _raw_text(value: str, defects: list[str] | None) -> str:
+    """Plain header text; 8-bit bytes (kept as surrogates) are decoded as UTF-8 or detected."""
+    if value.isascii():
+        return value
+    try:
+        data = value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value
+    if defects is not None:
+        defects.append("8-bit bytes in a header")
+    return decode_text(data, None, defects)
+
+
+def decode_header(value: str, defects: list[str] | None = None) -> str:
+    """Unfold a raw header value and decode its encoded words, forgiving malformed ones.
+
+    Adjacent encoded words in the same charset are joined before decoding, so a
+    multibyte character split across two words survives; whitespace between
+    encoded words is dropped (RFC 2047 section 6.2).
+    """
+    value = _NEWLINES.sub("", _FOLD.sub("", value))
+    if "=?" not in value:
+        return _raw_text(value, defects)
+    out: list[str] = []
+    pending: list[bytes] = []
+    pending_charset: str | None = None
+    last_end = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_charset
+        if pending:
+            out.append(decode_text(b"".join(pending), pending_charset, defects))
+        pending, pending_charset = [], None
+
+    for match in _ENCODED_WORD.finditer(value):
+        gap = value[last_end : match.start()]
+        charset = match.group(1).split("*", 1)[0]  # RFC 2231 language suffix
+        if gap and not (pending and gap.isspace()):
+            flush()
+            out.append(_raw_text(gap, defects))
+        elif pending and codec_for(charset) != codec_for(pending_charset):
+            flush()
+        kind, text = match.group(2).upper(), match.group(3)
+        pending.append(_decode_q(text) if kind == "Q" else _decode_b(text))
+        pending_charset = charset
+        last_end = match.end()
+    flush()
+    out.append(_raw_text(value[last_end:], defects))
+    return "".join(out)
+
+
+_HEADER_START = re.compile(rb"[!-9;-~]+[ \t]*:")
+_BAD_LINE = re.compile(rb"^(?![ \t]|[!-9;-~]+[ \t]*:|\r?$)", re.MULTILINE)
+
+
+def header_block_end(raw: bytes) -> int:
+    """Offset just past the blank line that ends the header block, or len(raw)."""
+    lf = raw.find(b"\n\n")
+    crlf = raw.find(b"\n\r\n")
+    ends = [i for i in (lf, crlf) if i >= 0]
+    if not ends:
+        return len(raw)
+    end = min(ends)
+    return end + (2 if end == lf else 3)
+
+
+def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
+    """Make a broken header block parseable; return `raw` itself when it is fine.
+
+    Lines before the first header that are not headers are dropped, and later
+    lines that are neither headers nor folded (the leading whitespace was lost)
+    become continuation lines of the header above.
+    """
+    end = header_block_end(raw)
+    block = raw[:end]
+    if _BAD_LINE.search(block.rstrip(b"\r\n")) is None:
+        return raw
+    lines = block.rstrip(b"\r\n").splitlines()
+    fixed: list[bytes] = []
+    dropped = folded = 0
+    for line in lines:
+        if _HEADER_START.match(line):
+            fixed.append(line)
+        elif line[:1] in (b" ", b"\t"):
+            if fixed:
+                fixed.append(line)
+            else:
+                dropped += 1
+        elif not fixed:
+            dropped += 1
+        else:
+            fixed.append(b" " + line)
+            folded += 1
+    if dropped:
+        defects.append(f"dropped {dropped} line(s) before the first header")
+    if folded:
+        defects.append(f"re-folded {folded} header line(s) that lacked leading whitespace")
+    return b"\r\n".join(fixed) + b"\r\n\r\n" + raw[end:]
