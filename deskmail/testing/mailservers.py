@@ -219,6 +219,14 @@ class MailServers:
             found = client.fetch(uids, ["FLAGS"]) if uids else {}
         return {uid: {flag.decode() for flag in data[b"FLAGS"]} for uid, data in found.items()}
 
+    def set_uidvalidity(self, account: MailAccount, value: int, folder: str = "INBOX") -> None:
+        """Give folder a new UIDVALIDITY, as a server does when it rebuilds its index."""
+        subprocess.run(
+            ["doveadm", "-c", str(self.dir / "dovecot" / "dovecot.conf"), "mailbox", "update",
+             "-u", account.address, "--uid-validity", str(value), folder],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
     def log_tail(self, lines: int = 30) -> str:
         out = []
         for log in sorted((self.dir / "log").glob("*.log")):

@@ -1,0 +1,48 @@
+"""The one error a connector raises, with what the admin needs to act on it."""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """A connector could not do its job.
+
+    `permanent` says whether retrying can help (wrong password, 5xx, unknown
+    folder) or not (timeout, refused connection, 4xx). `server_reply` keeps the
+    server's own words for the admin. `auth` marks a login failure, which the
+    admin fixes by re-entering the password or reauthorizing the account.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        server_reply: str | None = None,
+        auth: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.server_reply = server_reply
+        self.auth = auth
+
+    def __repr__(self) -> str:
+        return (
+            f"ConnectorError({self.message!r}, permanent={self.permanent}, "
+            f"server_reply={self.server_reply!r}, auth={self.auth})"
+        )
+
+
+def login_failed(protocol: str, username: str | None, reply: str, *, oauth: bool) -> ConnectorError:
+    """The error for a refused login, telling the admin what to do about it."""
+    action = (
+        "Reauthorize the mailbox (the OAuth2 token was refused)."
+        if oauth
+        else "Re-enter the password."
+    )
+    return ConnectorError(
+        f"{protocol} login as {username} was refused: {reply.rstrip('.')}. {action}",
+        permanent=True,
+        server_reply=reply,
+        auth=True,
+    )

@@ -1,0 +1,380 @@
+"""IMAP: incremental sync of one folder by UID, the after-fetch action, and IDLE.
+
+Security is what the mailbox says (implicit TLS, STARTTLS or none) and never
+less: if STARTTLS is asked for and not offered, the connection is refused
+rather than continued in clear. Certificates are verified unless the mailbox
+turns `verify_certificate` off.
+
+Sync: a message is offered when it matches the header filter search (UNSEEN by
+default) and its UID is above the checkpoint's. When the folder's UIDVALIDITY
+is not the checkpoint's, the UIDs mean something else now: everything matching
+is offered again with `resync=True`, and the caller drops duplicates by
+Message-ID. With `duplicate_check: false` the UID checkpoint is ignored, so a
+message a user marks unread again is fetched again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import imaplib
+import re
+import ssl
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from imapclient import IMAPClient, SocketTimeout
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from deskmail.connectors.base import (
+    Checkpoint,
+    FetchResult,
+    Kind,
+    RawMessage,
+    Secret,
+    SourcePosition,
+    resolve_secret,
+    ssl_context,
+)
+from deskmail.connectors.errors import ConnectorError, login_failed
+from deskmail.connectors.headerfilter import header_filter_to_search, matches, parse_header_filter
+from deskmail.mailboxes.config import InboundConfig
+
+# Once logged in, how long a single read may wait (a big FETCH streams steadily).
+READ_TIMEOUT_S = 60
+BATCH_SIZE = 500
+_COMMAND_FAILED = re.compile(r"^[a-z_]+ failed: ")
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
+
+class ImapConnector:
+    """One IMAP account and folder. Use as a context manager, or `open()` / `close()`."""
+
+    kind: Kind = "imap"
+
+    def __init__(
+        self,
+        config: InboundConfig,
+        secret: Secret,
+        *,
+        ca_file: str | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.config = config
+        self._secret = secret
+        self.ca_file = ca_file
+        self.batch_size = batch_size
+        self.host = config.host or ""
+        self.port = config.default_port()
+        self._client: IMAPClient | None = None
+        self._selected: dict[bytes, Any] | None = None
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"ImapConnector({c.username}@{self.host}:{self.port}, security={c.security}, "
+            f"auth={c.auth}, folder={c.folder!r})"
+        )
+
+    def __enter__(self) -> ImapConnector:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def folder(self) -> str:
+        return self.config.folder
+
+    # -- connection -------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Connect, secure and log in; raises ConnectorError."""
+        if self._client is not None:
+            return
+        client = self._connect()
+        try:
+            self._login(client)
+        except BaseException:
+            _shutdown(client)
+            raise
+        client.socket().settimeout(READ_TIMEOUT_S)
+        self._client = client
+
+    def close(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.logout()
+            except (IMAPClientError, imaplib.IMAP4.error, OSError):
+                _shutdown(client)
+
+    def capabilities(self) -> set[str]:
+        return {c.decode() for c in self._require().capabilities()}
+
+    def _connect(self) -> IMAPClient:
+        c = self.config
+        context = ssl_context(c.verify_certificate, self.ca_file)
+        timeout = SocketTimeout(connect=c.connect_timeout_s, read=c.auth_timeout_s)
+        where = f"{self.host}:{self.port}"
+        with _errors(f"Connecting to IMAP server {where}", timeout=c.connect_timeout_s):
+            client = IMAPClient(
+                self.host, port=self.port, ssl=c.security == "ssl", ssl_context=context,
+                timeout=timeout,
+            )  # fmt: skip
+        if c.security == "starttls":
+            if not client.has_capability("STARTTLS"):
+                _shutdown(client)
+                raise ConnectorError(
+                    f"IMAP server {where} does not offer STARTTLS; not continuing unencrypted. "
+                    "Use security: ssl, or none only on a trusted network.",
+                    permanent=True,
+                )
+            with _errors(f"STARTTLS with IMAP server {where}", timeout=c.connect_timeout_s):
+                try:
+                    client.starttls(context)
+                except BaseException:
+                    _shutdown(client)
+                    raise
+        return client
+
+    def _login(self, client: IMAPClient) -> None:
+        c = self.config
+        with _errors(f"Logging in to IMAP server {self.host}:{self.port}", c.auth_timeout_s):
+            try:
+                if c.auth == "oauth2":
+                    client.sasl_login("XOAUTH2", _Xoauth2(c.username or "", self._secret))
+                else:
+                    client.login(c.username or "", resolve_secret(self._secret))
+            except LoginError as exc:
+                reply = _reply(exc)
+                raise login_failed("IMAP", c.username, reply, oauth=c.auth == "oauth2") from None
+
+    def _require(self) -> IMAPClient:
+        if self._client is None:
+            self.open()
+        assert self._client is not None
+        return self._client
+
+    # -- folders ------------------------------------------------------------------------
+
+    def list_folders(self) -> list[str]:
+        client = self._require()
+        with _errors("Listing IMAP folders"):
+            return [name for _flags, _delimiter, name in client.list_folders()]
+
+    def count_messages(self, folder: str | None = None) -> int:
+        client = self._require()
+        folder = folder or self.folder
+        with _errors(f"Counting messages in IMAP folder {folder!r}"):
+            return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+    def _select(self) -> dict[bytes, Any]:
+        client = self._require()
+        with _errors(f"Opening IMAP folder {self.folder!r}", missing_is_permanent=True):
+            self._selected = client.select_folder(self.folder)
+        return self._selected
+
+    # -- sync ------------------------------------------------------------------------------
+
+    def fetch(self, checkpoint: Checkpoint) -> FetchResult:
+        """The messages after checkpoint, oldest UID first, read in batches as iterated."""
+        client = self._require()
+        selected = self._select()
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        known = checkpoint.uidvalidity is not None
+        resync = known and checkpoint.uidvalidity != uidvalidity
+        after = checkpoint.last_uid if known and not resync and self.config.duplicate_check else 0
+        keys = header_filter_to_search(self.config.header_filter)
+        if after:
+            keys += ["UID", f"{after + 1}:*"]
+        if (not known or resync) and self.config.sync_since:
+            keys += ["SINCE", _imap_date(self.config.sync_since)]
+        with _errors(f"Searching IMAP folder {self.folder!r}"):
+            # "UID n:*" always matches the highest UID, even one below n.
+            uids = sorted(uid for uid in client.search(" ".join(keys)) if uid > after)
+        return FetchResult(
+            self._read(uids, uidvalidity), uidvalidity=uidvalidity, resync=resync, total=len(uids)
+        )
+
+    def _read(self, uids: list[int], uidvalidity: int) -> Iterator[RawMessage]:
+        client = self._require()
+        terms = parse_header_filter(self.config.header_filter)
+        for start in range(0, len(uids), self.batch_size):
+            batch = uids[start : start + self.batch_size]
+            with _errors(f"Fetching from IMAP folder {self.folder!r}"):
+                found = client.fetch(batch, ["BODY.PEEK[]"])
+            for uid in batch:
+                data = found.get(uid)
+                if data is None or b"BODY[]" not in data:
+                    continue  # expunged since the search
+                raw = data[b"BODY[]"]
+                if matches(terms, raw):
+                    position = SourcePosition("imap", self.folder, uidvalidity, str(uid))
+                    yield RawMessage(raw, position)
+
+    def ack(self, positions: Sequence[SourcePosition]) -> None:
+        """Apply after_fetch to messages the caller has stored and committed."""
+        action = self.config.after_fetch
+        if action == "leave":
+            return
+        selected = self._selected or self._select()
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        uids = [
+            int(p.uid)
+            for p in positions
+            if p.kind == "imap" and p.folder == self.folder and p.uidvalidity == uidvalidity
+        ]
+        client = self._require()
+        for start in range(0, len(uids), 1000):
+            chunk = uids[start : start + 1000]
+            with _errors(f"{action} in IMAP folder {self.folder!r}", missing_is_permanent=True):
+                if action == "mark_seen":
+                    client.add_flags(chunk, [b"\\Seen"], silent=True)
+                elif action == "delete":
+                    client.delete_messages(chunk, silent=True)
+                    self._expunge(chunk)
+                else:
+                    self._move(chunk, action.removeprefix("move:"))
+
+    def _expunge(self, uids: list[int]) -> None:
+        client = self._require()
+        if client.has_capability("UIDPLUS"):
+            client.uid_expunge(uids)
+        else:
+            client.expunge()
+
+    def _move(self, uids: list[int], target: str) -> None:
+        client = self._require()
+        if not client.folder_exists(target):
+            client.create_folder(target)
+        if client.has_capability("MOVE"):
+            client.move(uids, target)
+        else:
+            client.copy(uids, target)
+            client.delete_messages(uids, silent=True)
+            self._expunge(uids)
+
+    # -- push -------------------------------------------------------------------------------
+
+    def supports_idle(self) -> bool:
+        return self._require().has_capability("IDLE")
+
+    def wait_for_new_mail(self, seconds: float, poll_every: float = 5) -> bool:
+        """Wait up to seconds for new mail in the folder; True as soon as some arrives.
+
+        Uses IDLE where the server has it, else polls every poll_every seconds.
+        Servers end an IDLE after 30 minutes (RFC 2177): keep seconds below 29 * 60.
+        """
+        client = self._require()
+        selected = self._selected or self._select()
+        uidnext = int(selected.get(b"UIDNEXT", 0))
+        if uidnext and self._arrived_since(uidnext):
+            return True  # arrived before the wait began: no EXISTS will come for it
+        deadline = time.monotonic() + seconds
+        if not self.supports_idle():
+            while (left := deadline - time.monotonic()) > 0:
+                time.sleep(min(poll_every, left))
+                if self._arrived_since(uidnext):
+                    return True
+            return False
+        with _errors(f"Waiting for mail (IDLE) in IMAP folder {self.folder!r}"):
+            client.idle()
+            try:
+                while (left := deadline - time.monotonic()) > 0:
+                    for response in client.idle_check(timeout=left):
+                        if len(response) > 1 and response[1] == b"EXISTS":
+                            return True
+                return False
+            finally:
+                client.idle_done()
+
+    def _arrived_since(self, uidnext: int) -> bool:
+        client = self._require()
+        with _errors(f"Checking IMAP folder {self.folder!r} for new mail"):
+            client.noop()  # Dovecot shows new messages to a session only after a sync
+            return any(uid >= uidnext for uid in client.search(f"UID {uidnext}:*"))
+
+
+class _Xoauth2:
+    """The XOAUTH2 SASL exchange: the bearer string first, then an empty answer.
+
+    On failure the server sends a JSON error as a challenge and waits for an
+    empty reply before its NO; answering it again would hang or confuse it.
+    """
+
+    def __init__(self, username: str, secret: Secret) -> None:
+        self._username = username
+        self._secret = secret
+        self._sent = False
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if self._sent:
+            return b""
+        self._sent = True
+        token = resolve_secret(self._secret)
+        return f"user={self._username}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def _imap_date(day: dt.date) -> str:
+    """RFC 3501 date (`01-Jan-2026`), independent of the locale."""
+    return f"{day.day:02d}-{_MONTHS[day.month - 1]}-{day.year}"
+
+
+def _reply(exc: BaseException) -> str:
+    """The server's words from an imaplib/imapclient error."""
+    text = _COMMAND_FAILED.sub("", str(exc), count=1)
+    if text[:2] in ("b'", 'b"') and text[-1:] in ("'", '"'):
+        text = text[2:-1]
+    return text.strip()
+
+
+def _shutdown(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except (OSError, IMAPClientError, imaplib.IMAP4.error):
+        pass
+
+
+@contextmanager
+def _errors(
+    doing: str, timeout: float | None = None, *, missing_is_permanent: bool = False
+) -> Iterator[None]:
+    """Turn what imaplib, imapclient, ssl and socket raise into a ConnectorError."""
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        raise ConnectorError(
+            f"{doing}: the server's certificate could not be verified ({exc.verify_message}). "
+            "Fix the certificate, or set verify_certificate: false for a self-signed server "
+            "you trust.",
+            permanent=True,
+            server_reply=exc.verify_message,
+        ) from None
+    except ssl.SSLError as exc:
+        raise ConnectorError(
+            f"{doing}: TLS failed ({exc.reason or exc}). Check the port and security setting.",
+            permanent=True,
+        ) from None
+    except TimeoutError:
+        wait = f" within {timeout:g} s" if timeout else ""
+        raise ConnectorError(f"{doing}: no answer{wait}.", permanent=False) from None
+    except imaplib.IMAP4.abort as exc:
+        raise ConnectorError(
+            f"{doing}: the connection was lost ({_reply(exc)}).", permanent=False
+        ) from None
+    except (IMAPClientError, imaplib.IMAP4.error) as exc:
+        reply = _reply(exc)
+        missing = "NONEXISTENT" in reply or "doesn't exist" in reply
+        permanent = missing_is_permanent and missing
+        raise ConnectorError(
+            f"{doing}: the server said: {reply}", permanent=permanent, server_reply=reply
+        ) from None
+    except OSError as exc:
+        raise ConnectorError(
+            f"{doing}: {exc.strerror or exc}.", permanent=False, server_reply=None
+        ) from None

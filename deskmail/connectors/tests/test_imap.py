@@ -1,0 +1,331 @@
+"""The IMAP connector against Dovecot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+
+from deskmail.connectors.base import Checkpoint
+from deskmail.connectors.errors import ConnectorError
+from deskmail.connectors.imap import ImapConnector
+from deskmail.connectors.tests.helpers import inbound, message
+from deskmail.testing.mailservers import MailAccount, MailServers
+
+pytestmark = pytest.mark.servers
+
+
+def uids(connector: ImapConnector, checkpoint: Checkpoint = Checkpoint()) -> list[str]:
+    return [m.position.uid for m in connector.fetch(checkpoint)]
+
+
+@pytest.mark.parametrize("security", ["none", "starttls", "ssl"])
+def test_it_fetches_the_exact_bytes_over_each_security(
+    mail_servers: MailServers, mail_account: MailAccount, security: str
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    config = inbound(mail_servers, mail_account, security=security)
+    with ImapConnector(config, mail_account.password, ca_file=mail_servers.cafile) as imap:
+        result = imap.fetch(Checkpoint())
+        fetched = list(result)
+    assert [m.raw for m in fetched] == [message(1)]
+    position = fetched[0].position
+    assert (position.kind, position.folder, position.uid) == ("imap", "INBOX", "1")
+    assert position.uidvalidity == result.uidvalidity and result.uidvalidity
+    assert not result.resync
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_it_refuses_a_certificate_it_cannot_verify(
+    mail_servers: MailServers, mail_account: MailAccount, security: str
+) -> None:
+    config = inbound(mail_servers, mail_account, security=security)
+    with pytest.raises(ConnectorError) as error:
+        ImapConnector(config, mail_account.password).open()
+    assert error.value.permanent and not error.value.auth
+    assert "certificate" in error.value.message
+    assert error.value.server_reply == "self-signed certificate"
+
+
+def test_it_accepts_a_self_signed_certificate_when_verification_is_off(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    config = inbound(mail_servers, mail_account, security="ssl", verify_certificate=False)
+    with ImapConnector(config, mail_account.password) as imap:
+        assert imap.count_messages() == 0
+
+
+def test_it_shows_dovecots_words_for_a_wrong_password(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    with pytest.raises(ConnectorError) as error:
+        ImapConnector(inbound(mail_servers, mail_account), "wrong").open()
+    assert error.value.auth and error.value.permanent
+    assert error.value.server_reply == "[AUTHENTICATIONFAILED] Authentication failed."
+    assert "Re-enter the password" in error.value.message
+
+
+def test_it_logs_in_with_an_xoauth2_token(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    config = inbound(mail_servers, mail_account, auth="oauth2")
+    asked = []
+
+    def token() -> str:
+        asked.append(True)
+        return mail_servers.issue_token(mail_account.address)
+
+    with ImapConnector(config, token) as imap:
+        assert imap.count_messages() == 1
+    assert asked == [True]
+
+
+def test_it_asks_to_reauthorize_when_the_token_has_expired(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    expired = mail_servers.issue_token(mail_account.address, expires_in=-60)
+    config = inbound(mail_servers, mail_account, auth="oauth2")
+    with pytest.raises(ConnectorError) as error:
+        ImapConnector(config, lambda: expired).open()
+    assert error.value.auth and error.value.permanent
+    assert "AUTHENTICATIONFAILED" in (error.value.server_reply or "")
+    assert "Reauthorize" in error.value.message
+
+
+def test_it_calls_a_refused_connection_temporary(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    config = inbound(mail_servers, mail_account).model_copy(update={"port": _closed_port()})
+    with pytest.raises(ConnectorError) as error:
+        ImapConnector(config, mail_account.password).open()
+    assert not error.value.permanent
+    assert "refused" in error.value.message
+
+
+def test_it_calls_a_missing_folder_permanent(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    config = inbound(mail_servers, mail_account, folder="Nowhere")
+    with (
+        ImapConnector(config, mail_account.password) as imap,
+        pytest.raises(ConnectorError) as error,
+    ):
+        imap.fetch(Checkpoint())
+    assert error.value.permanent
+    assert "doesn't exist" in (error.value.server_reply or "")
+
+
+def test_it_lists_folders_and_counts_messages(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1), folder="Tickets")
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        assert {"INBOX", "Sent", "Trash", "Tickets"} <= set(imap.list_folders())
+        assert imap.count_messages("Tickets") == 1
+        assert imap.count_messages() == 0
+
+
+def test_it_fetches_the_configured_folder(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    mail_servers.append(mail_account, message(2), folder="Support")
+    config = inbound(mail_servers, mail_account, folder="Support")
+    with ImapConnector(config, mail_account.password) as imap:
+        fetched = list(imap.fetch(Checkpoint()))
+    assert [m.raw for m in fetched] == [message(2)]
+    assert fetched[0].position.folder == "Support"
+
+
+def test_it_fetches_only_uids_after_the_checkpoint(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    for n in range(1, 4):
+        mail_servers.append(mail_account, message(n))
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        first = list(imap.fetch(Checkpoint()))
+        checkpoint = Checkpoint().advanced(m.position for m in first[:2])
+        assert checkpoint.last_uid == 2
+        assert [m.raw for m in imap.fetch(checkpoint)] == [message(3)]
+        checkpoint = checkpoint.advanced([first[2].position])
+        assert uids(imap, checkpoint) == []
+        mail_servers.append(mail_account, message(4))
+        assert uids(imap, checkpoint) == ["4"]
+
+
+def test_it_fetches_in_batches_in_uid_order(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    for n in range(1, 6):
+        mail_servers.append(mail_account, message(n))
+    config = inbound(mail_servers, mail_account)
+    with ImapConnector(config, mail_account.password, batch_size=2) as imap:
+        result = imap.fetch(Checkpoint())
+        assert result.total == 5
+        assert [m.raw for m in result] == [message(n) for n in range(1, 6)]
+
+
+def test_it_reports_a_uidvalidity_change_and_offers_everything_again(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    for n in range(1, 3):
+        mail_servers.append(mail_account, message(n))
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        first = imap.fetch(Checkpoint())
+        checkpoint = Checkpoint().advanced(m.position for m in first)
+    mail_servers.set_uidvalidity(mail_account, 4242)
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        again = imap.fetch(checkpoint)
+        assert again.resync and again.uidvalidity == 4242 != checkpoint.uidvalidity
+        assert [m.raw for m in again] == [message(1), message(2)]
+        after = imap.fetch(Checkpoint(4242, 2))
+        assert not after.resync and list(after) == []
+
+
+def test_it_fetches_only_mail_received_since_sync_since_on_first_sync(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    old = dt.datetime(2020, 5, 1, 12, 0, tzinfo=dt.UTC)
+    with mail_servers.imap(mail_account) as client:
+        client.append("INBOX", message(1), msg_time=old)
+    mail_servers.append(mail_account, message(2))
+    config = inbound(mail_servers, mail_account, sync_since=dt.date(2026, 1, 1))
+    with ImapConnector(config, mail_account.password) as imap:
+        assert [m.raw for m in imap.fetch(Checkpoint())] == [message(2)]
+
+
+def test_it_marks_mail_seen_only_on_ack(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    mail_servers.append(mail_account, message(2))
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        fetched = list(imap.fetch(Checkpoint()))
+        assert mail_servers.flags(mail_account) == {1: set(), 2: set()}
+        imap.ack([fetched[0].position])
+    assert mail_servers.flags(mail_account) == {1: {"\\Seen"}, 2: set()}
+
+
+def test_it_leaves_mail_untouched(mail_servers: MailServers, mail_account: MailAccount) -> None:
+    mail_servers.append(mail_account, message(1))
+    config = inbound(mail_servers, mail_account, after_fetch="leave")
+    with ImapConnector(config, mail_account.password) as imap:
+        imap.ack([m.position for m in imap.fetch(Checkpoint())])
+    assert mail_servers.flags(mail_account) == {1: set()}
+
+
+def test_it_deletes_and_expunges_only_acked_mail(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    mail_servers.append(mail_account, message(2), flags=["\\Deleted"])
+    mail_servers.append(mail_account, message(3))
+    config = inbound(mail_servers, mail_account, after_fetch="delete")
+    with ImapConnector(config, mail_account.password) as imap:
+        fetched = list(imap.fetch(Checkpoint()))
+        imap.ack([fetched[0].position])
+    # UID EXPUNGE: a message someone else flagged \Deleted stays.
+    assert mail_servers.read_mailbox(mail_account) == [message(2), message(3)]
+
+
+def test_it_moves_acked_mail_to_a_folder_it_creates(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    mail_servers.append(mail_account, message(2))
+    config = inbound(mail_servers, mail_account, after_fetch="move:Processed/Done")
+    with ImapConnector(config, mail_account.password) as imap:
+        imap.ack([next(iter(imap.fetch(Checkpoint()))).position])
+    assert mail_servers.read_mailbox(mail_account) == [message(2)]
+    assert mail_servers.read_mailbox(mail_account, "Processed/Done") == [message(1)]
+
+
+def test_it_ignores_acks_from_before_a_uidvalidity_change(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        stale = next(iter(imap.fetch(Checkpoint()))).position
+    mail_servers.set_uidvalidity(mail_account, 777)
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        imap.ack([stale])
+    assert mail_servers.flags(mail_account) == {1: set()}
+
+
+@pytest.mark.parametrize(("duplicate_check", "fetched_again"), [(True, []), (False, ["1"])])
+def test_it_fetches_mail_marked_unread_again_only_without_duplicate_check(
+    mail_servers: MailServers,
+    mail_account: MailAccount,
+    duplicate_check: bool,
+    fetched_again: list[str],
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    config = inbound(mail_servers, mail_account, duplicate_check=duplicate_check)
+    with ImapConnector(config, mail_account.password) as imap:
+        first = list(imap.fetch(Checkpoint()))
+        imap.ack([m.position for m in first])
+        checkpoint = Checkpoint().advanced(m.position for m in first)
+        assert uids(imap, checkpoint) == []
+        with mail_servers.imap(mail_account) as client:
+            client.select_folder("INBOX")
+            client.remove_flags([1], ["\\Seen"])
+        assert uids(imap, checkpoint) == fetched_again
+
+
+def test_it_fetches_only_mail_matching_the_header_filter(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1, "X-Antivirus-Report: SAFE"))
+    mail_servers.append(mail_account, message(2, "X-Antivirus-Report: UNSAFE"))
+    mail_servers.append(mail_account, message(3, "X-Antivirus-Report: safe"))
+    mail_servers.append(mail_account, message(4))
+    mail_servers.append(mail_account, message(5, "X-Antivirus-Report: SAFE"), flags=["\\Seen"])
+    filtered = inbound(mail_servers, mail_account, header_filter="x-antivirus-report=SAFE")
+    present = inbound(mail_servers, mail_account, header_filter="X-ANTIVIRUS-REPORT")
+    with ImapConnector(filtered, mail_account.password) as imap:
+        assert uids(imap) == ["1"]
+        assert uids(imap, Checkpoint(imap.fetch(Checkpoint()).uidvalidity, 1)) == []
+    with ImapConnector(present, mail_account.password) as imap:
+        assert uids(imap) == ["1", "2", "3"]
+
+
+def test_it_notices_an_append_while_idle(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        assert imap.supports_idle()
+        assert uids(imap) == []
+        assert imap.wait_for_new_mail(0.2) is False
+        appender = threading.Timer(0.2, mail_servers.append, (mail_account, message(1)))
+        appender.start()
+        try:
+            assert imap.wait_for_new_mail(30) is True
+        finally:
+            appender.join()
+        assert uids(imap) == ["1"]
+
+
+def test_it_returns_at_once_for_mail_that_came_before_the_wait(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        assert uids(imap) == []
+        mail_servers.append(mail_account, message(1))
+        # No EXISTS comes during the IDLE for it: only the check before the wait sees it.
+        assert imap.wait_for_new_mail(0.5) is True
+
+
+def test_it_never_shows_the_secret(mail_servers: MailServers, mail_account: MailAccount) -> None:
+    imap = ImapConnector(inbound(mail_servers, mail_account), "s3cret-pw")
+    assert "s3cret-pw" not in repr(imap)
+    assert mail_account.address in repr(imap)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
