@@ -16,8 +16,8 @@ from deskmail.testing.mailservers import MailAccount, MailServers
 pytestmark = pytest.mark.servers
 
 
-def uids(connector: ImapConnector, checkpoint: Checkpoint = Checkpoint()) -> list[str]:
-    return [m.position.uid for m in connector.fetch(checkpoint)]
+def uids(connector: ImapConnector, checkpoint: Checkpoint | None = None) -> list[str]:
+    return [m.position.uid for m in connector.fetch(checkpoint or Checkpoint())]
 
 
 @pytest.mark.parametrize("security", ["none", "starttls", "ssl"])
