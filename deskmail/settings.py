@@ -36,6 +36,8 @@ try:
     ]
     ALLOWED_HOSTS = env_list("DESKMAIL_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]"]
     CSRF_TRUSTED_ORIGINS = env_list("DESKMAIL_CSRF_TRUSTED_ORIGINS")
+    # Extra CA bundle for mail servers with a private CA (verification stays on).
+    CA_FILE = env_str("DESKMAIL_CA_FILE") or None
     _database_url = env_str("DATABASE_URL")
 except SettingError as exc:
     raise ImproperlyConfigured(str(exc)) from exc

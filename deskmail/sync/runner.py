@@ -1,0 +1,136 @@
+"""The loop that keeps one mailbox in sync, in its own thread.
+
+connect → sync pass → wait for new mail (IDLE, or sleep `poll_seconds`) → sync
+pass → ... A failure is recorded with the server's own words; after
+`max_tries` consecutive failures the mailbox is marked failed and retried only
+every `cool_off_minutes`; between tries the wait grows exponentially with
+jitter. Nothing is attempted inside `skip_times`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from deskmail.connectors.base import Connector
+from deskmail.connectors.errors import ConnectorError
+from deskmail.mailboxes.models import Mailbox
+from deskmail.sync import health
+from deskmail.sync.folder_sync import sync_pass
+from deskmail.sync.schedule import backoff_seconds, seconds_until_window_ends
+
+log = logging.getLogger(__name__)
+
+# RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well before.
+IDLE_REISSUE_SECONDS = 25 * 60
+
+ConnectorFactory = Callable[[Mailbox], Connector]
+
+
+class MailboxRunner(threading.Thread):
+    def __init__(self, mailbox_id: int, owner: str, connector_factory: ConnectorFactory) -> None:
+        super().__init__(name=f"mailbox-{mailbox_id}", daemon=True)
+        self.mailbox_id = mailbox_id
+        self.owner = owner
+        self.connector_factory = connector_factory
+        self._stop_event = threading.Event()
+        self._next_attempt: dt.datetime | None = None
+        self.passes = 0
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_event.is_set()
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # never let a bug kill the thread silently
+            log.exception("mailbox %s: runner crashed", self.mailbox_id)
+        finally:
+            close_old_connections()
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            mailbox = Mailbox.objects.get(pk=self.mailbox_id)
+            wait = self._seconds_to_wait(mailbox)
+            if wait > 0:
+                close_old_connections()
+                self._stop_event.wait(wait)
+                continue
+            try:
+                self._session(mailbox)
+            except ConnectorError as exc:
+                self._failed(mailbox, exc.message, exc.server_reply)
+            except Exception as exc:  # a database outage, a bug: recorded, retried
+                log.exception("mailbox %s: sync failed", mailbox.name)
+                self._failed(mailbox, f"{type(exc).__name__}: {exc}", None)
+            finally:
+                close_old_connections()
+
+    def _seconds_to_wait(self, mailbox: Mailbox) -> float:
+        inbound = mailbox.settings.inbound
+        assert inbound is not None
+        now = timezone.now()
+        skip = seconds_until_window_ends(now, inbound.skip_times)
+        if skip:
+            return skip
+        if self._next_attempt is None and mailbox.consecutive_failures and mailbox.last_error_at:
+            # A worker (re)starting on a mailbox that was failing: respect its pause.
+            self._next_attempt = mailbox.last_error_at + dt.timedelta(
+                seconds=self._pause(mailbox, inbound.cool_off_minutes)
+            )
+        if self._next_attempt is not None:
+            return max(0.0, (self._next_attempt - now).total_seconds())
+        return 0.0
+
+    @staticmethod
+    def _pause(mailbox: Mailbox, cool_off_minutes: float) -> float:
+        if mailbox.status == Mailbox.Status.FAILED:
+            return cool_off_minutes * 60
+        return backoff_seconds(mailbox.consecutive_failures)
+
+    def _session(self, mailbox: Mailbox) -> None:
+        """One connection: sync, wait for changes, sync again, until stopped or reconfigured."""
+        inbound = mailbox.settings.inbound
+        assert inbound is not None
+        connector = self.connector_factory(mailbox)
+        connector.open()
+        try:
+            while not self.stopping:
+                report = sync_pass(mailbox, connector, stop=lambda: self.stopping)
+                self.passes += 1
+                self._next_attempt = None
+                health.record_success(mailbox, report)
+                mailbox.refresh_from_db()
+                close_old_connections()
+                if seconds_until_window_ends(timezone.now(), inbound.skip_times):
+                    return
+                self._wait_for_mail(connector, inbound.idle, inbound.poll_seconds)
+        finally:
+            connector.close()
+
+    def _wait_for_mail(self, connector: Connector, idle: bool, poll_seconds: float) -> None:
+        wait = getattr(connector, "wait_for_new_mail", None)
+        if idle and wait is not None and connector.supports_idle():  # type: ignore[attr-defined]
+            wait(IDLE_REISSUE_SECONDS, stop=lambda: self.stopping)
+        else:
+            self._stop_event.wait(poll_seconds)
+
+    def _failed(self, mailbox: Mailbox, message: str, server_reply: str | None) -> None:
+        if self.stopping:
+            return
+        health.record_failure(mailbox, message, server_reply)
+        mailbox.refresh_from_db()
+        inbound = mailbox.settings.inbound
+        assert inbound is not None
+        self._next_attempt = timezone.now() + dt.timedelta(
+            seconds=self._pause(mailbox, inbound.cool_off_minutes)
+        )
