@@ -13,11 +13,12 @@ import datetime as dt
 import email
 import email.utils
 import hashlib
+import io
 import os
 import re
-from email import errors
 from email.message import Message
 from pathlib import Path
+from typing import BinaryIO
 
 from deskmail.mail.addresses import parse_addresses
 from deskmail.mail.attachments import (
@@ -34,6 +35,10 @@ from deskmail.mail.headers import decode_header, repair_header_block
 from deskmail.mail.html import html_to_text, sanitize
 from deskmail.mail.message import Attachment, ParsedMessage
 from deskmail.mail.quotes import extract_reply
+from deskmail.mail.spool import SpooledFile, Spooler, read_lines
+
+# Above this size, and with a sink, bodies are streamed to files before parsing.
+STREAM_THRESHOLD = 4 * 1024 * 1024
 
 MAX_DEPTH = 40
 _ANGLE_ID = re.compile(r"<([^<>]+)>")
@@ -52,9 +57,12 @@ def _defect_text(defect: object) -> str:
 class _Builder:
     """Walks the MIME tree once, filling in bodies and attachments."""
 
-    def __init__(self, result: ParsedMessage, sink_dir: Path | None) -> None:
+    def __init__(
+        self, result: ParsedMessage, sink_dir: Path | None, spooler: Spooler | None = None
+    ) -> None:
         self.result = result
         self.sink_dir = sink_dir
+        self.spooler = spooler
         self.defects = result.defects
         # Bodies found inside winmail.dat, used when the MIME tree carries none.
         self.tnef_plains: list[str] = []
@@ -62,7 +70,16 @@ class _Builder:
 
     # -- payloads -------------------------------------------------------------
 
+    def spooled(self, part: Message) -> SpooledFile | None:
+        if self.spooler is None:
+            return None
+        key = part.get(self.spooler.header_name)
+        return self.spooler.files.get(str(key).strip()) if key is not None else None
+
     def payload_bytes(self, part: Message) -> bytes:
+        spooled = self.spooled(part)
+        if spooled is not None:
+            return Path(spooled.path).read_bytes()
         payload = part._payload  # raw: get_payload() would re-decode 8-bit text lossily
         if isinstance(payload, list) or payload is None:
             return b""
@@ -164,8 +181,24 @@ class _Builder:
                 filename = generated_filename(ctype, len(self.result.attachments) + 1, subject)
             self.add_attachment(data, filename, ctype, inline=False, content_id=cid)
             return
+        spooled = self.spooled(part)
+        is_tnef = ctype in _TNEF_TYPES or filename.lower() == "winmail.dat"
+        if spooled is not None and not is_tnef:
+            index = len(self.result.attachments) + 1
+            self.result.attachments.append(
+                Attachment(
+                    filename=filename or generated_filename(ctype, index),
+                    content_type=ctype,
+                    size=spooled.size,
+                    inline=inline,
+                    content_id=cid,
+                    path=spooled.path,
+                    sha256=spooled.sha256,
+                )
+            )
+            return
         data = self.payload_bytes(part)
-        if ctype in _TNEF_TYPES or filename.lower() == "winmail.dat":
+        if is_tnef:
             content = unpack_tnef(data)
             if content is not None:
                 for name, payload in content.files:
@@ -322,12 +355,21 @@ def _date(value: str | None, defects: list[str]) -> dt.datetime | None:
     return date
 
 
-def _parse(raw: bytes, result: ParsedMessage, end_marker: str | None, sink: Path | None) -> None:
+def _parse(
+    raw: bytes,
+    result: ParsedMessage,
+    end_marker: str | None,
+    sink: Path | None,
+    spooler: Spooler | None = None,
+) -> None:
     defects = result.defects
     raw = repair_header_block(raw, defects)
     msg = email.message_from_bytes(raw)
     headers = result.headers
+    internal = spooler.header_name.lower() if spooler is not None else None
     for name, value in msg._headers:  # raw values, in order; decoded once here
+        if name.lower() == internal:
+            continue
         headers.setdefault(name.strip().lower(), []).append(decode_header(str(value), defects))
 
     senders = parse_addresses(msg.get_all("from") or [], defects)
@@ -345,7 +387,7 @@ def _parse(raw: bytes, result: ParsedMessage, end_marker: str | None, sink: Path
     result.references = _references(msg.get("references"))
     result.date = _date(msg.get("date"), defects)
 
-    builder = _Builder(result, sink)
+    builder = _Builder(result, sink, spooler)
     plains, htmls = builder.walk(msg)
     if not any(p.strip() for p in plains) and not any(h.strip() for h in htmls):
         plains, htmls = builder.tnef_plains, builder.tnef_htmls
@@ -378,10 +420,39 @@ def parse_bytes(
     above this line -##". With `sink_dir`, attachment bytes are written to files
     named by their SHA-256 there (`Attachment.path`) instead of held in memory.
     """
+    if sink_dir is not None and len(raw) > STREAM_THRESHOLD:
+        return _parse_stream(io.BytesIO(raw), end_marker, Path(sink_dir))
     result = ParsedMessage()
     sink = Path(sink_dir) if sink_dir is not None else None
     try:
         _parse(bytes(raw), result, end_marker, sink)
-    except (RecursionError, MemoryError, errors.MessageError, Exception) as exc:
+    except Exception as exc:  # any bytes in, a result out
+        result.defects.append(f"unreadable message ({type(exc).__name__}: {exc})")
+    return result
+
+
+def parse_file(
+    path: str | os.PathLike[str],
+    *,
+    end_marker: str | None = None,
+    sink_dir: str | os.PathLike[str] | None = None,
+) -> ParsedMessage:
+    """Parse the message in a file. With `sink_dir`, a large message is streamed:
+    attachment bodies go straight to files there and memory stays flat."""
+    if sink_dir is not None and os.path.getsize(path) > STREAM_THRESHOLD:
+        with open(path, "rb") as handle:
+            return _parse_stream(handle, end_marker, Path(sink_dir))
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    return parse_bytes(raw, end_marker=end_marker, sink_dir=sink_dir)
+
+
+def _parse_stream(handle: BinaryIO, end_marker: str | None, sink: Path) -> ParsedMessage:
+    result = ParsedMessage()
+    spooler = Spooler(sink)
+    try:
+        skeleton = spooler.run(read_lines(handle))
+        _parse(skeleton, result, end_marker, sink, spooler)
+    except Exception as exc:  # any bytes in, a result out
         result.defects.append(f"unreadable message ({type(exc).__name__}: {exc})")
     return result
