@@ -20,7 +20,7 @@ import imaplib
 import re
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -262,11 +262,18 @@ class ImapConnector:
     def supports_idle(self) -> bool:
         return self._require().has_capability("IDLE")
 
-    def wait_for_new_mail(self, seconds: float, poll_every: float = 5) -> bool:
+    def wait_for_new_mail(
+        self,
+        seconds: float,
+        *,
+        poll_every: float = 5,
+        stop: Callable[[], bool] | None = None,
+    ) -> bool:
         """Wait up to seconds for new mail in the folder; True as soon as some arrives.
 
         Uses IDLE where the server has it, else polls every poll_every seconds.
         Servers end an IDLE after 30 minutes (RFC 2177): keep seconds below 29 * 60.
+        `stop()` is checked every second; when it returns True the wait ends (False).
         """
         client = self._require()
         selected = self._selected or self._select()
@@ -274,17 +281,21 @@ class ImapConnector:
         if uidnext and self._arrived_since(uidnext):
             return True  # arrived before the wait began: no EXISTS will come for it
         deadline = time.monotonic() + seconds
+        stopped = stop or (lambda: False)
         if not self.supports_idle():
-            while (left := deadline - time.monotonic()) > 0:
-                time.sleep(min(poll_every, left))
-                if self._arrived_since(uidnext):
-                    return True
+            next_poll = time.monotonic() + poll_every
+            while (left := deadline - time.monotonic()) > 0 and not stopped():
+                time.sleep(min(1, left, max(0, next_poll - time.monotonic())))
+                if time.monotonic() >= next_poll:
+                    next_poll = time.monotonic() + poll_every
+                    if uidnext and self._arrived_since(uidnext):
+                        return True
             return False
         with _errors(f"Waiting for mail (IDLE) in IMAP folder {self.folder!r}"):
             client.idle()
             try:
-                while (left := deadline - time.monotonic()) > 0:
-                    for response in client.idle_check(timeout=left):
+                while (left := deadline - time.monotonic()) > 0 and not stopped():
+                    for response in client.idle_check(timeout=min(1, left)):
                         if len(response) > 1 and response[1] == b"EXISTS":
                             return True
                 return False

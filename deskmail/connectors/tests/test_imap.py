@@ -317,6 +317,40 @@ def test_it_returns_at_once_for_mail_that_came_before_the_wait(
         assert imap.wait_for_new_mail(0.5) is True
 
 
+def test_it_polls_for_new_mail_where_the_server_has_no_idle(
+    mail_servers: MailServers, mail_account: MailAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        assert uids(imap) == []
+        monkeypatch.setattr(imap, "supports_idle", lambda: False)
+        appender = threading.Timer(0.2, mail_servers.append, (mail_account, message(1)))
+        appender.start()
+        try:
+            assert imap.wait_for_new_mail(30, poll_every=0.1) is True
+        finally:
+            appender.join()
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_it_stops_waiting_when_asked(
+    mail_servers: MailServers,
+    mail_account: MailAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    idle: bool,
+) -> None:
+    asked = []
+
+    def stop() -> bool:
+        asked.append(True)
+        return len(asked) >= 2
+
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        monkeypatch.setattr(imap, "supports_idle", lambda: idle)
+        assert imap.wait_for_new_mail(60, stop=stop) is False
+        assert len(asked) == 2
+        assert imap.count_messages() == 0  # the session is still usable
+
+
 def test_it_never_shows_the_secret(mail_servers: MailServers, mail_account: MailAccount) -> None:
     imap = ImapConnector(inbound(mail_servers, mail_account), "s3cret-pw")
     assert "s3cret-pw" not in repr(imap)
