@@ -1,0 +1,23 @@
+"""Exclude senders outside the mailbox's allowed domains (exact domain or its subdomains)."""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.lookups import domain_matches, domain_of
+from deskmail.ingest.trace import Decision
+
+name = "allowed_domains"
+
+
+def run(ctx: Context) -> Decision:
+    allowed = ctx.settings.filters.allowed_domains
+    if not allowed:
+        return Decision(name, "pass", "every domain is allowed")
+    domain = domain_of(ctx.sender)
+    for pattern in allowed:
+        if domain and domain_matches(domain, pattern):
+            return Decision(name, "pass", f"{domain} is allowed by {pattern}")
+    ctx.stop("excluded", f"sender domain {domain or '(none)'} not allowed")
+    return Decision(
+        name, "excluded", f"{ctx.sender or '(no sender)'} is not in {', '.join(allowed)}"
+    )

@@ -1,0 +1,23 @@
+"""Exclude blocked senders: an address, or `@domain` for a domain and its subdomains."""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.lookups import domain_matches, domain_of
+from deskmail.ingest.trace import Decision
+
+name = "blocked_senders"
+
+
+def run(ctx: Context) -> Decision:
+    blocked = ctx.settings.filters.blocked_senders
+    sender = ctx.sender
+    for entry in blocked:
+        if entry.startswith("@"):
+            hit = bool(sender) and domain_matches(domain_of(sender), entry)
+        else:
+            hit = sender == entry
+        if hit:
+            ctx.stop("excluded", f"blocked sender ({entry})")
+            return Decision(name, "excluded", f"{sender} is blocked by {entry}")
+    return Decision(name, "pass", f"{sender or '(no sender)'} is not blocked")

@@ -1,0 +1,32 @@
+"""A reply to a resolved/closed ticket reopens it, or opens a new ticket linked to it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.trace import Decision
+from deskmail.tickets.models import Ticket
+
+name = "closed_policy"
+
+
+def run(ctx: Context) -> Decision:
+    ticket = ctx.ticket
+    if ticket is None or not ticket.is_closed:
+        return Decision(name, "skip", "no closed ticket found")
+    threading = ctx.settings.threading
+    number = ticket.number
+    if threading.reply_to_closed == "new_ticket":
+        reason = "reply_to_closed is new_ticket"
+    else:
+        closed_at = ticket.closed_at or ticket.resolved_at or ticket.status_changed_at
+        hours = threading.new_ticket_after_closed_hours
+        if not hours or closed_at is None or ctx.now - closed_at < dt.timedelta(hours=hours):
+            ticket.status = Ticket.Status.OPEN
+            ticket.status_changed_at = ctx.now
+            return Decision(name, "reopened", f"ticket #{number} was {ticket.get_status_display()}")
+        reason = f"closed more than {hours:g} h ago"
+    ctx.linked_from, ctx.ticket = ticket, None
+    ctx.link_reason = f"reply to closed #{number}"
+    return Decision(name, "new_ticket", f"ticket #{number} is {ticket.status}; {reason}")

@@ -1,0 +1,44 @@
+"""The first sender is the contact; every other From/To/Cc is a participant; note reply targets."""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.lookups import own_addresses
+from deskmail.ingest.trace import Decision
+from deskmail.tickets.models import Contact
+
+name = "contact"
+
+
+def run(ctx: Context) -> Decision:
+    ticket = ctx.ticket
+    if ticket is None:
+        return Decision(name, "skip", "no ticket")
+    sender, ours = ctx.sender, own_addresses(ctx)
+    notes = []
+    if ctx.new_ticket and sender and sender not in ours:
+        contact = Contact.objects.filter(address=sender).first()
+        if contact is None and ctx.settings.tickets.create_contacts:
+            contact = Contact.objects.create(address=sender, name=ctx.parsed.from_name[:300])
+            notes.append(f"new contact {sender}")
+        elif contact is None:
+            notes.append(f"no contact for {sender} (create_contacts is off)")
+        else:
+            notes.append(f"contact {sender}")
+        ticket.contact = contact
+        ticket.reply_to = sender
+    elif sender and sender not in ours and sender != ticket.reply_to:
+        ticket.reply_cc = [sender]
+        notes.append(f"{sender} joins the reply Cc")
+    participants = list(ticket.participants)
+    added = []
+    everyone = [sender, *(a.address for a in ctx.parsed.to), *(a.address for a in ctx.parsed.cc)]
+    for address in everyone:
+        if address and address not in ours and address not in participants:
+            participants.append(address)
+            added.append(address)
+    ticket.participants = participants
+    ticket.reply_references = [*ticket.reply_references, ctx.message_id]
+    if added:
+        notes.append(f"participants + {', '.join(added)}")
+    return Decision(name, "pass", "; ".join(notes) or "nothing new", {"participants": added})

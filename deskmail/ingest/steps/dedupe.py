@@ -1,0 +1,51 @@
+"""Drop a message already stored: the same source position, or the same Message-ID again."""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.trace import Decision
+from deskmail.tickets.models import Delivery, Message
+
+name = "dedupe"
+
+
+def source_key(ctx: Context) -> str:
+    if ctx.source is None:
+        return ""
+    s = ctx.source
+    return f"{s.kind}:{s.folder}:{s.uidvalidity if s.uidvalidity is not None else ''}:{s.uid}"
+
+
+def run(ctx: Context) -> Decision:
+    key = source_key(ctx)
+    if key:
+        seen = (
+            Delivery.objects.filter(mailbox=ctx.fetched_by, source_key=key)
+            .select_related("message__ticket")
+            .first()
+        )
+        if seen is not None:
+            ctx.message, ctx.ticket = seen.message, seen.message.ticket
+            ctx.stop("duplicate")
+            return Decision(
+                name, "duplicate", f"already stored from source position {key}", {"source": key}
+            )
+    existing = Message.objects.filter(message_id=ctx.message_id).select_related("ticket").first()
+    if existing is None:
+        return Decision(name, "pass", "not seen before", {"source": key})
+    ctx.message, ctx.ticket = existing, existing.ticket
+    if existing.direction == Message.Direction.OUT:
+        ctx.stop("excluded", "loop: our own outgoing mail came back")
+        return Decision(
+            name,
+            "loop",
+            f"<{ctx.message_id}> is a mail we sent; it came back and is not ingested again",
+        )
+    ctx.stop("duplicate")
+    where = f" in ticket #{existing.ticket.number}" if existing.ticket else ""
+    return Decision(
+        name,
+        "duplicate",
+        f"<{ctx.message_id}> is already stored{where}; recorded this delivery on it",
+        {"message": existing.pk},
+    )

@@ -1,0 +1,57 @@
+"""Find the ticket by In-Reply-To/References: any stored Message-ID, or a shared ancestor."""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.trace import Decision
+from deskmail.tickets.models import Message, MessageReference
+
+name = "thread_references"
+
+
+def chain(ctx: Context) -> list[str]:
+    """In-Reply-To first (the direct parent), then References newest first."""
+    ids: list[str] = []
+    for ref in [ctx.parsed.in_reply_to, *reversed(ctx.parsed.references)]:
+        if ref and ref not in ids and ref != ctx.message_id:
+            ids.append(ref)
+    return ids
+
+
+def run(ctx: Context) -> Decision:
+    ids = chain(ctx)
+    if not ids:
+        return Decision(name, "miss", "new mail: no In-Reply-To or References")
+    found = {
+        m.message_id: m
+        for m in Message.objects.filter(message_id__in=ids, ticket__isnull=False).select_related(
+            "ticket"
+        )
+    }
+    for ref in ids:
+        if ref in found:
+            ctx.ticket = found[ref].ticket
+            return Decision(
+                name,
+                "hit",
+                f"refers to <{ref}> in ticket #{ctx.ticket.number}",  # type: ignore[union-attr]
+                {"ref": ref},
+            )
+    # The first mail of the thread may never have reached us: a stored message that
+    # names the same ancestor in its own References belongs to the same thread.
+    sibling = (
+        MessageReference.objects.filter(ref__in=ids, message__ticket__isnull=False)
+        .select_related("message__ticket")
+        .order_by("-message__received_at", "-message_id")
+        .first()
+    )
+    if sibling is not None:
+        ctx.ticket = sibling.message.ticket
+        return Decision(
+            name,
+            "hit",
+            f"shares the ancestor <{sibling.ref}> with <{sibling.message.message_id}> "
+            f"in ticket #{ctx.ticket.number}",  # type: ignore[union-attr]
+            {"ref": sibling.ref},
+        )
+    return Decision(name, "miss", f"none of {len(ids)} referenced Message-IDs is known")

@@ -1,0 +1,52 @@
+"""Find the ticket by our subject tag `[KEY#N]`; a stranger quoting it opens a linked ticket."""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.lookups import FREEMAIL_DOMAINS, domain_of
+from deskmail.ingest.subjects import find_tag
+from deskmail.ingest.trace import Decision
+from deskmail.tickets.models import Ticket
+
+name = "thread_tag"
+
+
+def may_join(ticket: Ticket, sender: str) -> tuple[bool, str]:
+    """A participant, or a sender from the contact's own (not freemail) domain, may join."""
+    if not sender:
+        return False, "no sender"
+    if sender in ticket.participants or (ticket.contact and ticket.contact.address == sender):
+        return True, f"{sender} is a participant"
+    if ticket.contact is not None:
+        domain = domain_of(ticket.contact.address)
+        if domain and domain == domain_of(sender) and domain not in FREEMAIL_DOMAINS:
+            return True, f"{sender} is from the contact's domain {domain}"
+    return False, f"{sender} is neither a participant nor from the contact's domain"
+
+
+def run(ctx: Context) -> Decision:
+    if ctx.ticket is not None or ctx.linked_from is not None:
+        return Decision(name, "skip", "ticket already found")
+    if not ctx.settings.threading.subject_tag:
+        return Decision(name, "skip", "subject tags are off for this mailbox")
+    key = ctx.mailbox.key
+    number = find_tag(ctx.parsed.subject, key)
+    if number is None:
+        return Decision(name, "miss", f"no [{key}#…] tag in the subject")
+    ticket = (
+        Ticket.objects.filter(number=number, mailbox=ctx.mailbox).select_related("contact").first()
+    )
+    if ticket is None:
+        return Decision(name, "miss", f"tag [{key}#{number}] names no ticket of this mailbox")
+    allowed, why = may_join(ticket, ctx.sender)
+    if allowed:
+        ctx.ticket = ticket
+        return Decision(name, "hit", f"tag [{key}#{number}]; {why}", {"number": number})
+    ctx.linked_from = ticket
+    ctx.link_reason = f"quoted the tag of #{number}"
+    return Decision(
+        name,
+        "linked",
+        f"tag [{key}#{number}], but {why}: a new ticket linked to #{number}",
+        {"number": number},
+    )

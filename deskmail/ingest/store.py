@@ -1,0 +1,120 @@
+"""Write what the steps decided: the message, its references, deliveries, attachments, notes.
+
+The steps decide and mostly keep their decisions in the context; this module
+is the one place that persists a message, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from deskmail.ingest.context import Context
+from deskmail.ingest.steps.dedupe import source_key
+from deskmail.ingest.trace import Decision, stamp
+from deskmail.outbound.models import OutboxItem
+from deskmail.tickets.blobs import store_blob
+from deskmail.tickets.models import (
+    Attachment,
+    Blob,
+    Delivery,
+    InternalNote,
+    Message,
+    MessageReference,
+)
+
+
+def _delivery(ctx: Context, message: Message) -> Delivery:
+    source = ctx.source
+    return Delivery(
+        message=message,
+        mailbox=ctx.fetched_by or ctx.mailbox,
+        address=ctx.address or (ctx.delivered_to or "").lower(),
+        source_kind=source.kind if source else "",
+        source_folder=source.folder if source else "",
+        source_uidvalidity=source.uidvalidity if source else None,
+        source_uid=source.uid if source else "",
+        source_key=source_key(ctx),
+    )
+
+
+def record_again(ctx: Context, message: Message) -> None:
+    """A known message delivered once more: add the delivery and say so in its trace."""
+    if any(d.verdict == "duplicate" and "source position" in d.reason for d in ctx.trace):
+        return  # the very same delivery fetched again: nothing new to record
+    _delivery(ctx, message).save()
+    via = ctx.address or ctx.delivered_to or (ctx.fetched_by or ctx.mailbox).address
+    decision = Decision(
+        "dedupe",
+        "delivery",
+        f"delivered again via {via} (mailbox {(ctx.fetched_by or ctx.mailbox).name})",
+        {"source": source_key(ctx)},
+    )
+    message.trace = [*message.trace, stamp(decision, ctx.now)]
+    message.save(update_fields=["trace"])
+
+
+def _attach(message: Message, data: bytes, **fields: object) -> None:
+    digest = store_blob(data)
+    blob, _ = Blob.objects.get_or_create(sha256=digest, defaults={"size": len(data)})
+    Attachment.objects.create(message=message, blob=blob, size=len(data), **fields)
+
+
+def save(ctx: Context) -> Message:
+    """Persist the message (and the ticket the steps opened or changed)."""
+    if ctx.message is not None:
+        record_again(ctx, ctx.message)
+        return ctx.message
+    parsed = ctx.parsed
+    ticket = ctx.ticket
+    if ticket is not None and not ctx.stopped:
+        ticket.save()
+    message = Message.objects.create(
+        ticket=ticket,
+        mailbox=ctx.mailbox,
+        direction=Message.Direction.IN,
+        message_id=ctx.message_id,
+        synthetic_message_id=ctx.synthetic_message_id,
+        in_reply_to=parsed.in_reply_to or "",
+        references=list(parsed.references),
+        subject=parsed.subject,
+        from_address=parsed.from_address[:254],
+        from_name=parsed.from_name[:300],
+        to=[a.address for a in parsed.to],
+        cc=[a.address for a in parsed.cc],
+        date=parsed.date,
+        body_text=parsed.body_text,
+        body_html=parsed.body_html,
+        reply_text=parsed.reply_text,
+        auto_submitted=ctx.auto_reply,
+        bounce=ctx.bounce,
+        headers=parsed.headers,
+        raw_sha256=ctx.sha256,
+        raw_size=len(ctx.raw),
+        trace=[stamp(d, ctx.now) for d in ctx.trace],
+        excluded=ctx.outcome == "excluded",
+        excluded_reason=ctx.excluded_reason[:500],
+        received_at=ctx.now,
+    )
+    refs = {r for r in [parsed.in_reply_to, *parsed.references] if r}
+    MessageReference.objects.bulk_create(
+        [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
+    )
+    _delivery(ctx, message).save()
+    for item in parsed.attachments:
+        if item.data is None:
+            continue
+        _attach(
+            message,
+            item.data,
+            filename=item.filename[:500],
+            content_type=item.content_type[:200],
+            inline=item.inline,
+            content_id=item.content_id or "",
+        )
+    if ctx.attach_original and ticket is not None and not ctx.stopped:
+        _attach(message, ctx.raw, filename="original.eml", content_type="message/rfc822")
+    if ctx.note and ticket is not None:
+        InternalNote.objects.create(
+            ticket=ticket, kind=InternalNote.Kind.DELIVERY_FAILURE, body=ctx.note, message=message
+        )
+    if ctx.acknowledge and ticket is not None:
+        OutboxItem.objects.create(kind=OutboxItem.Kind.AUTO_ACK, ticket=ticket)
+    return message

@@ -1,0 +1,278 @@
+"""The ticket store: tickets, their messages, contacts, attachments, notes, tags, queues, types.
+
+Raw messages and attachment bytes live in Django's default storage, content
+addressed by SHA-256 (see `deskmail.tickets.blobs`); rows only name them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F
+
+from deskmail.mailboxes.models import Mailbox
+
+
+class Counter(models.Model):
+    """A named counter, advanced by an UPDATE so that concurrent writers queue on its row lock."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+    @classmethod
+    def next(cls, name: str) -> int:
+        """The next value; race-free on PostgreSQL (row lock) and SQLite (one writer)."""
+        with transaction.atomic():
+            if not cls.objects.filter(name=name).update(value=F("value") + 1):
+                cls.objects.get_or_create(name=name)
+                cls.objects.filter(name=name).update(value=F("value") + 1)
+            return cls.objects.values_list("value", flat=True).get(name=name)
+
+
+class Queue(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TicketType(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    # The custom fields a ticket of this type carries: [{"name", "label", "kind"}].
+    fields = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    address = models.EmailField(unique=True)
+    name = models.CharField(max_length=300, blank=True, default="")
+    organisation = models.CharField(max_length=300, blank=True, default="")
+    lists = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.address}>" if self.name else self.address
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+class Ticket(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new"
+        OPEN = "open"
+        PENDING = "pending"
+        RESOLVED = "resolved"
+        CLOSED = "closed"
+
+    class Priority(models.TextChoices):
+        LOW = "low"
+        NORMAL = "normal"
+        HIGH = "high"
+        URGENT = "urgent"
+
+    number = models.BigIntegerField(unique=True)
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="tickets")
+    title = models.CharField(max_length=1000, blank=True, default="")
+    # The normalised title (deskmail.ingest.subjects.normalise), for same-subject combining.
+    subject_key = models.CharField(max_length=1000, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL)
+    type = models.ForeignKey(TicketType, null=True, blank=True, on_delete=models.SET_NULL)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tickets")
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    # Every From/To/Cc address of its messages, less the mailboxes' own addresses.
+    participants = models.JSONField(default=list, blank=True)
+    # Opened from a closed ticket, or by a stranger quoting this ticket's tag.
+    linked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="linked_tickets"
+    )
+    link_reason = models.CharField(max_length=200, blank=True, default="")
+    # The mailbox's identity rule match (e.g. an order number), case-folded.
+    identity_key = models.CharField(max_length=500, blank=True, default="")
+    # What a reply needs: To (the contact), Cc (the latest other sender), the Message-IDs.
+    reply_to = models.CharField(max_length=254, blank=True, default="")
+    reply_cc = models.JSONField(default=list, blank=True)
+    reply_references = models.JSONField(default=list, blank=True)
+    # The effective Date of its first mail: same-subject combining measures from it.
+    first_mail_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        indexes = [
+            models.Index(fields=["mailbox", "subject_key"], name="ticket_subject_key"),
+            models.Index(fields=["mailbox", "identity_key"], name="ticket_identity_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.title}"
+
+    def tag_for(self, key: str) -> str:
+        return f"[{key}#{self.number}]"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in (self.Status.RESOLVED, self.Status.CLOSED)
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        IN = "in"
+        OUT = "out"
+
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
+    # Without angle brackets. A mail without one gets "sha256-<hex>@deskmail.invalid".
+    message_id = models.CharField(max_length=998, unique=True)
+    synthetic_message_id = models.BooleanField(default=False)
+    in_reply_to = models.CharField(max_length=998, blank=True, default="")
+    references = models.JSONField(default=list, blank=True)
+    subject = models.TextField(blank=True, default="")
+    from_address = models.CharField(max_length=254, blank=True, default="", db_index=True)
+    from_name = models.CharField(max_length=300, blank=True, default="")
+    to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    date = models.DateTimeField(null=True, blank=True)
+    body_text = models.TextField(blank=True, default="")
+    body_html = models.TextField(null=True, blank=True)  # noqa: DJ001 - None: no HTML part
+    reply_text = models.TextField(blank=True, default="")
+    auto_submitted = models.BooleanField(default=False)
+    bounce = models.BooleanField(default=False)
+    headers = models.JSONField(default=dict, blank=True)
+    raw_sha256 = models.CharField(max_length=64, db_index=True)
+    raw_size = models.IntegerField(default=0)
+    trace = models.JSONField(default=list, blank=True)
+    excluded = models.BooleanField(default=False)
+    excluded_reason = models.CharField(max_length=500, blank=True, default="")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["mailbox", "from_address", "received_at"], name="message_sender_rate"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"<{self.message_id}>"
+
+    @property
+    def raw_name(self) -> str:
+        from deskmail.tickets.blobs import raw_name
+
+        return raw_name(self.raw_sha256)
+
+
+class MessageReference(models.Model):
+    """One Message-ID named by a message's In-Reply-To or References: the threading index."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reference_rows")
+    ref = models.CharField(max_length=998, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.message_id} -> {self.ref}"
+
+
+class Delivery(models.Model):
+    """One way a message reached us: the mailbox, the address, the source position."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="deliveries")
+    address = models.CharField(max_length=254, blank=True, default="")
+    source_kind = models.CharField(max_length=20, blank=True, default="")
+    source_folder = models.CharField(max_length=1000, blank=True, default="")
+    source_uidvalidity = models.BigIntegerField(null=True, blank=True)
+    source_uid = models.CharField(max_length=500, blank=True, default="")
+    # kind/folder/uidvalidity/uid in one string; "" when the source gave no position.
+    source_key = models.CharField(max_length=1600, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "source_key"],
+                condition=~models.Q(source_key=""),
+                name="one_message_per_source_position",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} via {self.address or self.mailbox_id} {self.source_key}"
+
+
+class Blob(models.Model):
+    """Attachment bytes, stored once however many messages carry them."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.sha256
+
+    @property
+    def name(self) -> str:
+        from deskmail.tickets.blobs import blob_name
+
+        return blob_name(self.sha256)
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="attachments")
+    filename = models.CharField(max_length=500)
+    content_type = models.CharField(max_length=200)
+    size = models.BigIntegerField()
+    inline = models.BooleanField(default=False)
+    content_id = models.CharField(max_length=500, blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class InternalNote(models.Model):
+    class Kind(models.TextChoices):
+        NOTE = "note"
+        DELIVERY_FAILURE = "delivery_failure"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NOTE)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    # The mail the note is about (the bounce for a delivery failure).
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.ticket_id}"
