@@ -11,6 +11,7 @@ def test_it_exports_exactly_the_public_names():
         "BounceInfo",
         "ParsedMessage",
         "parse_bytes",
+        "parse_file",
     ]
     for name in deskmail.mail.__all__:
         assert hasattr(deskmail.mail, name)
