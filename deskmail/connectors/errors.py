@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class ConnectorError(Exception):
     """A connector could not do its job.
@@ -46,3 +50,34 @@ def login_failed(protocol: str, username: str | None, reply: str, *, oauth: bool
         server_reply=reply,
         auth=True,
     )
+
+
+@contextmanager
+def network_errors(doing: str, timeout: float | None = None) -> Iterator[None]:
+    """Turn TLS, timeout and socket errors into a ConnectorError that says what was being done.
+
+    Protocol errors are for the caller to translate inside this block
+    (smtplib's are OSErrors too, so they must be caught first).
+    """
+    try:
+        yield
+    except ConnectorError:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        raise ConnectorError(
+            f"{doing}: the server's certificate could not be verified ({exc.verify_message}). "
+            "Fix the certificate, or set verify_certificate: false for a self-signed server "
+            "you trust.",
+            permanent=True,
+            server_reply=exc.verify_message,
+        ) from None
+    except ssl.SSLError as exc:
+        raise ConnectorError(
+            f"{doing}: TLS failed ({exc.reason or exc}). Check the port and security setting.",
+            permanent=True,
+        ) from None
+    except TimeoutError:
+        wait = f" within {timeout:g} s" if timeout else ""
+        raise ConnectorError(f"{doing}: no answer{wait}.", permanent=False) from None
+    except OSError as exc:
+        raise ConnectorError(f"{doing}: {exc.strerror or exc}.", permanent=False) from None

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import imaplib
 import re
-import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from deskmail.connectors.base import (
     resolve_secret,
     ssl_context,
 )
-from deskmail.connectors.errors import ConnectorError, login_failed
+from deskmail.connectors.errors import ConnectorError, login_failed, network_errors
 from deskmail.connectors.headerfilter import header_filter_to_search, matches, parse_header_filter
 from deskmail.mailboxes.config import InboundConfig
 
@@ -353,39 +352,19 @@ def _shutdown(client: IMAPClient) -> None:
 def _errors(
     doing: str, timeout: float | None = None, *, missing_is_permanent: bool = False
 ) -> Iterator[None]:
-    """Turn what imaplib, imapclient, ssl and socket raise into a ConnectorError."""
-    try:
-        yield
-    except ConnectorError:
-        raise
-    except ssl.SSLCertVerificationError as exc:
-        raise ConnectorError(
-            f"{doing}: the server's certificate could not be verified ({exc.verify_message}). "
-            "Fix the certificate, or set verify_certificate: false for a self-signed server "
-            "you trust.",
-            permanent=True,
-            server_reply=exc.verify_message,
-        ) from None
-    except ssl.SSLError as exc:
-        raise ConnectorError(
-            f"{doing}: TLS failed ({exc.reason or exc}). Check the port and security setting.",
-            permanent=True,
-        ) from None
-    except TimeoutError:
-        wait = f" within {timeout:g} s" if timeout else ""
-        raise ConnectorError(f"{doing}: no answer{wait}.", permanent=False) from None
-    except imaplib.IMAP4.abort as exc:
-        raise ConnectorError(
-            f"{doing}: the connection was lost ({_reply(exc)}).", permanent=False
-        ) from None
-    except (IMAPClientError, imaplib.IMAP4.error) as exc:
-        reply = _reply(exc)
-        missing = "NONEXISTENT" in reply or "doesn't exist" in reply
-        permanent = missing_is_permanent and missing
-        raise ConnectorError(
-            f"{doing}: the server said: {reply}", permanent=permanent, server_reply=reply
-        ) from None
-    except OSError as exc:
-        raise ConnectorError(
-            f"{doing}: {exc.strerror or exc}.", permanent=False, server_reply=None
-        ) from None
+    """Turn what imaplib and imapclient raise into a ConnectorError."""
+    with network_errors(doing, timeout):
+        try:
+            yield
+        except imaplib.IMAP4.abort as exc:
+            raise ConnectorError(
+                f"{doing}: the connection was lost ({_reply(exc)}).", permanent=False
+            ) from None
+        except (IMAPClientError, imaplib.IMAP4.error) as exc:
+            reply = _reply(exc)
+            missing = "NONEXISTENT" in reply or "doesn't exist" in reply
+            raise ConnectorError(
+                f"{doing}: the server said: {reply}",
+                permanent=missing_is_permanent and missing,
+                server_reply=reply,
+            ) from None
