@@ -101,7 +101,7 @@ def load_mailboxes(
     try:
         outcomes = _apply(configs, secrets)
     except IntegrityError as exc:
-        # Only possible when two mailboxes of the file swap a key or an address.
+        # Not expected after the checks; reported, never half-applied.
         raise LoadRefused(
             filename, [Problem(1, "", f"the database refused the change, nothing applied: {exc}")]
         ) from exc
@@ -281,16 +281,36 @@ def _read_secrets(
 def _apply(configs: list[MailboxConfig], secrets: list[_Secrets]) -> list[Outcome]:
     names = [config.name for config in configs]
     existing = {m.name: m for m in Mailbox.objects.select_for_update().filter(name__in=names)}
-    # Free the addresses that move between mailboxes of this file before any is claimed.
+    # Free the keys and addresses that move between mailboxes of this file (a swap,
+    # say) before any is claimed: the columns are unique at every statement.
     for config in configs:
         mailbox = existing.get(config.name)
-        if mailbox is not None:
-            keep = [config.address, *config.aliases]
-            mailbox.addresses.exclude(address__in=keep).delete()
+        if mailbox is None:
+            continue
+        keep = [config.address, *config.aliases]
+        mailbox.addresses.exclude(address__in=keep).delete()
+        parked: dict[str, str] = {}
+        if mailbox.key != config.key:
+            parked["key"] = _parking_key(mailbox.pk)
+        if mailbox.address != config.address:
+            parked["address"] = f"moving-{mailbox.pk}@invalid"
+        if parked:
+            Mailbox.objects.filter(pk=mailbox.pk).update(**parked)
     return [
         _apply_one(existing.get(config.name), config, secret)
         for config, secret in zip(configs, secrets, strict=True)
     ]
+
+
+def _parking_key(pk: int) -> str:
+    """A key no configuration can hold (it starts with ~), unique for ids below 36**4."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        pk, rest = divmod(pk, 36)
+        out = digits[rest] + out
+        if not pk:
+            return "~" + out[-4:]
 
 
 def _apply_one(mailbox: Mailbox | None, config: MailboxConfig, secrets: _Secrets) -> Outcome:

@@ -3,6 +3,7 @@ import pytest
 from deskmail.mailboxes.exporting import export_yaml
 from deskmail.mailboxes.loading import LoadRefused
 from deskmail.mailboxes.models import Mailbox, MailboxAddress
+from deskmail.mailboxes.services import mailbox_for_address
 from deskmail.mailboxes.tests.conftest import SECRETS, load
 
 ONE = """\
@@ -339,3 +340,22 @@ def test_it_does_not_ask_for_secrets_when_the_file_has_errors():
         raise AssertionError("asked")
 
     refused(ONE.replace("key: SUP", "key: TOOLONG"), env={}, prompt=prompt)
+
+
+@pytest.mark.django_db
+def test_it_lets_two_mailboxes_of_one_file_swap_keys_and_addresses():
+    template = """\
+mailboxes:
+  - name: support
+    key: {first}
+    address: support@example.com
+  - name: sales
+    key: {second}
+    address: {second}@example.com
+"""
+    template = template.replace("address: support@example.com", "address: {first}@example.com")
+    load(template.format(first="SUP", second="SAL"))
+    load(template.format(first="SAL", second="SUP"))
+    swapped = {m.name: (m.key, m.address) for m in Mailbox.objects.all()}
+    assert swapped == {"support": ("SAL", "sal@example.com"), "sales": ("SUP", "sup@example.com")}
+    assert mailbox_for_address("sal@example.com")[0].name == "support"
