@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from deskmail.mailboxes.models import Mailbox
 
@@ -21,6 +21,10 @@ HEADER = (
     "# deskmail mailboxes. Secrets are not included: before loading this file, set the\n"
     "# environment variables named by password_env (or load it on a terminal to be asked).\n"
 )
+
+
+class ExportError(Exception):
+    """A stored configuration no longer passes the schema, so it cannot be exported faithfully."""
 
 
 def export_yaml(mailboxes: Iterable[Mailbox]) -> str:
@@ -37,7 +41,17 @@ def export_yaml(mailboxes: Iterable[Mailbox]) -> str:
 
 def mailbox_document(mailbox: Mailbox) -> dict[str, Any]:
     """One mailbox as YAML-ready data, in the schema's field order."""
-    document = _prune(mailbox.settings)
+    try:
+        settings = mailbox.settings
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ExportError(
+            f"mailbox {mailbox.name}: the stored configuration is not valid: {problems}"
+        ) from exc
+    document = _prune(settings)
     # The live status, unless the system set it to failed: then what was configured.
     if mailbox.status != Mailbox.Status.FAILED:
         document["status"] = mailbox.status

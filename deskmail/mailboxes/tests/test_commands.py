@@ -63,6 +63,14 @@ def test_it_exports_what_it_loaded(secrets_in_env, tmp_path):
 
 
 @pytest.mark.django_db
+def test_it_refuses_to_export_a_configuration_the_schema_no_longer_accepts():
+    Mailbox.objects.create(name="old", key="OLD", address="old@example.com")
+    Mailbox.objects.update(config={"inbound": {"protocol": "carrier-pigeon"}})
+    with pytest.raises(CommandError, match=r"mailbox old: .* inbound\.protocol: Input should be"):
+        run("mailboxes", "export")
+
+
+@pytest.mark.django_db
 def test_it_refuses_a_bad_file_naming_line_and_field(tmp_path):
     path = tmp_path / "mailboxes.yaml"
     path.write_text(

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
-from deskmail.mailboxes.exporting import export_yaml
+from deskmail.mailboxes.exporting import ExportError, export_yaml
 from deskmail.mailboxes.loading import LoadRefused, load_mailboxes
 from deskmail.mailboxes.models import Mailbox
 
@@ -77,7 +77,11 @@ class Command(BaseCommand):
             missing = sorted(set(names) - {mailbox.name for mailbox in mailboxes})
             if missing:
                 raise CommandError(f"no mailbox named {', '.join(missing)}")
-        self.stdout.write(export_yaml(mailboxes), ending="")
+        try:
+            text = export_yaml(mailboxes)
+        except ExportError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(text, ending="")
 
     def list(self) -> None:
         table = Table("name", "key", "address", "status", "protocol")
