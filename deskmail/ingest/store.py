@@ -32,6 +32,7 @@ def _delivery(ctx: Context, message: Message) -> Delivery:
         source_uidvalidity=source.uidvalidity if source else None,
         source_uid=source.uid if source else "",
         source_key=source_key(ctx),
+        raw_sha256=ctx.sha256,
     )
 
 

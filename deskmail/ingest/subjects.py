@@ -88,7 +88,7 @@ def strip_prefixes(subject: str) -> str:
     while previous != text:
         previous = text
         text = _PREFIX.sub("", text, count=1)
-        text = re.sub(r"^\s*" + _TAG.pattern, "", text)
+        text = re.sub(r"^\s*" + _TAG.pattern + r"\s*", "", text)
     return text
 
 

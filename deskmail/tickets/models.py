@@ -214,15 +214,14 @@ class Delivery(models.Model):
     source_uid = models.CharField(max_length=500, blank=True, default="")
     # kind/folder/uidvalidity/uid in one string; "" when the source gave no position.
     source_key = models.CharField(max_length=1600, blank=True, default="")
+    # The bytes this delivery brought: a position that now holds other bytes (a
+    # compacted mbox, a reused file name) is a different message, not a duplicate.
+    raw_sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["mailbox", "source_key"],
-                condition=~models.Q(source_key=""),
-                name="one_message_per_source_position",
-            )
+        indexes = [
+            models.Index(fields=["mailbox", "source_key", "raw_sha256"], name="delivery_position")
         ]
 
     def __str__(self) -> str:

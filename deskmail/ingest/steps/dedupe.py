@@ -1,4 +1,4 @@
-"""Drop a message already stored: the same source position, or the same Message-ID again."""
+"""Drop a message already stored: the same bytes from the same position, or a known Message-ID."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def run(ctx: Context) -> Decision:
     key = source_key(ctx)
     if key:
         seen = (
-            Delivery.objects.filter(mailbox=ctx.fetched_by, source_key=key)
+            Delivery.objects.filter(mailbox=ctx.fetched_by, source_key=key, raw_sha256=ctx.sha256)
             .select_related("message__ticket")
             .first()
         )
