@@ -1,0 +1,38 @@
+"""Mailboxes the pipeline tests share: a support desk and a sales desk."""
+
+from __future__ import annotations
+
+import pytest
+
+from deskmail.testing.builders import make_mailbox
+
+
+@pytest.fixture
+def support(db):
+    return make_mailbox(
+        "support",
+        "SUP",
+        "support@example.com",
+        aliases=["help@example.com"],
+        display_name="Example Support",
+        filters={"auto_reply_keywords": ["Out of office", "Automatic reply"]},
+        replies={"auto_acknowledge": True},
+    )
+
+
+@pytest.fixture
+def sales(db):
+    return make_mailbox("sales", "SAL", "sales@example.com")
+
+
+def configure(mailbox, **sections):
+    """Change a mailbox's configuration sections (merged into what it has)."""
+    config = dict(mailbox.config)
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            config[section] = {**config.get(section, {}), **values}
+        else:
+            config[section] = values
+    mailbox.config = config
+    mailbox.save()
+    return mailbox
