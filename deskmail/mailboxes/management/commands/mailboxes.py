@@ -28,8 +28,9 @@ class Command(BaseCommand):
             "load",
             help="create or update mailboxes from a YAML file (all or nothing)",
             description="Create or update mailboxes (matched by name) from a YAML file. "
-            "A file with any error is refused whole. Secrets come from the environment "
-            "variables named by password_env; on a terminal an unset one is asked for.",
+            "A file with any error is refused whole; mailboxes not in the file are left as "
+            "they are. Secrets come from the environment variables named by password_env; "
+            "on a terminal an unset one is asked for.",
         )
         load.add_argument("file", help="the YAML file, or - for stdin")
         export = actions.add_parser("export", help="print the mailboxes as YAML (no secrets)")
@@ -51,7 +52,7 @@ class Command(BaseCommand):
             prompt = None
         else:
             try:
-                text = Path(file).read_text(encoding="utf-8")
+                text = Path(file).read_text(encoding="utf-8-sig")
             except (OSError, UnicodeDecodeError) as exc:
                 raise CommandError(f"{file}: cannot read it ({exc})") from exc
             filename = file
