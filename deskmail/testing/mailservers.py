@@ -5,7 +5,8 @@ and SASL for Postfix; its second passdb checks OAuth2 bearer tokens against
 the `TokenServer` running in this process. Postfix (optional: it needs root)
 takes SMTP on three ports (plain with optional STARTTLS, submission with
 STARTTLS required, implicit TLS) and delivers local domains to Dovecot over
-LMTP; any other domain is refused with 550 at RCPT.
+LMTP; any other domain is refused with 550 at RCPT, and `tempfail.test` with
+451, so tests can tell permanent from temporary refusals.
 
 The daemons are children of the test process, each in its own process group.
 A small watchdog process kills those groups if the test process dies without
@@ -49,6 +50,8 @@ DOMAIN = "helpdesk.test"
 CUSTOMER_DOMAIN = "customer.test"
 # Postfix accepts any address here and Dovecot's LMTP refuses it: a real DSN comes back.
 BOUNCE_DOMAIN = "bounce.test"
+# Recipients here get "451 4.3.0" at RCPT: a temporary refusal.
+TEMPFAIL_DOMAIN = "tempfail.test"
 DOVECOT_PORTS = ("imap", "imaps", "pop3", "pop3s", "lmtp", "sasl")
 POSTFIX_PORTS = ("smtp", "submission", "smtps")
 POSTFIX_MASTER = "/usr/lib/postfix/sbin/master"
@@ -117,7 +120,7 @@ class MailServers:
             start_new_session=True,
         )
         try:
-            self._start_dovecot(timeout)
+            self.start_dovecot(timeout)
             if self.postfix:
                 self.start_postfix(timeout)
         except BaseException:
@@ -128,7 +131,7 @@ class MailServers:
     def stop(self) -> None:
         """Stop everything and remove the folder; safe to call twice."""
         self.stop_postfix()
-        self._stop_dovecot()
+        self.stop_dovecot()
         self.tokens.stop()
         if self._watchdog is not None:
             self._pgid_file.unlink(missing_ok=True)
@@ -139,8 +142,8 @@ class MailServers:
 
     def restart_dovecot(self, timeout: float = 20) -> None:
         """Stop Dovecot (cutting every open session) and start it again on the same ports."""
-        self._stop_dovecot()
-        self._start_dovecot(timeout)
+        self.stop_dovecot()
+        self.start_dovecot(timeout)
 
     def stop_postfix(self) -> None:
         """Stop Postfix: its ports then refuse connections."""
@@ -434,7 +437,8 @@ smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = inet:{HOST}:{p["sasl"]}
 smtpd_sasl_security_options = noanonymous
-smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
+smtpd_relay_restrictions = check_recipient_access texthash:{etc}/access,
+  permit_sasl_authenticated, reject_unauth_destination
 smtpd_tls_cert_file = {d}/tls/cert.pem
 smtpd_tls_key_file = {d}/tls/key.pem
 smtpd_tls_security_level = may
@@ -442,6 +446,11 @@ queue_run_delay = 2s
 minimal_backoff_time = 2s
 maximal_backoff_time = 10s
 """, backdate=True)  # fmt: skip
+        _write(
+            etc / "access",
+            f"{TEMPFAIL_DOMAIN} 451 4.3.0 Try again later (test mail servers)\n",
+            backdate=True,
+        )
         services = [
             ("pickup", "unix", "n", "60", "1", "pickup"),
             ("cleanup", "unix", "n", "-", "0", "cleanup"),
@@ -525,7 +534,7 @@ maximal_backoff_time = 10s
             lmtp.rset()
         return code == 250
 
-    def _start_dovecot(self, timeout: float) -> None:
+    def start_dovecot(self, timeout: float = 20) -> None:
         self._dovecot = subprocess.Popen(
             ["dovecot", "-F", "-c", str(self.dir / "dovecot" / "dovecot.conf")],
             stdin=subprocess.DEVNULL,
@@ -536,7 +545,8 @@ maximal_backoff_time = 10s
         self._write_pgids()
         self._wait_for_ports(DOVECOT_PORTS, self._dovecot, timeout)
 
-    def _stop_dovecot(self) -> None:
+    def stop_dovecot(self) -> None:
+        """Stop Dovecot: IMAP, POP3, LMTP and SMTP logins then fail until start_dovecot()."""
         if self._dovecot is None:
             return
         _terminate(self._dovecot)
