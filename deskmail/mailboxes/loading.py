@@ -95,7 +95,10 @@ def load_mailboxes(
     if configs is None:
         raise LoadRefused(filename, problems)
     problems += _conflicts(configs, document)
-    secrets = _read_secrets(configs, document, problems, environ, None if problems else prompt)
+    secrets: list[_Secrets] = []
+    # Ask for nothing while the file has errors; a terminal user is asked once it is fixed.
+    if not problems or prompt is None:
+        secrets = _read_secrets(configs, document, problems, environ, prompt)
     if problems:
         raise LoadRefused(filename, problems)
     try:

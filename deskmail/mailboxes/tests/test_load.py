@@ -339,7 +339,16 @@ def test_it_does_not_ask_for_secrets_when_the_file_has_errors():
     def prompt(question: str) -> str:
         raise AssertionError("asked")
 
-    refused(ONE.replace("key: SUP", "key: TOOLONG"), env={}, prompt=prompt)
+    assert refused(ONE.replace("key: SUP", "key: TOOLONG"), env={}, prompt=prompt) == [
+        "mailboxes.yaml:3: mailboxes[0].key: String should have at most 5 characters"
+    ]
+
+
+@pytest.mark.django_db
+def test_it_reports_unset_variables_with_the_other_errors_when_it_cannot_ask():
+    text = ONE.replace("[help@example.com]", "[help@example.com, help@example.com]")
+    lines = refused(text, env={})
+    assert [line.split(": ")[0] for line in lines] == ["mailboxes.yaml:6", "mailboxes.yaml:10"]
 
 
 @pytest.mark.django_db
