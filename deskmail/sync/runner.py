@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from django.db import close_old_connections
+from django.db import connections
 from django.utils import timezone
 
 from deskmail.connectors.base import Connector
@@ -55,14 +55,14 @@ class MailboxRunner(threading.Thread):
         except Exception:  # never let a bug kill the thread silently
             log.exception("mailbox %s: runner crashed", self.mailbox_id)
         finally:
-            close_old_connections()
+            connections.close_all()
 
     def _loop(self) -> None:
         while not self.stopping:
             mailbox = Mailbox.objects.get(pk=self.mailbox_id)
             wait = self._seconds_to_wait(mailbox)
             if wait > 0:
-                close_old_connections()
+                connections.close_all()  # this thread's: none held while idle
                 self._stop_event.wait(wait)
                 continue
             try:
@@ -73,7 +73,7 @@ class MailboxRunner(threading.Thread):
                 log.exception("mailbox %s: sync failed", mailbox.name)
                 self._failed(mailbox, f"{type(exc).__name__}: {exc}", None)
             finally:
-                close_old_connections()
+                connections.close_all()
 
     def _seconds_to_wait(self, mailbox: Mailbox) -> float:
         inbound = mailbox.settings.inbound
@@ -110,7 +110,7 @@ class MailboxRunner(threading.Thread):
                 self._next_attempt = None
                 health.record_success(mailbox, report)
                 mailbox.refresh_from_db()
-                close_old_connections()
+                connections.close_all()  # this thread's: none held while idle
                 if seconds_until_window_ends(timezone.now(), inbound.skip_times):
                     return
                 self._wait_for_mail(connector, inbound.idle, inbound.poll_seconds)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import leases
@@ -63,7 +63,11 @@ class Supervisor:
         log.info("worker %s started", self.owner)
         try:
             while not stop.is_set():
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # e.g. the database briefly unreachable: try again
+                    log.exception("worker %s: supervisor tick failed", self.owner)
+                    connections.close_all()
                 self.run_periodic_jobs()
                 close_old_connections()
                 stop.wait(self.tick_seconds)
