@@ -1,0 +1,99 @@
+"""The public API: transactions with the checkpoint, dry runs, batches."""
+
+import pytest
+from django.core.files.storage import default_storage
+
+from deskmail.ingest import pipeline
+from deskmail.ingest.api import IngestItem, SourcePosition, dry_run, ingest, ingest_many
+from deskmail.ingest.models import QuarantinedMessage
+from deskmail.ingest.trace import Decision
+from deskmail.outbound.models import OutboxItem
+from deskmail.testing.builders import make_email, message_id_of
+from deskmail.tickets.blobs import raw_name, sha256
+from deskmail.tickets.models import Contact, Counter, Message, Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_calls_on_stored_inside_the_transaction_that_stores_the_message(support):
+    raw = make_email()
+    seen = []
+    ingest(
+        support,
+        raw,
+        on_stored=lambda: seen.append(
+            Message.objects.filter(message_id=message_id_of(raw)).count()
+        ),
+    )
+    assert seen == [1]
+
+
+def test_it_stores_nothing_when_the_checkpoint_cannot_advance(support):
+    def broken_checkpoint():
+        raise OSError("checkpoint store down")
+
+    with pytest.raises(OSError):
+        ingest(support, make_email(), on_stored=broken_checkpoint)
+    assert not Message.objects.exists() and not Ticket.objects.exists()
+    assert not QuarantinedMessage.objects.exists()
+
+
+def test_a_dry_run_runs_every_step_and_writes_nothing(support):
+    raw = make_email(sender="new.person@acme.example")
+    result = dry_run(support, raw)
+    assert result.outcome == "new_ticket"
+    assert [d.step for d in result.trace] == [
+        s if isinstance(s, str) else s.name for s in pipeline.STEPS
+    ]
+    assert result.trace[-1].verdict == "queued"
+    assert not Ticket.objects.exists() and not Message.objects.exists()
+    assert not Contact.objects.exists() and not OutboxItem.objects.exists()
+    assert not Counter.objects.filter(value__gt=0).exists()
+    assert not default_storage.exists(raw_name(sha256(raw)))
+    assert ingest(support, raw).ticket.number == 1
+
+
+def test_a_dry_run_shows_a_reply_joining_its_ticket(support):
+    first = make_email()
+    a = ingest(support, first)
+    result = dry_run(support, make_email(subject="Re: x", in_reply_to=message_id_of(first)))
+    assert (result.outcome, result.ticket.pk) == ("appended", a.ticket.pk)
+    assert Message.objects.count() == 1
+
+
+class FailOnPoison:
+    name = "fail_on_poison"
+
+    def run(self, ctx):
+        if "poison" in ctx.parsed.subject:
+            raise ValueError("cannot handle this one")
+        return Decision(self.name, "pass", "fine")
+
+
+def test_ingest_many_stores_batches_and_quarantines_only_the_poison(support, monkeypatch):
+    monkeypatch.setattr(pipeline, "STEPS", (*pipeline.STEPS, FailOnPoison()))
+    subjects = ["one", "two", "poison", "four", "five"]
+    items = [
+        IngestItem(make_email(subject=s), SourcePosition("import", "/a.mbox", None, str(n)))
+        for n, s in enumerate(subjects)
+    ]
+    batches = []
+    results = ingest_many(support, items, batch_size=2, on_batch=batches.append)
+    assert [r.outcome for r in results] == [
+        "new_ticket",
+        "new_ticket",
+        "quarantined",
+        "new_ticket",
+        "new_ticket",
+    ]
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert QuarantinedMessage.objects.count() == 1
+    assert sorted(Ticket.objects.values_list("title", flat=True)) == ["five", "four", "one", "two"]
+    assert not OutboxItem.objects.exists()  # history: never acknowledged
+
+
+def test_ingest_many_threads_replies_within_one_batch(support):
+    first = make_email()
+    reply = make_email(subject="Re: Printer broken", in_reply_to=message_id_of(first))
+    results = ingest_many(support, [first, reply, first])
+    assert [r.outcome for r in results] == ["new_ticket", "appended", "duplicate"]
