@@ -53,36 +53,47 @@ def codec_for(label: str | None) -> str | None:
         return None
 
 
+# The charsets undeclared mail is actually written in; limiting detection to them
+# keeps short texts from being read as some rare code page.
+_LIKELY = [
+    "utf_8", "cp1252", "cp1250", "iso8859_2", "cp1251", "koi8_r", "cp1253",
+    "cp1254", "cp1255", "cp1256", "cp1257", "cp874", "gb18030", "big5", "cp932", "euc_jp",
+    "iso2022_jp", "cp949",
+]  # fmt: skip
+
+
 def detect(data: bytes) -> str | None:
     """The most plausible codec for undeclared text, by charset-normalizer."""
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    best = from_bytes(data, cp_isolation=_LIKELY).best()
     return best.encoding if best is not None else None
 
 
 def decode_text(data: bytes, declared: str | None = None, defects: list[str] | None = None) -> str:
-    """Decode body or header bytes: the declared charset, then UTF-8, then detection.
+    """Decode body or header bytes: UTF-8 when they are valid UTF-8, else the declared
+    charset, else detection. Never raises: the last resort replaces bad bytes.
 
-    Never raises: the last resort replaces what cannot be decoded.
+    Valid UTF-8 wins over a declared single-byte charset because mislabelled UTF-8
+    is common and non-ASCII text in another charset is almost never valid UTF-8.
     """
     codec = codec_for(declared)
     if data.isascii() and (codec is None or not _stateful(codec)):
         return data.decode("ascii")
-    if codec is not None:
-        try:
-            return data.decode(codec)
-        except (UnicodeDecodeError, LookupError):
-            pass
-    if codec != "utf-8":
+    if codec is None or not (codec in _WIDE or _stateful(codec)):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             pass
         else:
-            if defects is not None and declared:
+            if defects is not None and codec not in (None, "utf-8"):
                 defects.append(f"charset {declared!r} did not fit, decoded as UTF-8")
             return text
+    if codec is not None:
+        try:
+            return data.decode(codec)
+        except (UnicodeDecodeError, LookupError):
+            pass
     guess = detect(data)
     if guess:
         try:
@@ -97,6 +108,10 @@ def decode_text(data: bytes, declared: str | None = None, defects: list[str] | N
     if defects is not None:
         defects.append(f"undecodable text (charset {declared!r}), replaced bad bytes")
     return data.decode(codec or "utf-8", errors="replace")
+
+
+# Charsets in which the same bytes can also be valid UTF-8 by accident.
+_WIDE = {"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"}
 
 
 def _stateful(codec: str) -> bool:

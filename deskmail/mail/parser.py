@@ -16,6 +16,7 @@ import hashlib
 import io
 import os
 import re
+from email import policy
 from email.message import Message
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +47,17 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
 _UU_ENCODINGS = {"x-uuencode", "uuencode", "x-uue", "uue"}
 _TNEF_TYPES = {"application/ms-tnef", "application/vnd.ms-tnef"}
+
+
+class _RawHeaders(type(policy.compat32)):  # type: ignore[misc]
+    """compat32, except that 8-bit header values stay str (bytes as surrogates)
+    instead of becoming `Header` objects; decode_header() turns them into text."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return value
+
+
+_POLICY = _RawHeaders()
 
 
 def _defect_text(defect: object) -> str:
@@ -364,7 +376,7 @@ def _parse(
 ) -> None:
     defects = result.defects
     raw = repair_header_block(raw, defects)
-    msg = email.message_from_bytes(raw)
+    msg = email.message_from_bytes(raw, policy=_POLICY)
     headers = result.headers
     internal = spooler.header_name.lower() if spooler is not None else None
     for name, value in msg._headers:  # raw values, in order; decoded once here
