@@ -43,6 +43,8 @@ from deskmail.mailboxes.config import InboundConfig
 # Once logged in, how long a single read may wait (a big FETCH streams steadily).
 READ_TIMEOUT_S = 60
 BATCH_SIZE = 500
+# How often a wait for new mail checks whether it should stop.
+STOP_CHECK_S = 0.25
 _COMMAND_FAILED = re.compile(r"^[a-z_]+ failed: ")
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
@@ -67,6 +69,7 @@ class ImapConnector:
         self.host = config.host or ""
         self.port = config.default_port()
         self._client: IMAPClient | None = None
+        self._logged_in = False
         self._selected: dict[bytes, Any] | None = None
 
     def __repr__(self) -> str:
@@ -91,19 +94,32 @@ class ImapConnector:
 
     def open(self) -> None:
         """Connect, secure and log in; raises ConnectorError."""
-        if self._client is not None:
+        self.connect()
+        self.login()
+
+    def connect(self) -> None:
+        """Reach the server and secure the connection, without logging in."""
+        if self._client is None:
+            self._client = self._connect()
+            self._logged_in = False
+
+    def login(self) -> None:
+        self.connect()
+        assert self._client is not None
+        if self._logged_in:
             return
-        client = self._connect()
         try:
-            self._login(client)
+            self._login(self._client)
         except BaseException:
-            _shutdown(client)
+            _shutdown(self._client)
+            self._client = None
             raise
-        client.socket().settimeout(READ_TIMEOUT_S)
-        self._client = client
+        self._client.socket().settimeout(READ_TIMEOUT_S)
+        self._logged_in = True
 
     def close(self) -> None:
         client, self._client, self._selected = self._client, None, None
+        self._logged_in = False
         if client is not None:
             try:
                 client.logout()
@@ -152,8 +168,7 @@ class ImapConnector:
                 raise login_failed("IMAP", c.username, reply, oauth=c.auth == "oauth2") from None
 
     def _require(self) -> IMAPClient:
-        if self._client is None:
-            self.open()
+        self.open()
         assert self._client is not None
         return self._client
 
@@ -272,7 +287,7 @@ class ImapConnector:
 
         Uses IDLE where the server has it, else polls every poll_every seconds.
         Servers end an IDLE after 30 minutes (RFC 2177): keep seconds below 29 * 60.
-        `stop()` is checked every second; when it returns True the wait ends (False).
+        `stop()` is checked every quarter second; when it returns True the wait ends (False).
         """
         client = self._require()
         selected = self._selected or self._select()
@@ -284,7 +299,7 @@ class ImapConnector:
         if not self.supports_idle():
             next_poll = time.monotonic() + poll_every
             while (left := deadline - time.monotonic()) > 0 and not stopped():
-                time.sleep(min(1, left, max(0, next_poll - time.monotonic())))
+                time.sleep(min(STOP_CHECK_S, left, max(0, next_poll - time.monotonic())))
                 if time.monotonic() >= next_poll:
                     next_poll = time.monotonic() + poll_every
                     if uidnext and self._arrived_since(uidnext):
@@ -294,7 +309,7 @@ class ImapConnector:
             client.idle()
             try:
                 while (left := deadline - time.monotonic()) > 0 and not stopped():
-                    for response in client.idle_check(timeout=min(1, left)):
+                    for response in client.idle_check(timeout=min(STOP_CHECK_S, left)):
                         if len(response) > 1 and response[1] == b"EXISTS":
                             return True
                 return False

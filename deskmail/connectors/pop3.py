@@ -68,6 +68,7 @@ class Pop3Connector:
         self.host = config.host or ""
         self.port = config.default_port()
         self._client: poplib.POP3 | None = None
+        self._logged_in = False
         self._numbers: dict[str, int] = {}
 
     def __repr__(self) -> str:
@@ -85,24 +86,38 @@ class Pop3Connector:
         self.close()
 
     def open(self) -> None:
-        if self._client is not None:
-            return
+        """Connect, secure and log in; raises ConnectorError."""
+        self.connect()
+        self.login()
+
+    def connect(self) -> None:
+        """Reach the server and secure the connection, without logging in."""
         if self.config.after_fetch.startswith("move:"):
             raise ConnectorError(
                 "POP3 has no folders, so mail cannot be moved: use after_fetch leave or delete.",
                 permanent=True,
             )
-        client = self._connect()
+        if self._client is None:
+            self._client = self._connect()
+            self._logged_in = False
+
+    def login(self) -> None:
+        self.connect()
+        assert self._client is not None
+        if self._logged_in:
+            return
         try:
-            self._login(client)
+            self._login(self._client)
         except BaseException:
-            _shutdown(client)
+            _shutdown(self._client)
+            self._client = None
             raise
-        client.sock.settimeout(READ_TIMEOUT_S)
-        self._client = client
+        self._client.sock.settimeout(READ_TIMEOUT_S)
+        self._logged_in = True
 
     def close(self) -> None:
         client, self._client = self._client, None
+        self._logged_in = False
         self._numbers = {}
         if client is not None:
             try:
@@ -158,8 +173,7 @@ class Pop3Connector:
                 raise login_failed("POP3", user, _reply(exc), oauth=c.auth == "oauth2") from None
 
     def _require(self) -> poplib.POP3:
-        if self._client is None:
-            self.open()
+        self.open()
         assert self._client is not None
         return self._client
 
@@ -211,6 +225,7 @@ class Pop3Connector:
                     client.dele(number)
             client.quit()
         self._client = None
+        self._logged_in = False
         self._numbers = {}
 
 

@@ -32,6 +32,7 @@ class SmtpConnector:
         self.host = config.host or ""
         self.port = config.default_port()
         self._smtp: smtplib.SMTP | None = None
+        self._logged_in = False
 
     def __repr__(self) -> str:
         c = self.config
@@ -48,20 +49,34 @@ class SmtpConnector:
         self.close()
 
     def open(self) -> None:
-        if self._smtp is not None:
+        """Connect, secure and log in; raises ConnectorError."""
+        self.connect()
+        self.login()
+
+    def connect(self) -> None:
+        """Reach the server and secure the connection, without logging in."""
+        if self._smtp is None:
+            self._smtp = self._connect()
+            self._logged_in = False
+
+    def login(self) -> None:
+        self.connect()
+        assert self._smtp is not None
+        if self._logged_in:
             return
-        smtp = self._connect()
         try:
-            self._login(smtp)
+            self._login(self._smtp)
         except BaseException:
-            smtp.close()
+            self._smtp.close()
+            self._smtp = None
             raise
-        if smtp.sock is not None:
-            smtp.sock.settimeout(READ_TIMEOUT_S)
-        self._smtp = smtp
+        if self._smtp.sock is not None:
+            self._smtp.sock.settimeout(READ_TIMEOUT_S)
+        self._logged_in = True
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
+        self._logged_in = False
         if smtp is not None:
             try:
                 smtp.quit()
