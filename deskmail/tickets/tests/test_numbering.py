@@ -1,0 +1,43 @@
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from deskmail.ingest.api import ingest
+from deskmail.testing.builders import make_email, make_mailbox
+from deskmail.tickets.models import Counter
+
+
+@pytest.mark.django_db
+def test_it_numbers_tickets_from_one_in_arrival_order():
+    support = make_mailbox()
+    sales = make_mailbox("sales", "SAL", "sales@example.com")
+    numbers = [
+        ingest(box, make_email(subject=f"n{n}", to=box.address)).ticket.number
+        for n, box in enumerate([support, sales, support])
+    ]
+    assert numbers == [1, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_hands_out_each_number_once_under_concurrency():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one writer at a time; the race needs PostgreSQL")
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker():
+        try:
+            for _ in range(25):
+                value = Counter.next("test")
+                with lock:
+                    got.append(value)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(got) == list(range(1, 101))
