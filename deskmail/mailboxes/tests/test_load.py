@@ -368,3 +368,13 @@ mailboxes:
     swapped = {m.name: (m.key, m.address) for m in Mailbox.objects.all()}
     assert swapped == {"support": ("SAL", "sal@example.com"), "sales": ("SUP", "sup@example.com")}
     assert mailbox_for_address("sal@example.com")[0].name == "support"
+
+
+@pytest.mark.django_db
+def test_it_exports_a_failed_mailbox_with_its_configured_status():
+    load(ONE)
+    Mailbox.objects.update(status="failed")
+    exported = export_yaml(Mailbox.objects.all())
+    assert "status: active" in exported and "failed" not in exported
+    assert [o.action for o in load(exported)] == ["unchanged"]
+    assert Mailbox.objects.get().status == "failed"
