@@ -48,3 +48,54 @@ def record_failure(mailbox: Mailbox, message: str, server_reply: str | None) -> 
             status=Mailbox.Status.FAILED, failed_reason=text
         )
         log.error("mailbox %s: marked failed after %d tries: %s", mailbox.name, max_tries, text)
+
+
+def _ago(when: Any, now: Any) -> str:
+    if when is None:
+        return "never"
+    seconds = int((now - when).total_seconds())
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h ago"
+    return f"{seconds // 86400} days ago"
+
+
+def status_rows() -> list[dict[str, str]]:
+    """One row per mailbox for `deskmail mailboxes status`: the admin's health view."""
+    from deskmail.sync.models import FolderCheckpoint, Lease
+
+    now = timezone.now()
+    leases = {
+        lease.mailbox_id: lease.owner
+        for lease in Lease.objects.filter(expires_at__gte=now).exclude(owner="")
+    }
+    checkpoints: dict[int, list[FolderCheckpoint]] = {}
+    for checkpoint in FolderCheckpoint.objects.all():
+        checkpoints.setdefault(checkpoint.mailbox_id, []).append(checkpoint)
+    rows = []
+    for mailbox in Mailbox.objects.all():
+        own = checkpoints.get(mailbox.pk, [])
+        backlog = sum(c.backlog for c in own)
+        pending = [c.oldest_pending_at for c in own if c.oldest_pending_at]
+        lag = f"{int((now - min(pending)).total_seconds())} s" if pending else "0 s"
+        error = ""
+        if mailbox.last_error:
+            error = f"{mailbox.last_error} ({_ago(mailbox.last_error_at, now)})"
+        state = mailbox.status
+        if mailbox.status == Mailbox.Status.FAILED and mailbox.failed_reason:
+            state = f"failed: {mailbox.failed_reason}"
+        rows.append(
+            {
+                "name": mailbox.name,
+                "state": state,
+                "worker": leases.get(mailbox.pk, "-"),
+                "last sync": _ago(mailbox.last_sync_at, now),
+                "lag": lag,
+                "backlog": str(backlog),
+                "last error": error or "-",
+            }
+        )
+    return rows

@@ -1,4 +1,4 @@
-"""`deskmail mailboxes load FILE.yaml | export [NAME...] | list`."""
+"""`deskmail mailboxes load FILE.yaml | export [NAME...] | list | status | test NAME`."""
 
 from __future__ import annotations
 
@@ -36,6 +36,13 @@ class Command(BaseCommand):
         export = actions.add_parser("export", help="print the mailboxes as YAML (no secrets)")
         export.add_argument("names", nargs="*", help="only these mailboxes")
         actions.add_parser("list", help="a table of the mailboxes")
+        actions.add_parser(
+            "status", help="health per mailbox: state, last sync, lag, backlog, last error"
+        )
+        test = actions.add_parser(
+            "test", help="connect, log in, list folders, count messages, try SMTP login"
+        )
+        test.add_argument("name", help="the mailbox's name")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -43,6 +50,10 @@ class Command(BaseCommand):
             self.load(options["file"])
         elif action == "export":
             self.export(options["names"])
+        elif action == "status":
+            self.status()
+        elif action == "test":
+            self.test(options["name"])
         else:
             self.list()
 
@@ -84,6 +95,45 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(text, ending="")
 
+    def status(self) -> None:
+        from deskmail.sync.health import status_rows
+
+        rows = status_rows()
+        if not rows:
+            self.stdout.write("no mailboxes")
+            return
+        table = Table(*rows[0].keys())
+        for row in rows:
+            table.add_row(*row.values())
+        self._print(table)
+
+    def test(self, name: str) -> None:
+        from django.conf import settings
+
+        from deskmail.connectors.testconn import test_inbound, test_outbound
+
+        mailbox = Mailbox.objects.filter(name=name).first()
+        if mailbox is None:
+            known = ", ".join(Mailbox.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"no mailbox named {name} (known: {known})")
+        config = mailbox.settings
+        failed = False
+        sections = [
+            ("inbound", config.inbound, mailbox.inbound_secret, test_inbound),
+            ("outbound", config.outbound, mailbox.outbound_secret, test_outbound),
+        ]
+        for label, part, secret, check in sections:
+            if part is None:
+                self.stdout.write(f"{label}: not configured")
+                continue
+            self.stdout.write(f"{label} ({part.protocol}):")
+            for step in check(part, secret or "", ca_file=settings.CA_FILE):
+                self.stdout.write(f"  {step}")
+                failed = failed or not step.ok
+        if failed:
+            raise CommandError(f"mailbox {name}: the connection test failed")
+        self.stdout.write(f"mailbox {name}: every step passed")
+
     def list(self) -> None:
         table = Table("name", "key", "address", "status", "protocol")
         for mailbox in Mailbox.objects.all():
@@ -95,6 +145,9 @@ class Command(BaseCommand):
                 mailbox.status,
                 inbound.get("protocol") or "-",
             )
+        self._print(table)
+
+    def _print(self, table: Table) -> None:
         terminal = self.stdout.isatty()
         width = shutil.get_terminal_size().columns if terminal else 200
         buffer = io.StringIO()
