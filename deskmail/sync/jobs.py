@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from deskmail.ingest.quarantine import retry_due
+
 
 def periodic_jobs() -> list[Callable[[], object]]:
-    jobs: list[Callable[[], object]] = []
-    try:
-        from deskmail.ingest.quarantine import retry_due
-    except ImportError:
-        pass
-    else:
-        jobs.append(retry_due)
-    return jobs
+    """Quarantined mail whose retry is due; the outbox."""
+    return [retry_due]
