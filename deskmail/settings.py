@@ -119,6 +119,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# Static files are served from the apps by WhiteNoise (WHITENOISE_USE_FINDERS);
+# the folder must exist all the same, or WhiteNoise warns on every start.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     # Raw messages and attachments: content-addressed files under the data folder
