@@ -30,7 +30,7 @@ from deskmail.mail.attachments import (
     uudecode,
 )
 from deskmail.mail.autoreply import auto_submitted_reason
-from deskmail.mail.bounce import bounce_info, is_daemon_sender
+from deskmail.mail.bounce import bounce_info
 from deskmail.mail.charsets import decode_text
 from deskmail.mail.headers import decode_header, repair_header_block
 from deskmail.mail.html import html_to_text, sanitize
@@ -417,7 +417,7 @@ def _parse(
     reason = auto_submitted_reason(headers)
     if reason is None and result.bounce:
         reason = "delivery status notification"
-    if reason is None and is_daemon_sender(result.from_address):
+    if reason is None and result.from_address.startswith("mailer-daemon@"):
         reason = f"sender {result.from_address}"
     result.auto_submitted = reason is not None
     result.auto_submitted_reason = reason
