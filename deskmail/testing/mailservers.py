@@ -222,6 +222,33 @@ class MailServers:
             found = client.fetch(uids, ["FLAGS"]) if uids else {}
         return {uid: {flag.decode() for flag in data[b"FLAGS"]} for uid, data in found.items()}
 
+    def fill_maildir(self, account: MailAccount, messages: Iterable[bytes]) -> int:
+        """Write messages straight into the account's INBOX Maildir, unseen; returns how many.
+
+        Far faster than APPEND (for benchmarks with thousands of messages);
+        Dovecot indexes them when the folder is next opened.
+        """
+        local, domain = account.address.split("@", 1)
+        maildir = self.dir / "mail" / domain / local / "Maildir"
+        owner = self.dir / "mail"
+        uid, gid = owner.stat().st_uid, owner.stat().st_gid
+        for path in (
+            maildir.parent.parent,
+            maildir.parent,
+            maildir,
+            *(maildir / d for d in ("cur", "new", "tmp")),
+        ):
+            if not path.exists():
+                path.mkdir(mode=0o700)
+                os.chown(path, uid, gid)
+        count = 0
+        stamp = int(time.time())
+        for count, raw in enumerate(messages, 1):
+            path = maildir / "cur" / f"{stamp}.M{count}P{os.getpid()}.deskmail,S={len(raw)}:2,"
+            path.write_bytes(raw)
+            os.chown(path, uid, gid)
+        return count
+
     def set_uidvalidity(self, account: MailAccount, value: int, folder: str = "INBOX") -> None:
         """Give folder a new UIDVALIDITY, as a server does when it rebuilds its index."""
         subprocess.run(

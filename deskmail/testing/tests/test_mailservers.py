@@ -42,6 +42,16 @@ def test_it_appends_and_reads_back_exact_bytes(
 
 
 @pytest.mark.servers
+def test_it_fills_a_maildir_with_unseen_mail_dovecot_serves(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    messages = [MESSAGE.replace(b"<h@x>", f"<{n}@x>".encode()) for n in range(3)]
+    assert mail_servers.fill_maildir(mail_account, messages) == 3
+    assert sorted(mail_servers.read_mailbox(mail_account)) == sorted(messages)
+    assert not any("\\Seen" in flags for flags in mail_servers.flags(mail_account).values())
+
+
+@pytest.mark.servers
 def test_it_serves_imaps_with_a_certificate_from_its_own_ca(
     mail_servers: MailServers, mail_account: MailAccount
 ) -> None:
