@@ -1,0 +1,119 @@
+"""`deskmail quarantine list|retry`: the mail a pipeline step failed on, and trying it again.
+
+    deskmail quarantine list [--all] [--json]
+    deskmail quarantine retry ID [ID ...]
+    deskmail quarantine retry --all
+
+`list` shows what still waits (pending and failed); `--all` adds what a
+retry has since stored. `retry --all` retries everything that still waits,
+whether or not its automatic retries are used up.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import QuerySet
+
+from deskmail.ingest.models import QuarantinedMessage
+from deskmail.ingest.quarantine import retry
+
+WAITING = (QuarantinedMessage.Status.PENDING, QuarantinedMessage.Status.FAILED)
+
+
+def first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
+    items: QuerySet[QuarantinedMessage] = QuarantinedMessage.objects.select_related(
+        "mailbox"
+    ).order_by("created_at", "id")
+    if not include_resolved:
+        items = items.filter(status__in=WAITING)
+    return [
+        {
+            "id": item.id,
+            "when": item.created_at.isoformat(timespec="seconds"),
+            "mailbox": item.mailbox.name,
+            "status": item.status,
+            "attempts": item.attempts,
+            "error": first_line(item.error),
+            "source": item.source,
+        }
+        for item in items
+    ]
+
+
+class Command(BaseCommand):
+    help = "List quarantined mail or retry it."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="list|retry")
+        listing = actions.add_parser("list", help="quarantined mail still waiting")
+        listing.add_argument("--all", action="store_true", help="also what has been resolved")
+        listing.add_argument("--json", action="store_true", help="print JSON")
+        retrying = actions.add_parser("retry", help="run quarantined mail through the pipeline")
+        retrying.add_argument("ids", nargs="*", type=int, metavar="ID")
+        retrying.add_argument("--all", action="store_true", help="every waiting item")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "list":
+            self._list(options["all"], options["json"])
+        else:
+            self._retry(options["ids"], options["all"])
+
+    def _list(self, include_resolved: bool, as_json: bool) -> None:
+        rows = quarantine_rows(include_resolved)
+        if as_json:
+            self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        if not rows:
+            self.stdout.write("Nothing in quarantine.")
+            return
+        mailbox_width = max(len("MAILBOX"), *(len(row["mailbox"]) for row in rows))
+        self.stdout.write(
+            f"{'ID':>6}  {'WHEN':<25}  {'MAILBOX':<{mailbox_width}}  {'STATUS':<8}  "
+            f"{'TRIES':>5}  ERROR"
+        )
+        for row in rows:
+            self.stdout.write(
+                f"{row['id']:>6}  {row['when']:<25}  {row['mailbox']:<{mailbox_width}}  "
+                f"{row['status']:<8}  {row['attempts']:>5}  {row['error']}"
+            )
+
+    def _retry(self, ids: list[int], everything: bool) -> None:
+        if bool(ids) == everything:
+            raise CommandError("give either quarantine IDs or --all")
+        if everything:
+            items = list(QuarantinedMessage.objects.filter(status__in=WAITING).order_by("id"))
+        else:
+            found = {item.id: item for item in QuarantinedMessage.objects.filter(id__in=ids)}
+            missing = [str(number) for number in ids if number not in found]
+            if missing:
+                raise CommandError(f"no quarantined message with ID {', '.join(missing)}")
+            items = [found[number] for number in ids]
+        stored = still_failing = 0
+        for item in items:
+            if item.status == QuarantinedMessage.Status.RESOLVED:
+                self.stdout.write(f"{item.id}: already resolved")
+                continue
+            result = retry(item)
+            item.refresh_from_db()
+            if item.status == QuarantinedMessage.Status.RESOLVED:
+                stored += 1
+                self.stdout.write(f"{item.id}: {_outcome(result)}")
+            else:
+                still_failing += 1
+                self.stdout.write(f"{item.id}: still failing: {first_line(item.error)}")
+        total = stored + still_failing
+        self.stdout.write(f"Retried {total}: {stored} stored, {still_failing} still failing.")
+        if still_failing and not stored:
+            raise CommandError("no quarantined message could be stored")
+
+
+def _outcome(result: Any) -> str:
+    outcome = getattr(result, "outcome", None)
+    return str(outcome).replace("_", " ") if outcome else "stored"

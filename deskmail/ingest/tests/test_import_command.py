@@ -1,0 +1,172 @@
+"""`deskmail import`: archives through the live pipeline, as history, idempotent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management.base import CommandError
+
+from deskmail.ingest.tests.test_import_helpers import (
+    mail,
+    make_mailboxes,
+    run,
+    summary,
+    write_maildir,
+    write_mbox,
+)
+from deskmail.tickets.models import Delivery, Message, Ticket
+
+pytestmark = pytest.mark.django_db
+
+THREADS = [
+    mail(1, "Printer on fire", day=1),
+    mail(2, "Invoice 4711 is wrong", sender="bob@other.example", day=1),
+    mail(3, "Re: Printer on fire", replying_to=[1], day=2),
+    mail(4, "Re: Invoice 4711 is wrong", sender="bob@other.example", replying_to=[2], day=3),
+    mail(5, "Re: Printer on fire", replying_to=[1, 3], day=4),
+]
+
+
+def tickets() -> list[dict]:
+    return json.loads(run("tickets", "--json"))
+
+
+def test_it_imports_eml_files_into_threaded_tickets(tmp_path: Path) -> None:
+    make_mailboxes()
+    for number, raw in enumerate(THREADS, start=1):
+        (tmp_path / f"{number:03d}.eml").write_bytes(raw)
+
+    output = run("import", "--mailbox", "support", str(tmp_path))
+
+    assert summary(output)["new tickets"] == 2
+    assert summary(output)["appended"] == 3
+    assert [(t["subject"], t["message_ids"]) for t in tickets()] == [
+        ("Printer on fire", ["n1@customer.example", "n3@customer.example", "n5@customer.example"]),
+        ("Invoice 4711 is wrong", ["n2@customer.example", "n4@customer.example"]),
+    ]
+
+
+def test_it_imports_an_mbox_file(tmp_path: Path) -> None:
+    make_mailboxes()
+    archive = write_mbox(tmp_path / "support.mbox", THREADS)
+
+    output = run("import", "--mailbox", "support", str(archive))
+
+    assert summary(output)["new tickets"] == 2
+    assert sorted(Delivery.objects.values_list("source_uid", flat=True)) == list("12345")
+    assert set(Delivery.objects.values_list("source_folder", flat=True)) == {str(archive)}
+    assert [len(t["message_ids"]) for t in tickets()] == [3, 2]
+
+
+def test_it_imports_a_maildir(tmp_path: Path) -> None:
+    make_mailboxes()
+    write_maildir(tmp_path / "Maildir", THREADS)
+
+    output = run("import", "--mailbox", "support", str(tmp_path / "Maildir"))
+
+    assert summary(output)["new tickets"] == 2
+    assert summary(output)["appended"] == 3
+    assert Message.objects.count() == 5
+
+
+def test_it_files_the_tickets_under_the_named_mailbox(tmp_path: Path) -> None:
+    make_mailboxes()
+    archive = write_mbox(tmp_path / "sales.mbox", THREADS[:2])
+
+    run("import", "--mailbox", "sales", str(archive))
+
+    assert {t["mailbox"] for t in tickets()} == {"sales"}
+
+
+def test_it_adds_nothing_when_run_twice(tmp_path: Path) -> None:
+    make_mailboxes()
+    write_mbox(tmp_path / "a.mbox", THREADS[:3])
+    write_maildir(tmp_path / "Maildir", THREADS[3:])
+    run("import", "--mailbox", "support", str(tmp_path))
+    before = (Ticket.objects.count(), Message.objects.count(), Delivery.objects.count())
+    listing = tickets()
+
+    output = run("import", "--mailbox", "support", str(tmp_path))
+
+    assert summary(output)["duplicates"] == 5
+    assert summary(output)["new tickets"] == 0
+    assert summary(output)["appended"] == 0
+    assert (Ticket.objects.count(), Message.objects.count(), Delivery.objects.count()) == before
+    assert tickets() == listing
+
+
+def test_it_adds_only_what_is_new_when_an_archive_grows(tmp_path: Path) -> None:
+    make_mailboxes()
+    archive = write_mbox(tmp_path / "support.mbox", THREADS[:3])
+    run("import", "--mailbox", "support", str(archive))
+
+    write_mbox(archive, THREADS[3:])  # mbox.add appends
+    output = run("import", "--mailbox", "support", str(archive))
+
+    assert summary(output)["duplicates"] == 3
+    assert summary(output)["appended"] == 2
+    assert Message.objects.count() == 5
+
+
+def test_it_never_acknowledges_imported_mail(tmp_path: Path) -> None:
+    from deskmail.mailboxes.loading import load_mailboxes
+
+    load_mailboxes(
+        "mailboxes:\n  - name: support\n    key: SUP\n    address: support@example.com\n"
+        "    status: active\n    replies: {auto_acknowledge: true}\n",
+        "m.yaml",
+        environ={},
+    )
+    archive = write_mbox(tmp_path / "support.mbox", THREADS)
+
+    run("import", "--mailbox", "support", str(archive))
+
+    from deskmail.outbound.models import OutboxItem
+
+    assert OutboxItem.objects.count() == 0
+
+
+def test_it_reports_an_unreadable_message_and_goes_on(tmp_path: Path) -> None:
+    make_mailboxes()
+    maildir = write_maildir(tmp_path / "Maildir", [THREADS[0]])
+    # Listed in new/ but unreadable: a link to a file that is gone.
+    (maildir / "new" / "0000.broken").symlink_to(tmp_path / "gone")
+    write_maildir(maildir, THREADS[1:])
+
+    output = run("import", "--mailbox", "support", str(maildir))
+
+    assert summary(output)["new tickets"] == 2
+    assert summary(output)["appended"] == 3
+    assert summary(output)["unreadable"] == 1
+    assert str(maildir / "new" / "0000.broken") in output
+
+
+def test_it_keeps_a_message_without_headers_or_message_id(tmp_path: Path) -> None:
+    make_mailboxes()
+    garbage = b"\x00\xff\xfe this is not an email at all \x00\n\n\x80\x81"
+    archive = write_mbox(tmp_path / "support.mbox", [THREADS[0], garbage, THREADS[1]])
+
+    output = run("import", "--mailbox", "support", str(archive))
+
+    counts = summary(output)
+    assert counts["new tickets"] + counts["quarantined"] + counts["excluded"] == 3
+    assert counts["new tickets"] >= 2
+    assert Delivery.objects.filter(source_uid="3").exists()
+
+
+def test_it_fails_when_nothing_could_be_read(tmp_path: Path) -> None:
+    make_mailboxes()
+
+    with pytest.raises(CommandError, match="nothing could be read"):
+        run("import", "--mailbox", "support", str(tmp_path / "missing.mbox"))
+
+
+def test_it_names_the_known_mailboxes_for_an_unknown_one(tmp_path: Path) -> None:
+    make_mailboxes()
+    archive = write_mbox(tmp_path / "support.mbox", THREADS)
+
+    with pytest.raises(CommandError, match="no mailbox named 'helpdesk'.*sales, support"):
+        run("import", "--mailbox", "helpdesk", str(archive))
+    assert Message.objects.count() == 0
