@@ -1,0 +1,85 @@
+"""The forwarding receiver, spoken to over real SMTP and LMTP on loopback."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from collections.abc import Iterator
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP
+
+from deskmail.sync.receiver import DeliveryHandler, smtp_kwargs
+from deskmail.testing.builders import make_email, make_mailbox, message_id_of
+from deskmail.tickets.models import Delivery, Message, Ticket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _Controller(Controller):
+    def __init__(self, lmtp: bool) -> None:
+        super().__init__(DeliveryHandler(), hostname="127.0.0.1", port=_free_port())
+        self.lmtp = lmtp
+
+    def factory(self) -> SMTP:
+        protocol = LMTP if self.lmtp else SMTP
+        return protocol(self.handler, hostname="deskmail", **smtp_kwargs())
+
+
+@pytest.fixture(params=[False, True], ids=["smtp", "lmtp"])
+def receiver(request) -> Iterator[tuple[int, bool]]:
+    controller = _Controller(lmtp=request.param)
+    controller.start()
+    yield controller.port, request.param
+    controller.stop()
+
+
+def _client(port: int, lmtp: bool) -> smtplib.SMTP:
+    return smtplib.LMTP("127.0.0.1", port) if lmtp else smtplib.SMTP("127.0.0.1", port)
+
+
+def test_it_rejects_an_unknown_recipient_at_rcpt(receiver):
+    port, lmtp = receiver
+    make_mailbox()
+    with _client(port, lmtp) as client:
+        client.ehlo()  # LHLO for LMTP
+        client.mail("ann@acme.example")
+        code, reply = client.rcpt("nobody@example.com")
+    assert code == 550 and b"5.1.1" in reply
+
+
+def test_it_stores_forwarded_mail_as_a_ticket_before_answering(receiver):
+    port, lmtp = receiver
+    make_mailbox()
+    raw = make_email(to="support@example.com", subject="Forwarded to us")
+    with _client(port, lmtp) as client:
+        refused = client.sendmail("ann@acme.example", ["support@example.com"], raw)
+    assert refused == {}
+    # 250 came after the commit: the ticket is there as soon as the client returns.
+    assert Ticket.objects.get().title == "Forwarded to us"
+
+
+def test_it_keeps_one_message_for_two_of_our_addresses_and_lists_both_deliveries(receiver):
+    port, lmtp = receiver
+    make_mailbox()
+    make_mailbox(name="sales", key="SAL", address="sales@example.com")
+    raw = make_email(to="support@example.com", cc="sales@example.com")
+    if lmtp:  # one recipient per LMTP transaction: smtplib reads only one reply
+        for rcpt in ("support@example.com", "sales@example.com"):
+            with _client(port, lmtp) as client:
+                client.sendmail("ann@acme.example", [rcpt], raw)
+    else:
+        with _client(port, lmtp) as client:
+            client.sendmail("ann@acme.example", ["support@example.com", "sales@example.com"], raw)
+    message = Message.objects.get(message_id=message_id_of(raw))
+    assert Ticket.objects.count() == 1
+    addresses = sorted(Delivery.objects.filter(message=message).values_list("address", flat=True))
+    assert addresses == ["sales@example.com", "support@example.com"]
