@@ -1,0 +1,118 @@
+"""Which mailboxes a worker runs, and when it stops or restarts them."""
+
+from __future__ import annotations
+
+import pytest
+
+from deskmail.mailboxes.models import Mailbox
+from deskmail.sync import leases
+from deskmail.sync.models import Lease
+from deskmail.sync.supervisor import Supervisor
+from deskmail.testing.builders import make_mailbox
+
+pytestmark = pytest.mark.django_db
+
+
+class RecordingRunner:
+    """Stands in for a runner thread: records starts and stops."""
+
+    def __init__(self, mailbox_id: int, log: list[tuple[str, int]]) -> None:
+        self.mailbox_id = mailbox_id
+        self.log = log
+        self.alive = False
+
+    def start(self) -> None:
+        self.alive = True
+        self.log.append(("start", self.mailbox_id))
+
+    def stop(self) -> None:
+        self.alive = False
+        self.log.append(("stop", self.mailbox_id))
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+
+def _supervisor(log: list[tuple[str, int]], owner: str = "w1") -> Supervisor:
+    return Supervisor(runner_factory=lambda mid, _owner: RecordingRunner(mid, log), owner=owner)
+
+
+def _imap_mailbox(name: str = "support", key: str = "SUP") -> Mailbox:
+    return make_mailbox(
+        name=name,
+        key=key,
+        address=f"{name}@example.com",
+        inbound={"protocol": "imap", "host": "imap.example.com"},
+    )
+
+
+def test_it_runs_active_imap_mailboxes_and_holds_their_lease():
+    log: list[tuple[str, int]] = []
+    mailbox = _imap_mailbox()
+    make_mailbox(name="noinbound", key="NOI", address="noinbound@example.com")
+    supervisor = _supervisor(log)
+    supervisor.tick()
+    assert log == [("start", mailbox.pk)]
+    assert Lease.objects.get(mailbox=mailbox).owner == "w1"
+
+
+def test_it_restarts_a_runner_when_the_configuration_changes():
+    log: list[tuple[str, int]] = []
+    mailbox = _imap_mailbox()
+    supervisor = _supervisor(log)
+    supervisor.tick()
+    supervisor.tick()
+    assert log == [("start", mailbox.pk)]
+    config = dict(mailbox.config)
+    config["inbound"] = {**config["inbound"], "poll_seconds": 5}
+    mailbox.config = config
+    mailbox.save()
+    supervisor.tick()
+    assert log == [("start", mailbox.pk), ("stop", mailbox.pk), ("start", mailbox.pk)]
+
+
+def test_it_stops_and_releases_a_mailbox_that_is_switched_off():
+    log: list[tuple[str, int]] = []
+    mailbox = _imap_mailbox()
+    supervisor = _supervisor(log)
+    supervisor.tick()
+    Mailbox.objects.filter(pk=mailbox.pk).update(status=Mailbox.Status.DISABLED)
+    supervisor.tick()
+    assert log == [("start", mailbox.pk), ("stop", mailbox.pk)]
+    assert Lease.objects.get(mailbox=mailbox).owner == ""
+
+
+def test_it_leaves_a_mailbox_held_by_another_worker_alone():
+    log: list[tuple[str, int]] = []
+    mailbox = _imap_mailbox()
+    leases.claim([mailbox.pk], "w2", limit=1)
+    _supervisor(log).tick()
+    assert log == []
+
+
+def test_it_stops_when_its_lease_is_taken_and_hands_leases_back_on_shutdown():
+    log: list[tuple[str, int]] = []
+    first, second = _imap_mailbox(), _imap_mailbox("sales", "SAL")
+    supervisor = _supervisor(log)
+    supervisor.tick()
+    Lease.objects.filter(mailbox=first).update(owner="w2")
+    supervisor.tick()
+    assert ("stop", first.pk) in log
+    supervisor.shutdown()
+    assert ("stop", second.pk) in log
+    assert Lease.objects.get(mailbox=second).owner == ""
+    assert Lease.objects.get(mailbox=first).owner == "w2"
+
+
+def test_it_restarts_a_runner_that_ended():
+    log: list[tuple[str, int]] = []
+    mailbox = _imap_mailbox()
+    supervisor = _supervisor(log)
+    supervisor.tick()
+    supervisor.running[mailbox.pk].runner.alive = False  # type: ignore[attr-defined]
+    supervisor.tick()  # notices and releases
+    supervisor.tick()  # claims again
+    assert [event for event, _ in log] == ["start", "stop", "start"]
