@@ -1,4 +1,4 @@
-"""`deskmail parse FILE [--json]`: print one message, normalised."""
+"""`deskmail parse FILE [--json]`: print one message, normalised (FILE `-` reads stdin)."""
 
 from __future__ import annotations
 
@@ -6,28 +6,67 @@ import argparse
 import json
 import sys
 
-from deskmail.mail.parser import parse_bytes
+from deskmail.mail.message import ParsedMessage
+from deskmail.mail.parser import parse_bytes, parse_file
+
+
+def _summary(message: ParsedMessage) -> str:
+    def people(addresses: list) -> str:
+        return ", ".join(a.formatted() for a in addresses) or "-"
+
+    sender = f"{message.from_name} <{message.from_address}>" if message.from_name else None
+    lines = [
+        f"From:     {sender or message.from_address or '-'}",
+        f"To:       {people(message.to)}",
+    ]
+    if message.cc:
+        lines.append(f"Cc:       {people(message.cc)}")
+    lines += [
+        f"Subject:  {message.subject or '-'}",
+        f"Date:     {message.date.isoformat() if message.date else '-'}",
+        f"Message:  {message.message_id or '-'}",
+    ]
+    if message.in_reply_to:
+        lines.append(f"Reply to: {message.in_reply_to}")
+    if message.auto_submitted:
+        lines.append(f"Automatic: {message.auto_submitted_reason}")
+    if message.bounce_info is not None:
+        info = message.bounce_info
+        failed = ", ".join(info.recipients) or "unknown recipient"
+        lines.append(f"Bounce:   {failed} ({info.status or 'no status'}: {info.diagnostic or '-'})")
+    for attachment in message.attachments:
+        inline = ", inline" if attachment.inline else ""
+        lines.append(
+            f"Attached: {attachment.filename} ({attachment.content_type}, "
+            f"{attachment.size:,} bytes{inline})"
+        )
+    html = "text and HTML" if message.body_html else "text only"
+    lines += ["", f"--- reply ({html}) ---", message.reply_text or message.body_text]
+    if message.defects:
+        lines += ["", "--- repaired ---", *(f"- {d}" for d in message.defects)]
+    return "\n".join(lines)
 
 
 def parse_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="deskmail parse", description=__doc__)
     parser.add_argument("file", help="an .eml file, or - for standard input")
     parser.add_argument("--json", action="store_true", help="print the JSON contract")
+    parser.add_argument("--end-marker", help="cut reply_text at this line")
+    parser.add_argument("--sink-dir", help="write attachments to files in this folder")
     args = parser.parse_args(argv)
     if args.file == "-":
-        raw = sys.stdin.buffer.read()
+        message = parse_bytes(
+            sys.stdin.buffer.read(), end_marker=args.end_marker, sink_dir=args.sink_dir
+        )
     else:
-        with open(args.file, "rb") as handle:
-            raw = handle.read()
-    message = parse_bytes(raw)
+        try:
+            message = parse_file(args.file, end_marker=args.end_marker, sink_dir=args.sink_dir)
+        except OSError as exc:
+            print(f"deskmail parse: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         json.dump(message.to_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
-        return 0
-    print(f"From:    {message.from_name} <{message.from_address}>")
-    print(f"To:      {', '.join(a.formatted() for a in message.to)}")
-    print(f"Subject: {message.subject}")
-    print(f"Date:    {message.date.isoformat() if message.date else '-'}")
-    print()
-    print(message.reply_text or message.body_text)
+    else:
+        print(_summary(message))
     return 0

@@ -48,6 +48,15 @@ class BounceInfo:
     original_message_id: str | None = None  # Message-ID of the mail that bounced
     permanent: bool = True
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "recipients": list(self.recipients),
+            "status": self.status,
+            "diagnostic": self.diagnostic,
+            "original_message_id": self.original_message_id,
+            "permanent": self.permanent,
+        }
+
 
 @dataclass(slots=True)
 class ParsedMessage:
@@ -95,6 +104,8 @@ class ParsedMessage:
             "reply_text": self.reply_text,
             "attachments": [a.to_json() for a in self.attachments],
             "auto_submitted": self.auto_submitted,
+            "auto_submitted_reason": self.auto_submitted_reason,
             "bounce": self.bounce,
+            "bounce_info": self.bounce_info.to_json() if self.bounce_info else None,
             "defects": list(self.defects),
         }
