@@ -255,7 +255,11 @@ def queue_reply(
     if kind not in (OutboxItem.Kind.REPLY, OutboxItem.Kind.NOTE):
         raise ValueError(f"queue_reply queues replies and notes, not {kind}")
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("contact").get(pk=ticket.pk)
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=ticket.pk)
+        )
         mailbox = sending_mailbox(ticket, mailbox)
         _check_attachments(mailbox, attachments)
         default = suggested(ticket)
@@ -352,7 +356,11 @@ def queue_forward(
     if ticket is None:
         raise OutboundError("only a ticket's messages can be forwarded")
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("contact").get(pk=ticket.pk)
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=ticket.pk)
+        )
         mailbox = sending_mailbox(ticket, mailbox)
         _check_attachments(mailbox, attachments)
         to_list = clean(to)
@@ -449,7 +457,11 @@ def compose_auto_ack(item: OutboxItem, now: dt.datetime | None = None) -> bool:
     """
     now = now or timezone.now()
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("contact").get(pk=item.ticket_id)
+        ticket = (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=item.ticket_id)
+        )
         item.ticket = ticket
         recipient = (ticket.reply_to or (ticket.contact.address if ticket.contact else "")).lower()
         mailbox = item.mailbox if item.mailbox_id else ticket.mailbox
