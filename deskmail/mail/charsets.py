@@ -49,7 +49,7 @@ def codec_for(label: str | None) -> str | None:
     label = _ALIASES.get(label, label)
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or not even a name (NUL bytes)
         return None
 
 

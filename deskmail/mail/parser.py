@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import email
+import email.parser
 import email.utils
 import hashlib
 import io
@@ -376,7 +377,11 @@ def _parse(
 ) -> None:
     defects = result.defects
     raw = repair_header_block(raw, defects)
-    msg = email.message_from_bytes(raw, policy=_POLICY)
+    try:
+        msg = email.message_from_bytes(raw, policy=_POLICY)
+    except RecursionError:  # thousands of nested multiparts
+        defects.append("MIME structure nested too deeply, body read as text")
+        msg = email.parser.BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)
     headers = result.headers
     internal = spooler.header_name.lower() if spooler is not None else None
     for name, value in msg._headers:  # raw values, in order; decoded once here
