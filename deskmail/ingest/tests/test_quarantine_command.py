@@ -102,3 +102,19 @@ def test_it_refuses_an_unknown_id_or_no_choice() -> None:
         run("quarantine", "retry", "999")
     with pytest.raises(CommandError, match="either quarantine IDs or --all"):
         run("quarantine", "retry")
+
+
+def test_it_reports_an_item_that_fails_again_and_counts_the_attempt() -> None:
+    support = make_mailboxes()
+    # Its raw bytes are gone from storage, so the retry cannot succeed.
+    lost = QuarantinedMessage.objects.create(
+        raw_sha256="0" * 64, mailbox=support, error="boom", history=True
+    )
+
+    with pytest.raises(CommandError, match="no quarantined message could be stored"):
+        run("quarantine", "retry", str(lost.id))
+
+    lost.refresh_from_db()
+    assert lost.status == QuarantinedMessage.Status.PENDING
+    assert lost.attempts == 2
+    assert "FileNotFoundError" in json.loads(run("quarantine", "list", "--json"))[0]["error"]
