@@ -7,6 +7,7 @@ null) and `message_ids` (without angle brackets, in arrival order).
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -76,7 +77,7 @@ class Command(BaseCommand):
         if options["json"]:
             self._json(rows)
         else:
-            self._table(rows, options.get("stdout"))
+            self._table(rows)
 
     def _json(self, rows: Iterator[dict[str, Any]]) -> None:
         # One ticket at a time, so that a large helpdesk does not need it all in memory.
@@ -86,7 +87,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{separator}\n  {json.dumps(row, ensure_ascii=False)}", ending="")
         self.stdout.write("\n]")
 
-    def _table(self, rows: Iterator[dict[str, Any]], stdout: Any) -> None:
+    def _table(self, rows: Iterator[dict[str, Any]]) -> None:
         table = Table("#", "Subject", "Status", "Mailbox", "Contact", "Messages", box=None)
         count = 0
         for row in rows:
@@ -102,5 +103,6 @@ class Command(BaseCommand):
         if not count:
             self.stdout.write("No tickets.")
             return
-        console = Console(file=stdout or self.stdout._out, width=160, highlight=False)
-        console.print(table)
+        buffer = io.StringIO()
+        Console(file=buffer, width=160, highlight=False, color_system=None).print(table)
+        self.stdout.write(buffer.getvalue(), ending="")
