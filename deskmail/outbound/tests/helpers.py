@@ -21,7 +21,9 @@ def support_mailbox(**config: Any) -> Mailbox:
     """support@example.com, "Example Support", with an SMTP server (that tests never reach)."""
     config.setdefault("display_name", "Example Support")
     config.setdefault("outbound", SMTP_OFFLINE)
-    return make_mailbox(aliases=["help@example.com"], **config)
+    if "address" not in config:
+        config.setdefault("aliases", ["help@example.com"])
+    return make_mailbox(**config)
 
 
 def customer_ticket(mailbox: Mailbox, **mail: Any) -> tuple[Ticket, IngestResult]:
