@@ -167,6 +167,18 @@ class ImapConnector:
                 reply = _reply(exc)
                 raise login_failed("IMAP", c.username, reply, oauth=c.auth == "oauth2") from None
 
+    @contextmanager
+    def _guard(self, doing: str, *, missing_is_permanent: bool = False) -> Iterator[None]:
+        """Like _errors; after a temporary failure the next call starts a new session."""
+        try:
+            with _errors(doing, missing_is_permanent=missing_is_permanent):
+                yield
+        except ConnectorError as exc:
+            if not exc.permanent and self._client is not None:
+                _shutdown(self._client)
+                self._client, self._selected, self._logged_in = None, None, False
+            raise
+
     def _require(self) -> IMAPClient:
         self.open()
         assert self._client is not None
@@ -176,18 +188,18 @@ class ImapConnector:
 
     def list_folders(self) -> list[str]:
         client = self._require()
-        with _errors("Listing IMAP folders"):
+        with self._guard("Listing IMAP folders"):
             return [name for _flags, _delimiter, name in client.list_folders()]
 
     def count_messages(self, folder: str | None = None) -> int:
         client = self._require()
         folder = folder or self.folder
-        with _errors(f"Counting messages in IMAP folder {folder!r}"):
+        with self._guard(f"Counting messages in IMAP folder {folder!r}"):
             return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
     def _select(self) -> dict[bytes, Any]:
         client = self._require()
-        with _errors(f"Opening IMAP folder {self.folder!r}", missing_is_permanent=True):
+        with self._guard(f"Opening IMAP folder {self.folder!r}", missing_is_permanent=True):
             self._selected = client.select_folder(self.folder)
         return self._selected
 
@@ -206,7 +218,7 @@ class ImapConnector:
             keys += ["UID", f"{after + 1}:*"]
         if (not known or resync) and self.config.sync_since:
             keys += ["SINCE", _imap_date(self.config.sync_since)]
-        with _errors(f"Searching IMAP folder {self.folder!r}"):
+        with self._guard(f"Searching IMAP folder {self.folder!r}"):
             # "UID n:*" always matches the highest UID, even one below n.
             uids = sorted(uid for uid in client.search(" ".join(keys)) if uid > after)
         return FetchResult(
@@ -218,7 +230,7 @@ class ImapConnector:
         terms = parse_header_filter(self.config.header_filter)
         for start in range(0, len(uids), self.batch_size):
             batch = uids[start : start + self.batch_size]
-            with _errors(f"Fetching from IMAP folder {self.folder!r}"):
+            with self._guard(f"Fetching from IMAP folder {self.folder!r}"):
                 found = client.fetch(batch, ["BODY.PEEK[]"])
             for uid in batch:
                 data = found.get(uid)
@@ -244,7 +256,7 @@ class ImapConnector:
         client = self._require()
         for start in range(0, len(uids), 1000):
             chunk = uids[start : start + 1000]
-            with _errors(f"{action} in IMAP folder {self.folder!r}", missing_is_permanent=True):
+            with self._guard(f"{action} in IMAP folder {self.folder!r}", missing_is_permanent=True):
                 if action == "mark_seen":
                     client.add_flags(chunk, [b"\\Seen"], silent=True)
                 elif action == "delete":
@@ -305,7 +317,7 @@ class ImapConnector:
                     if uidnext and self._arrived_since(uidnext):
                         return True
             return False
-        with _errors(f"Waiting for mail (IDLE) in IMAP folder {self.folder!r}"):
+        with self._guard(f"Waiting for mail (IDLE) in IMAP folder {self.folder!r}"):
             client.idle()
             try:
                 while (left := deadline - time.monotonic()) > 0 and not stopped():
@@ -318,7 +330,7 @@ class ImapConnector:
 
     def _arrived_since(self, uidnext: int) -> bool:
         client = self._require()
-        with _errors(f"Checking IMAP folder {self.folder!r} for new mail"):
+        with self._guard(f"Checking IMAP folder {self.folder!r} for new mail"):
             client.noop()  # Dovecot shows new messages to a session only after a sync
             return any(uid >= uidnext for uid in client.search(f"UID {uidnext}:*"))
 

@@ -6,7 +6,9 @@ the `TokenServer` running in this process. Postfix (optional: it needs root)
 takes SMTP on three ports (plain with optional STARTTLS, submission with
 STARTTLS required, implicit TLS) and delivers local domains to Dovecot over
 LMTP; any other domain is refused with 550 at RCPT, and `tempfail.test` with
-451, so tests can tell permanent from temporary refusals.
+451, so tests can tell permanent from temporary refusals. On PLAINTEXT_HOST
+(127.0.0.2) the same ports offer no TLS at all, to test that a client never
+falls back to plain text.
 
 The daemons are children of the test process, each in its own process group.
 A small watchdog process kills those groups if the test process dies without
@@ -46,6 +48,8 @@ from imapclient import IMAPClient
 from deskmail.testing.tokenserver import TokenServer
 
 HOST = "127.0.0.1"
+# Dovecot offers no STARTTLS here: for tests that a client never falls back to plain text.
+PLAINTEXT_HOST = "127.0.0.2"
 DOMAIN = "helpdesk.test"
 CUSTOMER_DOMAIN = "customer.test"
 # Postfix accepts any address here and Dovecot's LMTP refuses it: a real DSN comes back.
@@ -139,6 +143,29 @@ class MailServers:
             self._watchdog.wait()
             self._watchdog = None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_dovecot(self, timeout: float = 20) -> None:
+        self._dovecot = subprocess.Popen(
+            ["dovecot", "-F", "-c", str(self.dir / "dovecot" / "dovecot.conf")],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log("dovecot-master.log"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._write_pgids()
+        self._wait_for_ports(DOVECOT_PORTS, self._dovecot, timeout)
+        if self._postfix is not None:
+            # smtpd keeps its connection to Dovecot's auth service; after a restart its
+            # next AUTH would fail with 454. A reload replaces the idle smtpd processes.
+            self._postfix.send_signal(signal.SIGHUP)
+
+    def stop_dovecot(self) -> None:
+        """Stop Dovecot: IMAP, POP3, LMTP and SMTP logins then fail until start_dovecot()."""
+        if self._dovecot is None:
+            return
+        _terminate(self._dovecot)
+        self._dovecot = None
+        self._write_pgids()
 
     def restart_dovecot(self, timeout: float = 20) -> None:
         """Stop Dovecot (cutting every open session) and start it again on the same ports."""
@@ -318,7 +345,7 @@ base_dir = {d}/run
 state_dir = {d}/dovecot/state
 instance_name = deskmail-{d.name}
 protocols = imap pop3 lmtp
-listen = {HOST}
+listen = {HOST}, {PLAINTEXT_HOST}
 hostname = mail.{DOMAIN}
 shutdown_clients = yes
 log_path = {d}/log/dovecot.log
@@ -398,6 +425,10 @@ service anvil {{
 {chroot}  unix_listener anvil-auth-penalty {{
     mode = 0
   }}
+}}
+# Connections to the second loopback address get no TLS at all (no STARTTLS offered).
+local {PLAINTEXT_HOST} {{
+  ssl = no
 }}
 protocol lmtp {{
   postmaster_address = postmaster@{DOMAIN}
@@ -509,6 +540,8 @@ maximal_backoff_time = 10s
             "  -o smtpd_tls_auth_only=yes",
             f"{HOST}:{p['smtps']} inet n - n - - smtpd",
             "  -o smtpd_tls_wrappermode=yes",
+            f"{PLAINTEXT_HOST}:{p['smtp']} inet n - n - - smtpd",
+            "  -o smtpd_tls_security_level=none",
         ]
         lines += [f"{n} {t} {priv} - n {wake} {mx} {cmd}" for n, t, priv, wake, mx, cmd in services]
         _write(etc / "master.cf", "\n".join(lines) + "\n", backdate=True)
@@ -560,25 +593,6 @@ maximal_backoff_time = 10s
             code, _ = lmtp.rcpt(address)
             lmtp.rset()
         return code == 250
-
-    def start_dovecot(self, timeout: float = 20) -> None:
-        self._dovecot = subprocess.Popen(
-            ["dovecot", "-F", "-c", str(self.dir / "dovecot" / "dovecot.conf")],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log("dovecot-master.log"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._write_pgids()
-        self._wait_for_ports(DOVECOT_PORTS, self._dovecot, timeout)
-
-    def stop_dovecot(self) -> None:
-        """Stop Dovecot: IMAP, POP3, LMTP and SMTP logins then fail until start_dovecot()."""
-        if self._dovecot is None:
-            return
-        _terminate(self._dovecot)
-        self._dovecot = None
-        self._write_pgids()
 
     def _wait_for_ports(
         self, names: Iterable[str], process: subprocess.Popen[bytes], timeout: float

@@ -11,7 +11,7 @@ from deskmail.connectors.base import Checkpoint
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.imap import ImapConnector
 from deskmail.connectors.tests.helpers import inbound, message
-from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.mailservers import PLAINTEXT_HOST, MailAccount, MailServers
 
 pytestmark = pytest.mark.servers
 
@@ -46,6 +46,17 @@ def test_it_refuses_a_certificate_it_cannot_verify(
     assert error.value.permanent and not error.value.auth
     assert "certificate" in error.value.message
     assert error.value.server_reply == "self-signed certificate"
+
+
+def test_it_never_falls_back_to_plain_text_when_starttls_is_missing(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    config = inbound(mail_servers, mail_account, security="starttls")
+    config = config.model_copy(update={"host": PLAINTEXT_HOST})
+    with pytest.raises(ConnectorError) as error:
+        ImapConnector(config, mail_account.password).open()
+    assert error.value.permanent
+    assert "does not offer STARTTLS" in error.value.message
 
 
 def test_it_accepts_a_self_signed_certificate_when_verification_is_off(
@@ -252,6 +263,20 @@ def test_it_ignores_acks_from_before_a_uidvalidity_change(
     with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
         imap.ack([stale])
     assert mail_servers.flags(mail_account) == {1: set()}
+
+
+def test_it_starts_a_new_session_after_the_server_restarted(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    mail_servers.append(mail_account, message(1))
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        fetched = list(imap.fetch(Checkpoint()))
+        mail_servers.restart_dovecot()
+        with pytest.raises(ConnectorError) as error:
+            imap.ack([fetched[0].position])
+        assert not error.value.permanent
+        imap.ack([fetched[0].position])
+    assert mail_servers.flags(mail_account) == {1: {"\\Seen"}}
 
 
 @pytest.mark.parametrize(("duplicate_check", "fetched_again"), [(True, []), (False, ["1"])])

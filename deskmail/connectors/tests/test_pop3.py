@@ -8,7 +8,7 @@ from deskmail.connectors.base import Checkpoint
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.pop3 import Pop3Connector
 from deskmail.connectors.tests.helpers import inbound, message
-from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.mailservers import PLAINTEXT_HOST, MailAccount, MailServers
 
 pytestmark = pytest.mark.servers
 
@@ -45,6 +45,17 @@ def test_it_refuses_a_certificate_it_cannot_verify(
     with pytest.raises(ConnectorError) as error:
         Pop3Connector(config, mail_account.password).open()
     assert error.value.permanent and "certificate" in error.value.message
+
+
+def test_it_never_falls_back_to_plain_text_when_stls_is_missing(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    config = inbound(mail_servers, mail_account, "pop3", security="starttls")
+    config = config.model_copy(update={"host": PLAINTEXT_HOST})
+    with pytest.raises(ConnectorError) as error:
+        Pop3Connector(config, mail_account.password).open()
+    assert error.value.permanent
+    assert "does not offer STLS" in error.value.message
 
 
 def test_it_fetches_nothing_twice_by_uidl(

@@ -9,7 +9,7 @@ import pytest
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.smtp import SmtpConnector
 from deskmail.connectors.tests.helpers import message, outbound
-from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.mailservers import PLAINTEXT_HOST, MailAccount, MailServers
 
 pytestmark = pytest.mark.servers
 
@@ -92,6 +92,17 @@ def test_it_refuses_a_certificate_it_cannot_verify(
     with pytest.raises(ConnectorError) as error:
         SmtpConnector(outbound(mail_servers, mail_account, security="ssl"), "x").check_login()
     assert error.value.permanent and "certificate" in error.value.message
+
+
+def test_it_never_falls_back_to_plain_text_when_starttls_is_missing(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    config = outbound(mail_servers, mail_account, security="none")
+    config = config.model_copy(update={"host": PLAINTEXT_HOST, "security": "starttls"})
+    with pytest.raises(ConnectorError) as error:
+        SmtpConnector(config, mail_account.password).check_login()
+    assert error.value.permanent
+    assert "does not offer STARTTLS" in error.value.message
 
 
 def test_it_calls_a_5xx_refusal_permanent(

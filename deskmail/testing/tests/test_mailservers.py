@@ -10,7 +10,7 @@ import time
 import pytest
 from imapclient import IMAPClient
 
-from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.mailservers import PLAINTEXT_HOST, MailAccount, MailServers
 
 MESSAGE = b"From: a@customer.test\r\nSubject: harness\r\nMessage-ID: <h@x>\r\n\r\nbody\r\n"
 
@@ -100,3 +100,13 @@ def test_it_keeps_mail_across_a_dovecot_restart(
     with pytest.raises((OSError, imaplib.IMAP4.abort)):
         client.noop()
     assert mail_servers.read_mailbox(mail_account) == [MESSAGE]
+
+
+@pytest.mark.servers
+def test_it_offers_no_starttls_on_the_plaintext_host(mail_servers: MailServers) -> None:
+    with IMAPClient(PLAINTEXT_HOST, mail_servers.ports["imap"], ssl=False) as client:
+        assert b"STARTTLS" not in client.capabilities()
+    if mail_servers.postfix:
+        with smtplib.SMTP(PLAINTEXT_HOST, mail_servers.ports["smtp"], timeout=10) as smtp:
+            smtp.ehlo()
+            assert not smtp.has_extn("starttls")
