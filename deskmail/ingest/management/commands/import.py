@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -28,10 +29,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from deskmail.ingest.api import SourcePosition, ingest_many
+from deskmail.ingest.api import IngestResult, SourcePosition, ingest_many
 from deskmail.ingest.importers import read_archives
 from deskmail.ingest.management.commands.tickets import find_mailbox
-from deskmail.mailboxes.models import Mailbox
 
 OUTCOMES = (
     ("new_ticket", "new tickets"),
@@ -41,6 +41,10 @@ OUTCOMES = (
     ("quarantined", "quarantined"),
 )
 BATCH_SIZE = 200
+PROBLEMS = (
+    ("unreadable", "unreadable"),
+    ("flagged", "flagged"),
+)
 # Problems printed one by one in the summary; the rest are counted.
 SHOWN_PROBLEMS = 20
 
@@ -71,25 +75,21 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         mailbox = find_mailbox(options["mailbox"])
-        problems: list[str] = []
-        counts: Counter[str] = Counter()
-        read = 0
         batch_size = options["batch_size"]
         console = Console(file=options.get("stderr") or sys.stderr, highlight=False)
         show_progress = options["verbosity"] > 0
+        tally = Tally()
 
-        def report(where: str, what: str) -> None:
-            problems.append(f"{where}: {what}")
+        def unreadable(where: str, what: str) -> None:
+            line = tally.note("unreadable", f"{where}: {what}")
             if show_progress:
-                console.print(f"[yellow]unreadable[/] {where}: {what}")
+                console.print(f"[yellow]{line}")
 
         def items() -> Iterator[tuple[bytes, SourcePosition]]:
-            nonlocal read
-            for message in read_archives(options["paths"], report):
-                read += 1
+            for message in read_archives(options["paths"], unreadable):
+                tally.read += 1
                 yield message.raw, message.position
 
-        started = time.monotonic()
         progress = Progress(
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),
@@ -99,6 +99,7 @@ class Command(BaseCommand):
             console=console,
             disable=not show_progress,
         )
+        started = time.monotonic()
         with progress:
             task = progress.add_task(f"Importing into {mailbox.name}", total=None)
             # One pipeline batch per call: progress after every batch, and the
@@ -106,47 +107,75 @@ class Command(BaseCommand):
             for chunk in _chunks(items(), batch_size):
                 results = ingest_many(mailbox, chunk, history=True, batch_size=batch_size)
                 for (_, position), result in zip(chunk, results, strict=True):
-                    counts[result.outcome] += 1
-                    if result.outcome == "quarantined":
-                        problem = f"{_where(position)}: quarantined: {result.error}"
-                        problems.append(problem)
-                        if show_progress:
-                            progress.console.print(f"[yellow]{problem}")
+                    line = tally.add(position, result)
+                    if line and show_progress:
+                        progress.console.print(f"[yellow]{line}")
                 progress.advance(task, len(chunk))
-        elapsed = time.monotonic() - started
-        self._summary(mailbox, read, counts, problems, elapsed)
-        if read == 0:
+        tally.seconds = time.monotonic() - started
+        for line in tally.summary(mailbox.name):
+            self.stdout.write(line)
+        if tally.read == 0:
             raise CommandError("nothing could be read from " + ", ".join(options["paths"]))
 
-    def _summary(
-        self,
-        mailbox: Mailbox,
-        read: int,
-        counts: Counter[str],
-        problems: list[str],
-        elapsed: float,
-    ) -> None:
-        rate = read / elapsed if elapsed > 0 else 0.0
-        self.stdout.write(
-            f"Read {read} messages into {mailbox.name} in {elapsed:.1f} s ({rate:,.0f} messages/s)."
-        )
-        width = max(len(label) for _, label in OUTCOMES)
-        for outcome, label in OUTCOMES:
-            self.stdout.write(f"  {label:<{width}}  {counts[outcome]}")
-        unreadable = len(problems) - counts["quarantined"]
-        self.stdout.write(f"  {'unreadable':<{width}}  {unreadable}")
-        if problems:
-            self.stdout.write("Problems:")
-            for problem in problems[:SHOWN_PROBLEMS]:
-                self.stdout.write(f"  {problem}")
-            if len(problems) > SHOWN_PROBLEMS:
-                self.stdout.write(f"  ... and {len(problems) - SHOWN_PROBLEMS} more")
-            if counts["quarantined"]:
-                self.stdout.write("Quarantined messages: `deskmail quarantine list`.")
 
+@dataclass
+class Tally:
+    """What an import did: outcomes, and the first few problems of each kind by name."""
 
-def _where(position: SourcePosition) -> str:
-    return f"{position.folder} #{position.uid}"
+    read: int = 0
+    seconds: float = 0.0
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, kind: str, text: str) -> str:
+        """Count a problem; keep its description if it is among the first few of its kind."""
+        self.counts[kind] += 1
+        shown = self.examples.setdefault(kind, [])
+        if len(shown) < SHOWN_PROBLEMS:
+            shown.append(text)
+        return f"{kind}: {text}"
+
+    def add(self, position: SourcePosition, result: IngestResult) -> str | None:
+        """Count one pipeline result; returns a problem line to show, if it is one."""
+        self.counts[result.outcome] += 1
+        where = f"{position.folder} #{position.uid}"
+        if result.outcome == "quarantined":
+            return self.note("quarantined", f"{where}: {result.error}")
+        message = result.message
+        if result.outcome in ("new_ticket", "appended") and message is not None:
+            # Kept, but an agent will want to know: mail nobody can answer or thread.
+            missing = [
+                label
+                for label, absent in (
+                    ("sender", not message.from_address),
+                    ("Message-ID", message.synthetic_message_id),
+                )
+                if absent
+            ]
+            if missing:
+                return self.note("flagged", f"{where}: stored without {' or '.join(missing)}")
+        return None
+
+    def summary(self, mailbox: str) -> list[str]:
+        rate = self.read / self.seconds if self.seconds > 0 else 0.0
+        lines = [
+            f"Read {self.read} messages into {mailbox} in {self.seconds:.1f} s "
+            f"({rate:,.0f} messages/s)."
+        ]
+        width = max(len(label) for _, label in OUTCOMES + PROBLEMS)
+        for key, label in OUTCOMES + PROBLEMS:
+            lines.append(f"  {label:<{width}}  {self.counts[key]}")
+        for key, label in PROBLEMS:
+            if not self.counts[key]:
+                continue
+            lines.append(f"{label.capitalize()}:")
+            lines += [f"  {text}" for text in self.examples[key]]
+            hidden = self.counts[key] - len(self.examples[key])
+            if hidden:
+                lines.append(f"  ... and {hidden} more")
+        if self.counts["quarantined"]:
+            lines.append("See `deskmail quarantine list`; `deskmail quarantine retry` retries.")
+        return lines
 
 
 def _chunks(
