@@ -205,6 +205,10 @@ def _errors(doing: str, timeout: float | None = None) -> Iterator[None]:
         try:
             yield
         except smtplib.SMTPServerDisconnected as exc:
+            # smtplib turns a read timeout into "Connection unexpectedly closed".
+            if isinstance(exc.__context__, TimeoutError):
+                wait = f" within {timeout:g} s" if timeout else ""
+                raise ConnectorError(f"{doing}: no answer{wait}.", permanent=False) from None
             raise ConnectorError(
                 f"{doing}: the server closed the connection ({exc}).", permanent=False
             ) from None
