@@ -2,12 +2,15 @@
 # Installs the real servers the test suite starts on loopback: Dovecot (IMAP,
 # POP3, LMTP) and Postfix (SMTP), from Debian's packages. Idempotent: does
 # nothing when they are already installed. No daemon is started system-wide;
-# the tests run their own instances from a temporary folder.
+# the tests run their own instances from a temporary folder
+# (deskmail/testing/mailservers.py).
 set -e
 need=""
-command -v dovecot >/dev/null 2>&1 || need="$need dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd"
-test -x /usr/sbin/postfix || need="$need postfix"
-command -v openssl >/dev/null 2>&1 || need="$need openssl"
+for package in dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix openssl; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        need="$need $package"
+    fi
+done
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "The tests need:$need (Debian packages). Install them as root, then run make test again." >&2
@@ -15,4 +18,6 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Without policy-rc.d, postinst would start the system-wide daemons on ports 25, 143...;
+# the tests do not need them (they would not disturb the tests either).
 apt-get install -y -qq --no-install-recommends $need >/dev/null
