@@ -19,8 +19,10 @@ from typing import Any, Literal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from deskmail.ingest import batch as batch_mode
 from deskmail.ingest import pipeline, store
 from deskmail.ingest.context import Context
+from deskmail.ingest.steps.dedupe import position_key
 from deskmail.ingest.trace import Decision
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.blobs import sha256, store_raw
@@ -212,6 +214,10 @@ def ingest_many(
         stored = [(item, store_raw(item.raw)) for item in batch]
         try:
             with transaction.atomic():
+                cache["batch"] = state = batch_mode.prepare(
+                    mailbox,
+                    [(item.raw, digest, position_key(item.source)) for item, digest in stored],
+                )
                 done = [
                     process(
                         _context(
@@ -226,6 +232,7 @@ def ingest_many(
                     )
                     for item, digest in stored
                 ]
+                state.flush()
                 if on_batch is not None:
                     on_batch(done)
         except Exception:  # noqa: BLE001 - the batch is retried message by message
@@ -244,6 +251,8 @@ def ingest_many(
             if on_batch is not None:
                 with transaction.atomic():
                     on_batch(done)
+        finally:
+            cache.pop("batch", None)
         results.extend(done)
         batch.clear()
 

@@ -8,6 +8,7 @@ a bounce is also auto-submitted, but it belongs on the ticket that bounced.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 from typing import Protocol
@@ -45,10 +46,13 @@ STEPS: tuple[str | Step, ...] = (
 )
 
 
+@functools.cache
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"deskmail.ingest.steps.{name}")
+
+
 def resolve(entry: str | Step) -> Step | ModuleType:
-    if isinstance(entry, str):
-        return importlib.import_module(f"deskmail.ingest.steps.{entry}")
-    return entry
+    return _module(entry) if isinstance(entry, str) else entry
 
 
 def run(ctx: Context) -> str:

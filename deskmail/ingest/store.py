@@ -36,11 +36,21 @@ def _delivery(ctx: Context, message: Message) -> Delivery:
     )
 
 
+def _add_delivery(ctx: Context, message: Message) -> None:
+    delivery = _delivery(ctx, message)
+    batch = ctx.cache.get("batch")
+    if batch is None:
+        delivery.save()
+        return
+    batch.deliveries.append(delivery)
+    batch.stored(message.message_id, (delivery.source_key, ctx.sha256))
+
+
 def record_again(ctx: Context, message: Message) -> None:
     """A known message delivered once more: add the delivery and say so in its trace."""
     if any(d.verdict == "duplicate" and "source position" in d.reason for d in ctx.trace):
         return  # the very same delivery fetched again: nothing new to record
-    _delivery(ctx, message).save()
+    _add_delivery(ctx, message)
     via = ctx.address or ctx.delivered_to or (ctx.fetched_by or ctx.mailbox).address
     decision = Decision(
         "dedupe",
@@ -95,10 +105,13 @@ def save(ctx: Context) -> Message:
         received_at=ctx.now,
     )
     refs = {r for r in [parsed.in_reply_to, *parsed.references] if r}
-    MessageReference.objects.bulk_create(
-        [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
-    )
-    _delivery(ctx, message).save()
+    rows = [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
+    batch = ctx.cache.get("batch")
+    if batch is not None:
+        batch.references.extend(rows)
+    elif rows:
+        MessageReference.objects.bulk_create(rows)
+    _add_delivery(ctx, message)
     for item in parsed.attachments:
         if item.data is None:
             continue

@@ -7,8 +7,7 @@ addressed by SHA-256 (see `deskmail.tickets.blobs`); rows only name them.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import F
+from django.db import connection, models, transaction
 
 from deskmail.mailboxes.models import Mailbox
 
@@ -24,12 +23,22 @@ class Counter(models.Model):
 
     @classmethod
     def next(cls, name: str) -> int:
-        """The next value; race-free on PostgreSQL (row lock) and SQLite (one writer)."""
-        with transaction.atomic():
-            if not cls.objects.filter(name=name).update(value=F("value") + 1):
+        """The next value; race-free on PostgreSQL (row lock) and SQLite (one writer).
+
+        The UPDATE locks the row until the caller's transaction ends, so numbers
+        are handed out in commit order and a rolled-back transaction hands its
+        number back.
+        """
+        table = connection.ops.quote_name(cls._meta.db_table)
+        sql = f"UPDATE {table} SET value = value + 1 WHERE name = %s RETURNING value"  # noqa: S608
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(sql, [name])
+            row = cursor.fetchone()
+            if row is None:
                 cls.objects.get_or_create(name=name)
-                cls.objects.filter(name=name).update(value=F("value") + 1)
-            return cls.objects.values_list("value", flat=True).get(name=name)
+                cursor.execute(sql, [name])
+                row = cursor.fetchone()
+            return int(row[0])
 
 
 class Queue(models.Model):

@@ -17,7 +17,7 @@ def run(ctx: Context) -> Decision:
     sender, ours = ctx.sender, own_addresses(ctx)
     notes = []
     if ctx.new_ticket and sender and sender not in ours:
-        contact = Contact.objects.filter(address=sender).first()
+        contact = next(iter(Contact.objects.filter(address=sender).order_by()[:1]), None)
         if contact is None and ctx.settings.tickets.create_contacts:
             contact = Contact.objects.create(address=sender, name=ctx.parsed.from_name[:300])
             notes.append(f"new contact {sender}")

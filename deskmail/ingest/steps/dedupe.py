@@ -2,35 +2,52 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
 from deskmail.tickets.models import Delivery, Message
 
+if TYPE_CHECKING:
+    from deskmail.ingest.api import SourcePosition
+
 name = "dedupe"
 
 
-def source_key(ctx: Context) -> str:
-    if ctx.source is None:
+def position_key(source: SourcePosition | None) -> str:
+    """kind:folder:uidvalidity:uid, or "" for no position."""
+    if source is None:
         return ""
-    s = ctx.source
+    s = source
     return f"{s.kind}:{s.folder}:{s.uidvalidity if s.uidvalidity is not None else ''}:{s.uid}"
+
+
+def source_key(ctx: Context) -> str:
+    return position_key(ctx.source)
 
 
 def run(ctx: Context) -> Decision:
     key = source_key(ctx)
-    if key:
+    batch = ctx.cache.get("batch")
+    if key and not (batch is not None and (key, ctx.sha256) in batch.absent_positions):
+        if batch is not None:
+            batch.flush()
         seen = (
             Delivery.objects.filter(mailbox=ctx.fetched_by, source_key=key, raw_sha256=ctx.sha256)
             .select_related("message__ticket")
-            .first()
+            .order_by()[:1]
         )
+        seen = next(iter(seen), None)
         if seen is not None:
             ctx.message, ctx.ticket = seen.message, seen.message.ticket
             ctx.stop("duplicate")
             return Decision(
                 name, "duplicate", f"already stored from source position {key}", {"source": key}
             )
-    existing = Message.objects.filter(message_id=ctx.message_id).select_related("ticket").first()
+    if batch is not None and ctx.message_id in batch.absent_ids:
+        return Decision(name, "pass", "not seen before", {"source": key})
+    found = Message.objects.filter(message_id=ctx.message_id).select_related("ticket").order_by()
+    existing = next(iter(found[:1]), None)
     if existing is None:
         return Decision(name, "pass", "not seen before", {"source": key})
     ctx.message, ctx.ticket = existing, existing.ticket

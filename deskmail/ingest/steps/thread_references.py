@@ -24,9 +24,10 @@ def run(ctx: Context) -> Decision:
         return Decision(name, "miss", "new mail: no In-Reply-To or References")
     found = {
         m.message_id: m
-        for m in Message.objects.filter(message_id__in=ids, ticket__isnull=False).select_related(
-            "ticket"
-        )
+        for m in Message.objects.filter(message_id__in=ids, ticket__isnull=False)
+        .select_related("ticket")
+        .only("message_id", "ticket")
+        .order_by()
     }
     for ref in ids:
         if ref in found:
@@ -39,6 +40,9 @@ def run(ctx: Context) -> Decision:
             )
     # The first mail of the thread may never have reached us: a stored message that
     # names the same ancestor in its own References belongs to the same thread.
+    batch = ctx.cache.get("batch")
+    if batch is not None:
+        batch.flush()
     sibling = (
         MessageReference.objects.filter(ref__in=ids, message__ticket__isnull=False)
         .select_related("message__ticket")

@@ -97,3 +97,19 @@ def test_ingest_many_threads_replies_within_one_batch(support):
     reply = make_email(subject="Re: Printer broken", in_reply_to=message_id_of(first))
     results = ingest_many(support, [first, reply, first])
     assert [r.outcome for r in results] == ["new_ticket", "appended", "duplicate"]
+
+
+def test_ingest_many_drops_the_same_position_twice_in_one_batch(support):
+    raw = make_email()
+    where = SourcePosition("import", "/a.mbox", None, "1")
+    results = ingest_many(support, [(raw, where), (raw, where)])
+    assert [r.outcome for r in results] == ["new_ticket", "duplicate"]
+    assert Message.objects.get().deliveries.count() == 1
+
+
+def test_ingest_many_threads_by_a_shared_ancestor_within_one_batch(support):
+    root = "lost-root@acme.example"
+    one = make_email(in_reply_to=root, references=[root])
+    two = make_email(subject="Re: again", in_reply_to="other@acme.example", references=[root])
+    results = ingest_many(support, [one, two])
+    assert [r.outcome for r in results] == ["new_ticket", "appended"]
