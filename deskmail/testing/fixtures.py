@@ -1,6 +1,7 @@
 """pytest fixtures for the real mail servers; registered in deskmail/conftest.py.
 
-Tests that use them carry `@pytest.mark.servers`. The servers start once per
+Tests that use them carry `@pytest.mark.servers` (added here when forgotten,
+so `-m "not servers"` always leaves them out). The servers start once per
 session, on first use, and every test gets its own fresh account.
 """
 
@@ -13,6 +14,12 @@ from collections.abc import Iterator
 import pytest
 
 from deskmail.testing.mailservers import MailAccount, MailServers
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "mail_servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture(scope="session")
