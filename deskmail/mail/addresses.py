@@ -11,8 +11,14 @@ _SPACES = re.compile(r"\s+")
 _ROUTE = re.compile(r"^(@[^:]*:)")
 
 
+_SIMPLE = re.compile(r'[,;:"(\\]')
+
+
 def _split(value: str) -> list[str]:
     """Split on top-level commas (and group syntax), respecting quotes, comments and <>."""
+    if not _SIMPLE.search(value):
+        value = value.strip()
+        return [value] if value else []
     parts: list[str] = []
     current: list[str] = []
     quoted = False
@@ -54,6 +60,8 @@ def _split(value: str) -> list[str]:
 
 def _take_comments(text: str) -> tuple[str, list[str]]:
     """Text without its (comments), and the comments' contents."""
+    if "(" not in text:
+        return text, []
     comments: list[str] = []
     out: list[str] = []
     depth = 0

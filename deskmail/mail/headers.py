@@ -51,7 +51,8 @@ def decode_header(value: str, defects: list[str] | None = None) -> str:
     multibyte character split across two words survives; whitespace between
     encoded words is dropped (RFC 2047 section 6.2).
     """
-    value = _NEWLINES.sub("", _FOLD.sub("", value))
+    if "\n" in value or "\r" in value:
+        value = _NEWLINES.sub("", _FOLD.sub("", value))
     if "=?" not in value:
         return _raw_text(value, defects)
     out: list[str] = []

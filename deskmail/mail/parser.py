@@ -36,6 +36,8 @@ from deskmail.mail.charsets import decode_text
 from deskmail.mail.headers import decode_header, repair_header_block
 from deskmail.mail.html import html_to_text, sanitize
 from deskmail.mail.message import Attachment, ParsedMessage
+from deskmail.mail.mime import IndexedMessage
+from deskmail.mail.mime import build as build_tree
 from deskmail.mail.quotes import extract_reply
 from deskmail.mail.spool import SpooledFile, Spooler, read_lines
 
@@ -58,7 +60,7 @@ class _RawHeaders(type(policy.compat32)):  # type: ignore[misc]
         return value
 
 
-_POLICY = _RawHeaders()
+_POLICY = _RawHeaders(message_factory=IndexedMessage)
 
 
 def _defect_text(defect: object) -> str:
@@ -135,6 +137,10 @@ class _Builder:
     # -- attachments ----------------------------------------------------------
 
     def filename(self, part: Message) -> str:
+        if part.get("content-disposition") is None and "name" not in str(
+            part.get("content-type", "")
+        ):
+            return ""
         try:
             name = part.get_filename()
         except Exception:
@@ -378,7 +384,7 @@ def _parse(
     defects = result.defects
     raw = repair_header_block(raw, defects)
     try:
-        msg = email.message_from_bytes(raw, policy=_POLICY)
+        msg = build_tree(raw, _POLICY) or email.message_from_bytes(raw, policy=_POLICY)
     except RecursionError:  # thousands of nested multiparts
         defects.append("MIME structure nested too deeply, body read as text")
         msg = email.parser.BytesParser(policy=_POLICY).parsebytes(raw, headersonly=True)

@@ -30,8 +30,18 @@ _MOBILE = re.compile(r"^\s*(?:Sent from my|Von meinem|Envoyé de mon|Get Outlook
 
 
 def _history_start(lines: list[str]) -> int | None:
+    count = len(lines)
     for i, line in enumerate(lines):
-        if not line.strip():
+        stripped = line.lstrip()
+        if not stripped:
+            continue
+        # Every pattern below needs a colon on this or the next line, or starts with
+        # one of these characters: most lines are rejected here, cheaply.
+        if (
+            ":" not in line
+            and stripped[0] not in "-_>"
+            and (i + 1 >= count or ":" not in lines[i + 1])
+        ):
             continue
         if _ATTRIBUTION.match(line):
             if line.strip().startswith("_") and not any(
