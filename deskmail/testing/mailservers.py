@@ -117,13 +117,13 @@ class MailServers:
             raise MailServersError("dovecot is not installed: run scripts/install-test-services.sh")
         names = DOVECOT_PORTS + (POSTFIX_PORTS if self.postfix else ())
         self.ports = dict(zip(names, _free_ports(len(names)), strict=True))
-        self.tokens.start()
-        self._prepare()
-        self._watchdog = subprocess.Popen(
-            [sys.executable, str(_WATCHDOG), str(os.getpid()), str(self.dir)],
-            start_new_session=True,
-        )
         try:
+            self.tokens.start()
+            self._prepare()
+            self._watchdog = subprocess.Popen(
+                [sys.executable, str(_WATCHDOG), str(os.getpid()), str(self.dir)],
+                start_new_session=True,
+            )
             self.start_dovecot(timeout)
             if self.postfix:
                 self.start_postfix(timeout)
@@ -145,13 +145,8 @@ class MailServers:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def start_dovecot(self, timeout: float = 20) -> None:
-        self._dovecot = subprocess.Popen(
-            ["dovecot", "-F", "-c", str(self.dir / "dovecot" / "dovecot.conf")],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log("dovecot-master.log"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        config = str(self.dir / "dovecot" / "dovecot.conf")
+        self._dovecot = self._spawn(["dovecot", "-F", "-c", config], "dovecot-master.log")
         self._write_pgids()
         self._wait_for_ports(DOVECOT_PORTS, self._dovecot, timeout)
         if self._postfix is not None:
@@ -183,12 +178,9 @@ class MailServers:
     def start_postfix(self, timeout: float = 20) -> None:
         if not self.postfix or self._postfix is not None:
             return
-        self._postfix = subprocess.Popen(
-            [POSTFIX_MASTER, "-d", "-c", str(self.dir / "postfix")],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log("postfix-master.log"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        # The master itself in the foreground (-d), as our child, instead of `postfix start`.
+        self._postfix = self._spawn(
+            [POSTFIX_MASTER, "-d", "-c", str(self.dir / "postfix")], "postfix-master.log"
         )
         self._write_pgids()
         self._wait_for_ports(POSTFIX_PORTS, self._postfix, timeout)
@@ -269,9 +261,9 @@ class MailServers:
                 path.mkdir(mode=0o700)
                 os.chown(path, uid, gid)
         count = 0
-        stamp = int(time.time())
+        unique = f"{int(time.time())}.{secrets.token_hex(4)}"
         for count, raw in enumerate(messages, 1):
-            path = maildir / "cur" / f"{stamp}.M{count}P{os.getpid()}.deskmail,S={len(raw)}:2,"
+            path = maildir / "cur" / f"{unique}.M{count}.deskmail,S={len(raw)}:2,"
             path.write_bytes(raw)
             os.chown(path, uid, gid)
         return count
@@ -297,8 +289,16 @@ class MailServers:
     def _pgid_file(self) -> Path:
         return self.dir / "pgids"
 
-    def _log(self, name: str) -> int:
-        return os.open(self.dir / "log" / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def _spawn(self, argv: list[str], log: str) -> subprocess.Popen[bytes]:
+        """Start a daemon in its own process group (what the watchdog kills), output to log."""
+        with open(self.dir / "log" / log, "ab") as output:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _write_pgids(self) -> None:
         pids = [p.pid for p in (self._dovecot, self._postfix) if p is not None]
