@@ -24,6 +24,8 @@ class TokenServer:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
         self._thread: threading.Thread | None = None
+        # Seconds to wait before answering an introspection: a slow identity provider.
+        self.introspection_delay = 0.0
 
     @property
     def port(self) -> int:
@@ -77,6 +79,7 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
             form = parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
             field = {key: values[0] for key, values in form.items()}
             if self.path == "/introspect":
+                time.sleep(server.introspection_delay)
                 self._reply(200, server.introspect(field.get("token", "")))
             elif self.path == "/token" and field.get("username"):
                 expires_in = float(field.get("expires_in", "3600"))

@@ -105,6 +105,21 @@ def test_it_asks_to_reauthorize_when_the_token_has_expired(
     assert "Reauthorize" in error.value.message
 
 
+def test_it_gives_up_on_a_login_that_takes_longer_than_the_auth_timeout(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    token = mail_servers.issue_token(mail_account.address)
+    config = inbound(mail_servers, mail_account, auth="oauth2", auth_timeout_s=0.2)
+    mail_servers.tokens.introspection_delay = 1
+    try:
+        with pytest.raises(ConnectorError) as error:
+            ImapConnector(config, lambda: token).open()
+    finally:
+        mail_servers.tokens.introspection_delay = 0
+    assert not error.value.permanent and not error.value.auth
+    assert "Logging in" in error.value.message and "no answer within 0.2 s" in error.value.message
+
+
 def test_it_calls_a_refused_connection_temporary(
     mail_servers: MailServers, mail_account: MailAccount
 ) -> None:
