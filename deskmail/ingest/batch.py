@@ -1,9 +1,12 @@
 """Batch mode for `ingest_many`: look things up once per batch, write small rows once.
 
-Before a batch runs, one query finds which of its Message-IDs and source
-positions are already stored; the dedupe step then skips its own queries for
-the ones known to be absent. Deliveries and reference rows are collected and
-inserted together, and flushed before anything reads those tables.
+Before a batch runs, a few queries find which of its Message-IDs, source
+positions and referenced Message-IDs are already stored (read from the raw
+headers); the dedupe and threading steps then skip their own queries where
+the batch already knows the answer. Deliveries, reference rows and changes
+to existing tickets are collected and written together, and flushed before
+anything reads those tables. Within a batch each ticket has one in-memory
+instance (`Context.adopt`), so its pending changes are never read stale.
 """
 
 from __future__ import annotations
@@ -14,10 +17,22 @@ from dataclasses import dataclass, field
 
 from deskmail.ingest.steps.parse import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
-from deskmail.tickets.models import Delivery, Message, MessageReference
+from deskmail.tickets.models import Delivery, Message, MessageReference, Ticket
 
+# What appending a message can change on an existing ticket.
+TICKET_FIELDS = [
+    "status",
+    "status_changed_at",
+    "participants",
+    "reply_cc",
+    "reply_references",
+    "updated_at",
+]
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_THREAD_HEADER = re.compile(rb"^(?:in-reply-to|references):(.*)$", re.IGNORECASE | re.MULTILINE)
+_ANGLE_ID = re.compile(rb"<([^<>\s]+)>")
 
 
 def _head(raw: bytes) -> bytes:
@@ -31,6 +46,12 @@ class Batch:
     absent_positions: set[tuple[str, str]] = field(default_factory=set)  # (source key, sha256)
     deliveries: list[Delivery] = field(default_factory=list)
     references: list[MessageReference] = field(default_factory=list)
+    # One instance per ticket touched by the batch; changed ones are updated together.
+    tickets: dict[int, Ticket] = field(default_factory=dict)
+    dirty: dict[int, Ticket] = field(default_factory=dict)
+    # Message-IDs the batch has looked up for threading, and the ticket of each one found.
+    checked_refs: set[str] = field(default_factory=set)
+    ref_tickets: dict[str, int] = field(default_factory=dict)
 
     def flush(self) -> None:
         """Insert the collected rows; call before reading deliveries or references."""
@@ -40,27 +61,64 @@ class Batch:
         if self.references:
             MessageReference.objects.bulk_create(self.references)
             self.references.clear()
+        if self.dirty:
+            Ticket.objects.bulk_update(list(self.dirty.values()), TICKET_FIELDS)
+            self.dirty.clear()
 
     def stored(self, message_id: str, position: tuple[str, str]) -> None:
         """A message of this batch is stored: it is no longer absent."""
         self.absent_ids.discard(message_id)
         self.absent_positions.discard(position)
 
+    def threaded(self, message_id: str, ticket: Ticket | None) -> None:
+        """A message of this batch is stored in a ticket: later replies find it here."""
+        self.checked_refs.add(message_id)
+        if ticket is not None:
+            self.ref_tickets[message_id] = ticket.pk
+            self.tickets.setdefault(ticket.pk, ticket)
+
+    def ticket_for(self, refs: list[str]) -> tuple[str, Ticket] | None | bool:
+        """The first ref with a ticket; None when none has one; False when the batch cannot tell."""
+        if not all(ref in self.checked_refs for ref in refs):
+            return False
+        for ref in refs:
+            pk = self.ref_tickets.get(ref)
+            if pk is not None:
+                ticket = self.tickets.get(pk)
+                if ticket is None:
+                    ticket = self.tickets[pk] = Ticket.objects.get(pk=pk)
+                return ref, ticket
+        return None
+
 
 def prepare(mailbox: Mailbox, items: Iterable[tuple[bytes, str, str]]) -> Batch:
     """Look up, once, which of (raw, sha256, source key) are already stored."""
     items = list(items)
     ids: set[str] = set()
+    refs: set[str] = set()
     for raw, digest, _ in items:
         ids.add(synthetic_message_id(digest))
-        match = _MESSAGE_ID.search(_head(raw))
+        head = _FOLD.sub(b" ", _head(raw))
+        match = _MESSAGE_ID.search(head)
         if match:
             ids.add(match.group(1).decode("ascii", "replace"))
+        for header in _THREAD_HEADER.finditer(head):
+            refs.update(r.decode("ascii", "replace") for r in _ANGLE_ID.findall(header.group(1)))
     known = set(Message.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
+    ref_tickets = dict(
+        Message.objects.filter(message_id__in=refs, ticket__isnull=False).values_list(
+            "message_id", "ticket_id"
+        )
+    )
     positions = {(key, digest) for _, digest, key in items if key}
     seen = set(
         Delivery.objects.filter(
             mailbox=mailbox, source_key__in={key for key, _ in positions}
         ).values_list("source_key", "raw_sha256")
     )
-    return Batch(absent_ids=ids - known, absent_positions=positions - seen)
+    return Batch(
+        absent_ids=ids - known,
+        absent_positions=positions - seen,
+        checked_refs=refs,
+        ref_tickets=ref_tickets,
+    )

@@ -73,6 +73,13 @@ class Context:
             return self.now
         return date
 
+    def adopt(self, ticket: Ticket | None) -> Ticket | None:
+        """The one in-memory instance of a ticket within a batch (changes wait there)."""
+        batch = self.cache.get("batch")
+        if ticket is None or batch is None:
+            return ticket
+        return batch.tickets.setdefault(ticket.pk, ticket)
+
     def stop(self, outcome: str, reason: str = "") -> None:
         self.stopped = True
         self.outcome = outcome

@@ -75,8 +75,15 @@ def save(ctx: Context) -> Message:
         return ctx.message
     parsed = ctx.parsed
     ticket = ctx.ticket
+    batch = ctx.cache.get("batch")
     if ticket is not None and not ctx.stopped:
-        ticket.save()
+        if batch is not None and ticket.pk is not None:
+            ticket.updated_at = ctx.now
+            batch.dirty[ticket.pk] = ticket
+        else:
+            ticket.save()
+            if batch is not None:
+                batch.tickets[ticket.pk] = ticket
     message = Message.objects.create(
         ticket=ticket,
         mailbox=ctx.mailbox,
@@ -106,9 +113,9 @@ def save(ctx: Context) -> Message:
     )
     refs = {r for r in [parsed.in_reply_to, *parsed.references] if r}
     rows = [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
-    batch = ctx.cache.get("batch")
     if batch is not None:
         batch.references.extend(rows)
+        batch.threaded(message.message_id, ticket)
     elif rows:
         MessageReference.objects.bulk_create(rows)
     _add_delivery(ctx, message)

@@ -75,7 +75,7 @@ def run(ctx: Context) -> Decision:
     for candidate in candidates:
         original = by_id.get(candidate)
         if original is not None:
-            ctx.ticket = original.ticket
+            ctx.ticket = ctx.adopt(original.ticket)
             ctx.note = _summary(ctx)
             ctx.stop("excluded", "bounce")
             return Decision(

@@ -39,7 +39,7 @@ def run(ctx: Context) -> Decision:
         )
         seen = next(iter(seen), None)
         if seen is not None:
-            ctx.message, ctx.ticket = seen.message, seen.message.ticket
+            ctx.message, ctx.ticket = seen.message, ctx.adopt(seen.message.ticket)
             ctx.stop("duplicate")
             return Decision(
                 name, "duplicate", f"already stored from source position {key}", {"source": key}
@@ -50,7 +50,7 @@ def run(ctx: Context) -> Decision:
     existing = next(iter(found[:1]), None)
     if existing is None:
         return Decision(name, "pass", "not seen before", {"source": key})
-    ctx.message, ctx.ticket = existing, existing.ticket
+    ctx.message, ctx.ticket = existing, ctx.adopt(existing.ticket)
     if existing.direction == Message.Direction.OUT:
         ctx.stop("excluded", "loop: our own outgoing mail came back")
         return Decision(

@@ -29,7 +29,7 @@ def run(ctx: Context) -> Decision:
     )
     if ticket is None:
         return Decision(name, "miss", f"identity {ctx.identity_key!r}: no ticket yet")
-    ctx.ticket = ticket
+    ctx.ticket = ticket = ctx.adopt(ticket)
     return Decision(
         name,
         "hit",

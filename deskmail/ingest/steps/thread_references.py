@@ -22,16 +22,27 @@ def run(ctx: Context) -> Decision:
     ids = chain(ctx)
     if not ids:
         return Decision(name, "miss", "new mail: no In-Reply-To or References")
-    found = {
-        m.message_id: m
-        for m in Message.objects.filter(message_id__in=ids, ticket__isnull=False)
-        .select_related("ticket")
-        .only("message_id", "ticket")
-        .order_by()
-    }
+    batch = ctx.cache.get("batch")
+    known = batch.ticket_for(ids) if batch is not None else False
+    if known:
+        ref, ctx.ticket = known  # type: ignore[misc]
+        return Decision(
+            name, "hit", f"refers to <{ref}> in ticket #{ctx.ticket.number}", {"ref": ref}
+        )
+    found = (
+        {}
+        if known is None
+        else {
+            m.message_id: m
+            for m in Message.objects.filter(message_id__in=ids, ticket__isnull=False)
+            .select_related("ticket")
+            .only("message_id", "ticket")
+            .order_by()
+        }
+    )
     for ref in ids:
         if ref in found:
-            ctx.ticket = found[ref].ticket
+            ctx.ticket = ctx.adopt(found[ref].ticket)
             return Decision(
                 name,
                 "hit",
@@ -40,7 +51,6 @@ def run(ctx: Context) -> Decision:
             )
     # The first mail of the thread may never have reached us: a stored message that
     # names the same ancestor in its own References belongs to the same thread.
-    batch = ctx.cache.get("batch")
     if batch is not None:
         batch.flush()
     sibling = (
@@ -50,7 +60,7 @@ def run(ctx: Context) -> Decision:
         .first()
     )
     if sibling is not None:
-        ctx.ticket = sibling.message.ticket
+        ctx.ticket = ctx.adopt(sibling.message.ticket)
         return Decision(
             name,
             "hit",

@@ -23,6 +23,9 @@ def run(ctx: Context) -> Decision:
     key = normalise(ctx.parsed.subject)
     if not key:
         return Decision(name, "miss", "empty subject")
+    batch = ctx.cache.get("batch")
+    if batch is not None:
+        batch.flush()  # statuses changed earlier in the batch must be visible
     when = ctx.mail_time
     window = dt.timedelta(hours=combine.within_hours)
     ticket = (
@@ -43,7 +46,7 @@ def run(ctx: Context) -> Decision:
             f"no {'/'.join(combine.statuses)} ticket titled {key!r} "
             f"within {combine.within_hours:g} h of {when.isoformat()}",
         )
-    ctx.ticket = ticket
+    ctx.ticket = ticket = ctx.adopt(ticket)
     return Decision(
         name, "hit", f"same subject {key!r} as ticket #{ticket.number} within the window"
     )

@@ -36,6 +36,7 @@ def run(ctx: Context) -> Decision:
     ticket = (
         Ticket.objects.filter(number=number, mailbox=ctx.mailbox).select_related("contact").first()
     )
+    ticket = ctx.adopt(ticket)
     if ticket is None:
         return Decision(name, "miss", f"tag [{key}#{number}] names no ticket of this mailbox")
     allowed, why = may_join(ticket, ctx.sender)
