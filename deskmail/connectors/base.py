@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Kind = Literal["imap", "pop3", "graph", "ews", "forward"]
@@ -79,7 +79,11 @@ class FetchResult:
     resync: bool = False
     # POP3: every UIDL on the server, so the caller can forget the ones gone.
     server_uids: frozenset[str] | None = None
+    # How many messages the server offered (before the client-side header check).
     total: int = 0
+    # Filled while iterating: messages the server's search matched but the exact
+    # header filter did not. The caller may move its checkpoint past them.
+    skipped: list[SourcePosition] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[RawMessage]:
         return self.messages

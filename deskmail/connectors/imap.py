@@ -221,11 +221,18 @@ class ImapConnector:
         with self._guard(f"Searching IMAP folder {self.folder!r}"):
             # "UID n:*" always matches the highest UID, even one below n.
             uids = sorted(uid for uid in client.search(" ".join(keys)) if uid > after)
+        skipped: list[SourcePosition] = []
         return FetchResult(
-            self._read(uids, uidvalidity), uidvalidity=uidvalidity, resync=resync, total=len(uids)
+            self._read(uids, uidvalidity, skipped),
+            uidvalidity=uidvalidity,
+            resync=resync,
+            total=len(uids),
+            skipped=skipped,
         )
 
-    def _read(self, uids: list[int], uidvalidity: int) -> Iterator[RawMessage]:
+    def _read(
+        self, uids: list[int], uidvalidity: int, skipped: list[SourcePosition]
+    ) -> Iterator[RawMessage]:
         client = self._require()
         terms = parse_header_filter(self.config.header_filter)
         for start in range(0, len(uids), self.batch_size):
@@ -237,9 +244,11 @@ class ImapConnector:
                 if data is None or b"BODY[]" not in data:
                     continue  # expunged since the search
                 raw = data[b"BODY[]"]
+                position = SourcePosition("imap", self.folder, uidvalidity, str(uid))
                 if matches(terms, raw):
-                    position = SourcePosition("imap", self.folder, uidvalidity, str(uid))
                     yield RawMessage(raw, position)
+                else:
+                    skipped.append(position)
 
     def ack(self, positions: Sequence[SourcePosition]) -> None:
         """Apply after_fetch to messages the caller has stored and committed."""
