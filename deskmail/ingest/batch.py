@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 from deskmail.ingest.steps.parse import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
-from deskmail.tickets.models import Delivery, Message, MessageReference, Ticket
+from deskmail.tickets.models import (
+    Attachment,
+    Delivery,
+    InternalNote,
+    Message,
+    MessageReference,
+    Ticket,
+)
 
 # What appending a message can change on an existing ticket.
 TICKET_FIELDS = [
@@ -46,6 +53,10 @@ class Batch:
     absent_positions: set[tuple[str, str]] = field(default_factory=set)  # (source key, sha256)
     deliveries: list[Delivery] = field(default_factory=list)
     references: list[MessageReference] = field(default_factory=list)
+    # Messages of this batch not inserted yet, and the rows that point at them.
+    messages: dict[str, Message] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
+    notes: list[InternalNote] = field(default_factory=list)
     # One instance per ticket touched by the batch; changed ones are updated together.
     tickets: dict[int, Ticket] = field(default_factory=dict)
     dirty: dict[int, Ticket] = field(default_factory=dict)
@@ -53,8 +64,26 @@ class Batch:
     checked_refs: set[str] = field(default_factory=set)
     ref_tickets: dict[str, int] = field(default_factory=dict)
 
+    def add_message(self, message: Message) -> None:
+        self.messages[message.message_id] = message
+
+    def pending(self, message_id: str) -> Message | None:
+        """A message of this batch with this Message-ID that is not inserted yet."""
+        message = self.messages.get(message_id)
+        return message if message is not None and message.pk is None else None
+
     def flush(self) -> None:
-        """Insert the collected rows; call before reading deliveries or references."""
+        """Insert the collected rows; call before reading messages, deliveries or references."""
+        fresh = [m for m in self.messages.values() if m.pk is None]
+        if fresh:
+            Message.objects.bulk_create(fresh)
+        self.messages.clear()
+        if self.attachments:
+            Attachment.objects.bulk_create(self.attachments)
+            self.attachments.clear()
+        if self.notes:
+            InternalNote.objects.bulk_create(self.notes)
+            self.notes.clear()
         if self.deliveries:
             Delivery.objects.bulk_create(self.deliveries)
             self.deliveries.clear()

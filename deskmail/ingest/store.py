@@ -59,13 +59,19 @@ def record_again(ctx: Context, message: Message) -> None:
         {"source": source_key(ctx)},
     )
     message.trace = [*message.trace, stamp(decision, ctx.now)]
-    message.save(update_fields=["trace"])
+    if message.pk is not None:  # a message of this batch is inserted with its trace
+        message.save(update_fields=["trace"])
 
 
-def _attach(message: Message, data: bytes, **fields: object) -> None:
+def _attach(ctx: Context, message: Message, data: bytes, **fields: object) -> None:
     digest = store_blob(data)
     blob, _ = Blob.objects.get_or_create(sha256=digest, defaults={"size": len(data)})
-    Attachment.objects.create(message=message, blob=blob, size=len(data), **fields)
+    row = Attachment(message=message, blob=blob, size=len(data), **fields)
+    batch = ctx.cache.get("batch")
+    if batch is not None:
+        batch.attachments.append(row)
+    else:
+        row.save()
 
 
 def save(ctx: Context) -> Message:
@@ -84,7 +90,7 @@ def save(ctx: Context) -> Message:
             ticket.save()
             if batch is not None:
                 batch.tickets[ticket.pk] = ticket
-    message = Message.objects.create(
+    message = Message(
         ticket=ticket,
         mailbox=ctx.mailbox,
         direction=Message.Direction.IN,
@@ -111,6 +117,10 @@ def save(ctx: Context) -> Message:
         excluded_reason=ctx.excluded_reason[:500],
         received_at=ctx.now,
     )
+    if batch is not None:
+        batch.add_message(message)
+    else:
+        message.save(force_insert=True)
     refs = {r for r in [parsed.in_reply_to, *parsed.references] if r}
     rows = [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
     if batch is not None:
@@ -123,6 +133,7 @@ def save(ctx: Context) -> Message:
         if item.data is None:
             continue
         _attach(
+            ctx,
             message,
             item.data,
             filename=item.filename[:500],
@@ -131,11 +142,15 @@ def save(ctx: Context) -> Message:
             content_id=item.content_id or "",
         )
     if ctx.attach_original and ticket is not None and not ctx.stopped:
-        _attach(message, ctx.raw, filename="original.eml", content_type="message/rfc822")
+        _attach(ctx, message, ctx.raw, filename="original.eml", content_type="message/rfc822")
     if ctx.note and ticket is not None:
-        InternalNote.objects.create(
+        note = InternalNote(
             ticket=ticket, kind=InternalNote.Kind.DELIVERY_FAILURE, body=ctx.note, message=message
         )
+        if batch is not None:
+            batch.notes.append(note)
+        else:
+            note.save()
     if ctx.acknowledge and ticket is not None:
         OutboxItem.objects.create(kind=OutboxItem.Kind.AUTO_ACK, ticket=ticket)
     return message

@@ -66,6 +66,9 @@ def run(ctx: Context) -> Decision:
     if ctx.parsed.in_reply_to:
         candidates.append(ctx.parsed.in_reply_to)
     candidates.extend(reversed(ctx.parsed.references))
+    batch = ctx.cache.get("batch")
+    if batch is not None:
+        batch.flush()
     by_id = {
         m.message_id: m
         for m in Message.objects.filter(message_id__in=candidates, ticket__isnull=False)

@@ -46,7 +46,12 @@ def run(ctx: Context) -> Decision:
             )
     if batch is not None and ctx.message_id in batch.absent_ids:
         return Decision(name, "pass", "not seen before", {"source": key})
-    found = Message.objects.filter(message_id=ctx.message_id).select_related("ticket").order_by()
+    pending = batch.pending(ctx.message_id) if batch is not None else None
+    found = (
+        [pending]
+        if pending is not None
+        else Message.objects.filter(message_id=ctx.message_id).select_related("ticket").order_by()
+    )
     existing = next(iter(found[:1]), None)
     if existing is None:
         return Decision(name, "pass", "not seen before", {"source": key})

@@ -19,6 +19,9 @@ def run(ctx: Context) -> Decision:
         return Decision(name, "pass", "history import: arrival rate says nothing")
     if not ctx.sender:
         return Decision(name, "pass", "no sender to count")
+    batch = ctx.cache.get("batch")
+    if batch is not None:
+        batch.flush()
     since = ctx.now - dt.timedelta(minutes=limit.per_minutes)
     count = Message.objects.filter(
         mailbox=ctx.mailbox,

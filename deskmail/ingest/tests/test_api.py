@@ -113,3 +113,25 @@ def test_ingest_many_threads_by_a_shared_ancestor_within_one_batch(support):
     two = make_email(subject="Re: again", in_reply_to="other@acme.example", references=[root])
     results = ingest_many(support, [one, two])
     assert [r.outcome for r in results] == ["new_ticket", "appended"]
+
+
+def test_ingest_many_keeps_deliveries_attachments_and_notes_of_a_batch(support, sales):
+    pdf = ("a.pdf", "application/pdf", b"%PDF-1.4 x")
+    raw = make_email(cc="sales@example.com", attachments=[pdf])
+    results = ingest_many(support, [raw, (raw, SourcePosition("import", "/b", None, "2"))])
+    assert [r.outcome for r in results] == ["new_ticket", "duplicate"]
+    message = Message.objects.get()
+    assert results[0].message.pk == message.pk
+    assert message.deliveries.count() == 2
+    assert message.trace[-1]["verdict"] == "delivery"
+    assert message.attachments.get().filename == "a.pdf"
+
+
+def test_ingest_many_applies_the_rate_limit_within_a_batch(support):
+    from deskmail.ingest.tests.conftest import configure
+
+    configure(support, filters={"sender_rate_limit": {"max": 2, "per_minutes": 60}})
+    mails = [make_email(subject=f"n{n}") for n in range(4)]
+    results = ingest_many(support, mails, history=False)
+    assert [r.outcome for r in results] == ["new_ticket", "new_ticket", "excluded", "excluded"]
+    assert OutboxItem.objects.count() == 2
