@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import imaplib
+import signal
 import smtplib
 import ssl
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -110,3 +114,32 @@ def test_it_offers_no_starttls_on_the_plaintext_host(mail_servers: MailServers) 
         with smtplib.SMTP(PLAINTEXT_HOST, mail_servers.ports["smtp"], timeout=10) as smtp:
             smtp.ehlo()
             assert not smtp.has_extn("starttls")
+
+
+@pytest.mark.servers
+def test_it_stops_the_servers_when_the_test_process_is_killed() -> None:
+    script = (
+        "import os, signal\n"
+        "from deskmail.testing.mailservers import MailServers\n"
+        "servers = MailServers(postfix=False).start()\n"
+        "print(servers.dir, servers._dovecot.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    directory, pid = run.stdout.split()
+    for _ in range(100):
+        if not Path(directory).exists() and not _running(int(pid)):
+            break
+        time.sleep(0.05)
+    assert not _running(int(pid))
+    assert not Path(directory).exists()
+
+
+def _running(pid: int) -> bool:
+    """True if pid is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
