@@ -4,6 +4,8 @@ POP3 has one folder and no flags, so `mark_seen` and `leave` both leave mail
 on the server; the UIDL list in the checkpoint is what keeps it from being
 fetched twice. Deletions take effect only at QUIT (RFC 1939), so `ack()`
 ends the session; the next call opens a new one.
+
+POP3 has no search either: `sync_since` and `header_filter` apply to IMAP only.
 """
 
 from __future__ import annotations
