@@ -47,7 +47,7 @@ def _child(count: int, port: str) -> dict[str, Any]:
     from deskmail.testing.mailservers import MailServers
 
     call_command("migrate", verbosity=0)
-    with MailServers() as servers, override_settings(CA_FILE=servers.cafile):
+    with MailServers(pool_size=256) as servers, override_settings(CA_FILE=servers.cafile):
         desk = servers.new_account()
         customers = [servers.new_account() for _ in range(max(count // PER_TICKET, 1))]
         security = {"smtp": "none", "submission": "starttls"}[port]

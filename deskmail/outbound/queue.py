@@ -262,9 +262,10 @@ def queue_reply(
         )
         mailbox = sending_mailbox(ticket, mailbox)
         _check_attachments(mailbox, attachments)
-        default = suggested(ticket)
-        to_list = clean(to) if to is not None else default.to
-        cc_list = clean(cc if cc is not None else default.cc, exclude=to_list)
+        ours = own_addresses()
+        default = suggested(ticket, ours)
+        to_list = clean(to, ours=ours) if to is not None else default.to
+        cc_list = clean(cc if cc is not None else default.cc, exclude=to_list, ours=ours)
         if not to_list:
             raise OutboundError(
                 f"ticket #{ticket.number} has no address to reply to (our own addresses are "

@@ -29,9 +29,14 @@ def own_addresses() -> frozenset[str]:
     return frozenset(found)
 
 
-def clean(addresses: Iterable[str], *, exclude: Iterable[str] = ()) -> list[str]:
+def clean(
+    addresses: Iterable[str],
+    *,
+    exclude: Iterable[str] = (),
+    ours: frozenset[str] | None = None,
+) -> list[str]:
     """Bare, lower-cased, unique addresses; ours and those in exclude are dropped."""
-    ours = own_addresses()
+    ours = own_addresses() if ours is None else ours
     skip = {a.lower() for a in exclude}
     out: list[str] = []
     for _, address in getaddresses(list(addresses)):
@@ -42,7 +47,7 @@ def clean(addresses: Iterable[str], *, exclude: Iterable[str] = ()) -> list[str]
     return out
 
 
-def suggested(ticket: Ticket) -> Recipients:
+def suggested(ticket: Ticket, ours: frozenset[str] | None = None) -> Recipients:
     """To: the ticket's contact (its first sender). Cc: the latest other sender and the
     Cc of the latest mail from the customer's side, for the agent to keep or drop."""
     to = ticket.reply_to or (ticket.contact.address if ticket.contact else "")
@@ -54,5 +59,6 @@ def suggested(ticket: Ticket) -> Recipients:
     cc_candidates = [*ticket.reply_cc]
     if latest is not None:
         cc_candidates += [*latest.to, *latest.cc]
-    to_list = clean([to]) if to else []
-    return Recipients(to=to_list, cc=clean(cc_candidates, exclude=to_list))
+    ours = own_addresses() if ours is None else ours
+    to_list = clean([to], ours=ours) if to else []
+    return Recipients(to=to_list, cc=clean(cc_candidates, exclude=to_list, ours=ours))

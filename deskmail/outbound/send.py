@@ -228,7 +228,9 @@ def _text(value: object) -> str:
 # -- sending ---------------------------------------------------------------------------------
 
 
-def _deliver(item: OutboxItem, sender: Sender, mailbox: Mailbox, report: SendReport) -> None:
+def _deliver(
+    item: OutboxItem, sender: Sender, mailbox: Mailbox, ours: frozenset[str], report: SendReport
+) -> None:
     now = timezone.now()
     if item.outgoing is None:
         if not compose_auto_ack(item, now):
@@ -236,7 +238,6 @@ def _deliver(item: OutboxItem, sender: Sender, mailbox: Mailbox, report: SendRep
             return
     message = item.outgoing
     assert message is not None
-    ours = own_addresses()
     recipients = [a for a in [*message.to, *message.cc] if a.lower() not in ours]
     if not recipients:
         _fail(item, "no recipient left: our own addresses are never mailed", now)
@@ -285,10 +286,11 @@ def _send_group(
         for item in items:
             _failure(item, exc, now, report)
         return
+    ours = own_addresses()
     try:
         for item in items:
             try:
-                _deliver(item, sender, mailbox, report)
+                _deliver(item, sender, mailbox, ours, report)
             except Exception as exc:  # noqa: BLE001 - one broken row must not stop the rest
                 log.exception("outbox #%s: unexpected error", item.pk)
                 error = ConnectorError(f"{type(exc).__name__}: {exc}", permanent=False)

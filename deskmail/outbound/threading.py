@@ -51,9 +51,8 @@ def thread_messages(ticket: Ticket) -> list[Message]:
     )
 
 
-def parent_of(ticket: Ticket) -> Message | None:
+def parent_of(messages: list[Message]) -> Message | None:
     """The mail a reply answers: the latest one from the customer's side, else the latest."""
-    messages = thread_messages(ticket)
     for message in reversed(messages):
         if message.direction == Message.Direction.IN:
             return message
@@ -63,7 +62,7 @@ def parent_of(ticket: Ticket) -> Message | None:
 def reply_headers(ticket: Ticket) -> tuple[str | None, list[str]]:
     """(In-Reply-To, References) for a new mail on the ticket; IDs without angle brackets."""
     messages = thread_messages(ticket)
-    parent = parent_of(ticket)
+    parent = parent_of(messages)
     if parent is None:
         return None, []
     chain = [*parent.references, *(m.message_id for m in messages)]
