@@ -61,6 +61,10 @@ class Supervisor:
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.owner)
+        # The jobs (sending mail, retries) run in their own thread, so a slow SMTP
+        # server can never delay the lease renewals below.
+        jobs = threading.Thread(target=self._jobs_loop, args=(stop,), name="jobs", daemon=True)
+        jobs.start()
         try:
             while not stop.is_set():
                 try:
@@ -68,11 +72,18 @@ class Supervisor:
                 except Exception:  # e.g. the database briefly unreachable: try again
                     log.exception("worker %s: supervisor tick failed", self.owner)
                     connections.close_all()
-                self.run_periodic_jobs()
                 close_old_connections()
                 stop.wait(self.tick_seconds)
         finally:
             self.shutdown()
+            jobs.join(timeout=30)
+
+    def _jobs_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            self.run_periodic_jobs()
+            close_old_connections()
+            stop.wait(self.tick_seconds)
+        connections.close_all()
 
     def tick(self) -> None:
         wanted = self._wanted_mailboxes()
