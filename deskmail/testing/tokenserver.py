@@ -35,6 +35,11 @@ class TokenServer:
     def introspection_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/introspect"
 
+    @property
+    def token_url(self) -> str:
+        """POST `username` (and `expires_in`) here for a token, as an HTTP client would."""
+        return f"http://127.0.0.1:{self.port}/token"
+
     def start(self) -> TokenServer:
         self._thread = threading.Thread(
             target=self._http.serve_forever, args=(0.05,), name="token-server", daemon=True
