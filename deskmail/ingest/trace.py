@@ -7,7 +7,7 @@ so an operator can always answer "why did this email end up here?".
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,7 +19,12 @@ class Decision:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "step": self.step,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "data": self.data,
+        }
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Decision:

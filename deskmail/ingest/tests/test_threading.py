@@ -260,3 +260,25 @@ def test_it_never_combines_a_forward_by_subject_when_it_is_a_reply(support):
         ),
     )
     assert b.outcome == "new_ticket"
+
+
+def test_it_threads_a_forward_that_keeps_the_references(support):
+    first = make_email(sender=ANN, subject="Printer broken")
+    a = ingest(support, first)
+    forward = make_email(
+        sender="Bob <bob@acme.example>",
+        subject="Fwd: Printer broken",
+        in_reply_to=message_id_of(first),
+        references=[message_id_of(first)],
+        body="---------- Forwarded message ---------\nFrom: Ann\n\nthe printer is broken\n",
+    )
+    b = ingest(support, forward)
+    assert (b.outcome, b.ticket.pk) == ("appended", a.ticket.pk)
+
+
+def test_it_opens_a_new_ticket_for_a_forward_without_references(support):
+    ingest(support, make_email(sender=ANN, subject="Invoice 42"))
+    # A forwarded third-party mail: no References, prefix only (Zammad #4965 merged these).
+    b = ingest(support, make_email(sender=ANN, subject="WG: Invoice 42"))
+    assert b.outcome == "new_ticket"
+    assert b.ticket.title == "Invoice 42"
