@@ -50,6 +50,7 @@ class IndexedMessage(Message):
         return self.policy.header_fetch_parse(name, value)
 
     _ctype: str | None = None
+    raw_body: bytes | None = None
 
     def get_content_type(self) -> str:
         if self._ctype is None or self._index_size != len(self._headers):
@@ -137,6 +138,7 @@ def _entity(data: bytes, policy: Policy, depth: int) -> Message | None:
         if inner is None:
             return None
         msg._payload = [inner]
+        msg.raw_body = body  # the attached message exactly as it came
         return msg
     if maintype != "multipart":
         msg._payload = body.decode("ascii", "surrogateescape")

@@ -189,7 +189,10 @@ class _Builder:
             part.is_multipart() and part.get_content_maintype() == "message"
         ):
             inner = part.get_payload()
-            if isinstance(inner, list):
+            raw_body = getattr(part, "raw_body", None)
+            if raw_body is not None:
+                data = raw_body
+            elif isinstance(inner, list):
                 data = b"".join(_as_bytes(m) for m in inner if isinstance(m, Message))
             else:
                 data = self.payload_bytes(part)

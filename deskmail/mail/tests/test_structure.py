@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from deskmail.mail import parse_bytes
+from deskmail.mail.tests.conftest import FIXTURES
+
 
 def test_it_takes_text_and_html_from_an_alternative(parse_fixture):
     message = parse_fixture("reply-gmail.eml")
@@ -128,3 +131,38 @@ def test_it_leaves_body_html_empty_for_text_only_mail(parse_fixture):
     assert message.body_html is None
     assert message.body_text == "Hi,\n\nplease renew our licence for another year.\n\nLars"
     assert message.attachments == []
+
+
+def test_it_keeps_the_forwarded_message_byte_for_byte(parse_fixture):
+    raw = (FIXTURES / "forwarded-rfc822.eml").read_bytes()
+    (forwarded,) = parse_fixture("forwarded-rfc822.eml").attachments
+    assert forwarded.data is not None
+    assert forwarded.data.startswith(b"Return-Path: <billing@vendor.example>\r\n")
+    assert forwarded.data in raw
+
+
+def test_it_reads_a_multipart_without_a_boundary_parameter_as_text():
+    raw = (
+        b"From: a@example.com\r\nContent-Type: multipart/mixed\r\n\r\n"
+        b"Nobody told me the boundary.\r\n"
+    )
+    message = parse_bytes(raw)
+    assert message.body_text == "Nobody told me the boundary."
+    assert any("boundary" in d for d in message.defects)
+
+
+def test_it_finds_the_history_in_an_html_only_outlook_reply():
+    html = (
+        '<div class="WordSection1"><p class="MsoNormal">Still broken, sorry.</p>'
+        '<p class="MsoNormal">Ivo</p><div><div style="border:none;border-top:solid #E1E1E1 1.0pt">'
+        '<p class="MsoNormal"><b>From:</b> Example Support &lt;support@example.com&gt;<br>'
+        "<b>Sent:</b> Monday, February 3, 2025 9:12 AM<br><b>To:</b> Ivo &lt;ivo@x.example&gt;"
+        "<br><b>Subject:</b> Login fails</p></div></div><p>Please clear the cache.</p></div>"
+    )
+    raw = (
+        b"From: Ivo <ivo@x.example>\r\nSubject: RE: Login fails\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html.encode()
+    )
+    message = parse_bytes(raw)
+    assert message.reply_text == "Still broken, sorry.\n\nIvo"
+    assert "Please clear the cache." in message.body_text
