@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskmail.mail import ParsedMessage, parse_bytes
+from deskmail.mail.parser import _parse_stream
 from deskmail.mail.tests.conftest import FIXTURES
 
 SEEDS = sorted(p.read_bytes() for p in FIXTURES.glob("*.eml"))
@@ -102,3 +106,14 @@ def test_it_survives_deeply_nested_multiparts():
     _check(message)
     assert message.from_address == "deep@example.com"
     assert message.defects
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_it_never_raises_when_streaming_mutated_messages(raw):
+    with tempfile.TemporaryDirectory() as sink:
+        message = _parse_stream(io.BytesIO(raw), None, Path(sink))
+        _check(message)
+        for attachment in message.attachments:
+            assert attachment.path is not None
+            assert Path(attachment.path).stat().st_size == attachment.size
