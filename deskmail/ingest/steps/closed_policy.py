@@ -11,7 +11,17 @@ from deskmail.tickets.models import Ticket
 name = "closed_policy"
 
 
+def _lock(ctx: Context) -> None:
+    """Re-read the found ticket under a row lock, so concurrent appends do not lose updates.
+
+    Within a batch the one in-memory instance already serialises the changes.
+    """
+    if ctx.ticket is not None and ctx.ticket.pk is not None and "batch" not in ctx.cache:
+        ctx.ticket = Ticket.objects.select_for_update().get(pk=ctx.ticket.pk)
+
+
 def run(ctx: Context) -> Decision:
+    _lock(ctx)
     ticket = ctx.ticket
     if ticket is None or not ticket.is_closed:
         return Decision(name, "skip", "no closed ticket found")
