@@ -1,9 +1,10 @@
 """Turn raw RFC 5322 bytes into a `ParsedMessage`. Any bytes in, a result out.
 
-The structure is read with the stdlib's fast compat32 parser, which keeps header
-values raw; this module decodes only the headers and parts it uses, with its own
-lenient rules (headers.py, addresses.py, charsets.py) where compat32 and the
-modern policy are both too strict or too slow.
+The MIME tree is a compat32 tree, built by mime.py for well-formed mail and by
+the stdlib's feed parser (with its recovery rules) for the rest; both keep
+header values raw. This module then decodes only the headers and parts it
+uses, with lenient rules of its own (headers.py, addresses.py, charsets.py)
+where compat32 is too strict and the modern policy both too strict and slow.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import io
 import os
 import re
+import secrets
 from email import policy
 from email.message import Message
 from pathlib import Path
@@ -105,7 +107,9 @@ class _Builder:
                 return binascii.a2b_base64(data)
             except binascii.Error:
                 cleaned = _BASE64_JUNK.sub(b"", data)
-                cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
+                if len(cleaned) % 4 == 1:  # a lone trailing character carries no byte
+                    cleaned = cleaned[:-1]
+                cleaned += b"=" * (-len(cleaned) % 4)
                 self.defects.append("invalid base64 body, decoded what was readable")
                 try:
                     return binascii.a2b_base64(cleaned)
@@ -170,7 +174,7 @@ class _Builder:
         if self.sink_dir is not None:
             path = self.sink_dir / attachment.sha256
             if not path.exists():
-                tmp = path.with_suffix(f".{os.getpid()}.part")
+                tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
                 tmp.write_bytes(data)
                 tmp.replace(path)
             attachment.path = str(path)
@@ -294,6 +298,8 @@ class _Builder:
         return plains, htmls
 
     def _walk_resource(self, part: Message, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            return
         if part.is_multipart() and part.get_content_maintype() != "message":
             for child in part.get_payload():
                 if isinstance(child, Message):
@@ -454,6 +460,7 @@ def parse_bytes(
         _parse(bytes(raw), result, end_marker, sink)
     except Exception as exc:  # any bytes in, a result out
         result.defects.append(f"unreadable message ({type(exc).__name__}: {exc})")
+    result.defects[:] = dict.fromkeys(result.defects)  # each repair once, in order
     return result
 
 
@@ -481,4 +488,5 @@ def _parse_stream(handle: BinaryIO, end_marker: str | None, sink: Path) -> Parse
         _parse(skeleton, result, end_marker, sink, spooler)
     except Exception as exc:  # any bytes in, a result out
         result.defects.append(f"unreadable message ({type(exc).__name__}: {exc})")
+    result.defects[:] = dict.fromkeys(result.defects)
     return result
