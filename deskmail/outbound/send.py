@@ -229,9 +229,13 @@ def _text(value: object) -> str:
 
 
 def _deliver(
-    item: OutboxItem, sender: Sender, mailbox: Mailbox, ours: frozenset[str], report: SendReport
+    item: OutboxItem,
+    sender: Sender,
+    mailbox: Mailbox,
+    ours: frozenset[str],
+    now: dt.datetime,
+    report: SendReport,
 ) -> None:
-    now = timezone.now()
     if item.outgoing is None:
         if not compose_auto_ack(item, now):
             report.skipped += 1
@@ -269,10 +273,13 @@ def _deliver(
 
 
 def _send_group(
-    mailbox: Mailbox, items: list[OutboxItem], factory: SenderFactory, report: SendReport
+    mailbox: Mailbox,
+    items: list[OutboxItem],
+    factory: SenderFactory,
+    now: dt.datetime,
+    report: SendReport,
 ) -> None:
     """One connection for a mailbox's due mail; a failure to connect defers them all."""
-    now = timezone.now()
     reason = cannot_send(mailbox)
     if reason:
         for item in items:
@@ -290,22 +297,24 @@ def _send_group(
     try:
         for item in items:
             try:
-                _deliver(item, sender, mailbox, ours, report)
+                _deliver(item, sender, mailbox, ours, now, report)
             except Exception as exc:  # noqa: BLE001 - one broken row must not stop the rest
                 log.exception("outbox #%s: unexpected error", item.pk)
                 error = ConnectorError(f"{type(exc).__name__}: {exc}", permanent=False)
-                _failure(item, error, timezone.now(), report)
+                _failure(item, error, now, report)
     finally:
         sender.close()
 
 
-def _run(items: list[OutboxItem], factory: SenderFactory, report: SendReport) -> None:
+def _run(
+    items: list[OutboxItem], factory: SenderFactory, now: dt.datetime, report: SendReport
+) -> None:
     groups: dict[int, tuple[Mailbox, list[OutboxItem]]] = {}
     for item in items:
         mailbox = item.mailbox if item.mailbox_id else item.ticket.mailbox
         groups.setdefault(mailbox.pk, (mailbox, []))[1].append(item)
     for mailbox, group in groups.values():
-        _send_group(mailbox, group, factory, report)
+        _send_group(mailbox, group, factory, now, report)
 
 
 def send_due(
@@ -324,7 +333,7 @@ def send_due(
         .values_list("id", flat=True)[:limit]
     )
     if ids:
-        _run(_claim(ids, now), factory, report)
+        _run(_claim(ids, now), factory, now, report)
     if report.errors:
         log.warning("outbox: %s; %s", report, "; ".join(report.errors[:5]))
     return report
@@ -333,7 +342,8 @@ def send_due(
 def send_one(item: OutboxItem, *, factory: SenderFactory = smtp_sender) -> SendReport:
     """Send this row now if it is pending, whatever its next_attempt_at."""
     report = SendReport()
-    _run(_claim([item.pk], timezone.now()), factory, report)
+    now = timezone.now()
+    _run(_claim([item.pk], now), factory, now, report)
     item.refresh_from_db()
     return report
 
