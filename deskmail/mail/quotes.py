@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 
 # A line (or two joined lines: clients wrap long attributions) that introduces quoted history.
+_VERBS = (
+    r"wrote|schrieb|a\ écrit|escribió|ha\ scritto|schreef|skrev|napisał|pisze|escreveu|napsal"
+    r"|kirjoitti|írta|写道|寫道|작성"
+)
 _ATTRIBUTION = re.compile(
-    r"""^\s*(?:
-        (?:On|Am|Le|El|Il|Op|Den|På|W\ dniu|Em|Dne)\b.{0,300}?
-        (?:wrote|schrieb|a\ écrit|escribió|ha\ scritto|schreef|skrev|napisał|escreveu|napsal)
-        (?:\ \S+)?\s*:?\s*$
-      | .{0,200}\b(?:wrote|schrieb|a\ écrit|escribió|ha\ scritto|schreef)\s*:\s*$
-      | -{2,}\s*(?:Original\ Message|Ursprüngliche\ Nachricht|Message\ d'origine|Mensaje\ original
+    rf"""^\s*(?:
+        (?:On|Am|Le|El|Il|Op|Den|På|W\ dniu|Em|Dne)\b.{{0,300}}?(?:{_VERBS})
+        (?:\s*[:：]?|\ .{{0,200}}[:：])\s*$
+      | .{{0,200}}(?:{_VERBS})\s*[:：]\s*$
+      | .{{0,200}}<[^<>\s@]+@[^<>\s]+>\s*[:：]\s*$
+      | -{{2,}}\s*(?:Original\ Message|Ursprüngliche\ Nachricht|Message\ d'origine|Mensaje\ original
            |Messaggio\ originale|Oorspronkelijk\ bericht|Originalmeddelande|Original\ email\ message
-           |Alkuperäinen\ viesti|Původní\ zpráva|Wiadomość\ oryginalna)\s*-{2,}\s*$
-      | _{20,}\s*$
+           |Alkuperäinen\ viesti|Původní\ zpráva|Wiadomość\ oryginalna)\s*-{{2,}}\s*$
+      | _{{20,}}\s*$
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -39,8 +43,9 @@ def _history_start(lines: list[str]) -> int | None:
         # one of these characters: most lines are rejected here, cheaply.
         if (
             ":" not in line
+            and "：" not in line
             and stripped[0] not in "-_>"
-            and (i + 1 >= count or ":" not in lines[i + 1])
+            and (i + 1 >= count or (":" not in lines[i + 1] and "：" not in lines[i + 1]))
         ):
             continue
         if _ATTRIBUTION.match(line):

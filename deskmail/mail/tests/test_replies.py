@@ -65,3 +65,26 @@ def test_it_drops_trailing_quoted_lines():
 def test_it_keeps_a_from_line_that_starts_no_header_block():
     text = "From: the logs I see the job ran twice.\nCan you check?"
     assert extract_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "Op ma 3 feb 2025 om 09:12 schreef Example Support <support@example.com>:",
+        "Den mån 3 feb. 2025 kl 09:12 skrev Example Support <support@example.com>:",
+        "Em seg., 3 de fev. de 2025 às 09:12, Example Support <support@example.com> escreveu:",
+        "El lun, 3 feb 2025 a las 9:12, Example Support (<support@example.com>) escribió:",
+        "Il giorno lun 3 feb 2025 alle ore 09:12 Example Support <s@example.com> ha scritto:",
+        "2025年2月3日(月) 9:12 Example Support <support@example.com>:",
+        "Example Support <support@example.com> 于2025年2月3日周一 09:12写道：",
+        "2025년 2월 3일 (월) 오전 9:12, Example Support <support@example.com>님이 작성:",
+    ],
+)
+def test_it_recognises_attributions_in_other_languages(attribution):
+    text = f"Thanks, solved.\n\n{attribution}\n> Please clear the cache.\n"
+    assert extract_reply(text) == "Thanks, solved."
+
+
+def test_it_keeps_a_sentence_that_merely_starts_like_an_attribution():
+    text = "On Monday I wrote to the billing team and they said no.\nCan you help?"
+    assert extract_reply(text) == text
