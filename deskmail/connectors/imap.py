@@ -43,6 +43,10 @@ from deskmail.mailboxes.config import InboundConfig
 # Once logged in, how long a single read may wait (a big FETCH streams steadily).
 READ_TIMEOUT_S = 60
 BATCH_SIZE = 500
+# A batch also stops at about this many bytes, so big attachments cannot fill the memory.
+BATCH_BYTES = 32 * 1024 * 1024
+# Message sizes are read this many at a time, to plan the batches.
+SIZES_PER_FETCH = 5000
 # How often a wait for new mail checks whether it should stop.
 STOP_CHECK_S = 0.25
 _COMMAND_FAILED = re.compile(r"^[a-z_]+ failed: ")
@@ -61,11 +65,13 @@ class ImapConnector:
         *,
         ca_file: str | None = None,
         batch_size: int = BATCH_SIZE,
+        batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self.config = config
         self._secret = secret
         self.ca_file = ca_file
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.host = config.host or ""
         self.port = config.default_port()
         self._client: IMAPClient | None = None
@@ -235,8 +241,7 @@ class ImapConnector:
     ) -> Iterator[RawMessage]:
         client = self._require()
         terms = parse_header_filter(self.config.header_filter)
-        for start in range(0, len(uids), self.batch_size):
-            batch = uids[start : start + self.batch_size]
+        for batch in self._batches(uids):
             with self._guard(f"Fetching from IMAP folder {self.folder!r}"):
                 found = client.fetch(batch, ["BODY.PEEK[]"])
             for uid in batch:
@@ -249,6 +254,27 @@ class ImapConnector:
                     yield RawMessage(raw, position)
                 else:
                     skipped.append(position)
+
+    def _batches(self, uids: list[int]) -> Iterator[list[int]]:
+        """The UIDs in batches of at most batch_size messages and batch_bytes bytes.
+
+        Only the sizes of messages over batch_bytes / batch_size are read (found
+        with one SEARCH LARGER); the rest cannot exceed the limit together.
+        """
+        client = self._require()
+        small = max(1, self.batch_bytes // self.batch_size)
+        doing = f"Reading message sizes in IMAP folder {self.folder!r}"
+        with self._guard(doing):
+            wanted = set(uids)
+            large = sorted(uid for uid in client.search(f"LARGER {small}") if uid in wanted)
+        sizes = dict.fromkeys(uids, small)
+        for start in range(0, len(large), SIZES_PER_FETCH):
+            with self._guard(doing):
+                found = client.fetch(large[start : start + SIZES_PER_FETCH], ["RFC822.SIZE"])
+            for uid, data in found.items():
+                if uid in sizes and b"RFC822.SIZE" in data:
+                    sizes[uid] = int(data[b"RFC822.SIZE"])
+        yield from batches(list(sizes.items()), self.batch_size, self.batch_bytes)
 
     def ack(self, positions: Sequence[SourcePosition]) -> None:
         """Apply after_fetch to messages the caller has stored and committed."""
@@ -362,6 +388,21 @@ class _Xoauth2:
         self._sent = True
         token = resolve_secret(self._secret)
         return f"user={self._username}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def batches(sizes: list[tuple[int, int]], max_count: int, max_bytes: int) -> Iterator[list[int]]:
+    """Group (uid, size) pairs in order: at most max_count each, and max_bytes unless one
+    message alone is bigger (it then goes alone)."""
+    batch: list[int] = []
+    total = 0
+    for uid, size in sizes:
+        if batch and (len(batch) >= max_count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
 
 
 def _imap_date(day: dt.date) -> str:

@@ -181,13 +181,17 @@ def test_it_fetches_only_uids_after_the_checkpoint(
         assert uids(imap, checkpoint) == ["4"]
 
 
+@pytest.mark.parametrize(("batch_size", "batch_bytes"), [(2, 10**6), (500, 1)])
 def test_it_fetches_in_batches_in_uid_order(
-    mail_servers: MailServers, mail_account: MailAccount
+    mail_servers: MailServers, mail_account: MailAccount, batch_size: int, batch_bytes: int
 ) -> None:
     for n in range(1, 6):
         mail_servers.append(mail_account, message(n))
     config = inbound(mail_servers, mail_account)
-    with ImapConnector(config, mail_account.password, batch_size=2) as imap:
+    connector = ImapConnector(
+        config, mail_account.password, batch_size=batch_size, batch_bytes=batch_bytes
+    )
+    with connector as imap:
         result = imap.fetch(Checkpoint())
         assert result.total == 5
         assert [m.raw for m in result] == [message(n) for n in range(1, 6)]
