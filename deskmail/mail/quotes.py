@@ -14,7 +14,7 @@ _ATTRIBUTION = re.compile(
         (?:On|Am|Le|El|Il|Op|Den|På|W\ dniu|Em|Dne)\b.{{0,300}}?(?:{_VERBS})
         (?:\s*[:：]?|\ .{{0,200}}[:：])\s*$
       | .{{0,200}}(?:{_VERBS})\s*[:：]\s*$
-      | .{{0,200}}<[^<>\s@]+@[^<>\s]+>\s*[:：]\s*$
+      | (?=.*\d:\d).{{0,200}}<[^<>\s@]+@[^<>\s]+>\s*[:：]\s*$
       | -{{2,}}\s*(?:Original\ Message|Ursprüngliche\ Nachricht|Message\ d'origine|Mensaje\ original
            |Messaggio\ originale|Oorspronkelijk\ bericht|Originalmeddelande|Original\ email\ message
            |Alkuperäinen\ viesti|Původní\ zpráva|Wiadomość\ oryginalna)\s*-{{2,}}\s*$

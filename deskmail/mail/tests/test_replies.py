@@ -85,6 +85,12 @@ def test_it_recognises_attributions_in_other_languages(attribution):
     assert extract_reply(text) == "Thanks, solved."
 
 
-def test_it_keeps_a_sentence_that_merely_starts_like_an_attribution():
-    text = "On Monday I wrote to the billing team and they said no.\nCan you help?"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On Monday I wrote to the billing team and they said no.\nCan you help?",
+        "Should I write to <billing@example.com>:\nor to you?",
+    ],
+)
+def test_it_keeps_sentences_that_merely_look_like_attributions(text):
     assert extract_reply(text) == text
