@@ -1,15 +1,22 @@
-"""Stop mail that carries our own X-Loop header: it is our mail coming back."""
+"""Stop our own mail coming back: our signed Message-ID, or our X-Loop header."""
 
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.trace import Decision
+from deskmail.outbound.tokens import ticket_from_token
 
 name = "loop"
 
 
 def run(ctx: Context) -> Decision:
+    number = ticket_from_token(ctx.message_id)
+    if number is not None:
+        ctx.stop("excluded", "loop: our own outgoing mail came back")
+        return Decision(
+            name, "loop", f"<{ctx.message_id}> is our signed Message-ID (ticket #{number})"
+        )
     values = ctx.parsed.headers.get("x-loop", [])
     ours = own_addresses(ctx)
     for value in values:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
-from deskmail.tickets.models import Message, MessageReference
+from deskmail.outbound.tokens import ticket_from_token
+from deskmail.tickets.models import Message, MessageReference, Ticket
 
 name = "thread_references"
 
@@ -48,6 +49,16 @@ def run(ctx: Context) -> Decision:
                 "hit",
                 f"refers to <{ref}> in ticket #{ctx.ticket.number}",  # type: ignore[union-attr]
                 {"ref": ref},
+            )
+    # Our own signed Message-IDs name their ticket even when the message is not stored
+    # here (a restored backup, an outbox row not yet recorded as a message).
+    number = next((n for n in map(ticket_from_token, ids) if n is not None), None)
+    if number is not None:
+        ticket = Ticket.objects.filter(number=number).first()
+        if ticket is not None:
+            ctx.ticket = ctx.adopt(ticket)
+            return Decision(
+                name, "hit", f"our signed Message-ID names ticket #{number}", {"number": number}
             )
     # The first mail of the thread may never have reached us: a stored message that
     # names the same ancestor in its own References belongs to the same thread.

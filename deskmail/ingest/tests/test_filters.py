@@ -165,3 +165,12 @@ def test_it_keeps_a_bounce_of_an_unknown_mail_without_a_ticket(support):
     result = ingest(support, dsn("never-sent@example.com"))
     assert excluded(result) and result.ticket is None
     assert not Ticket.objects.exists()
+
+
+def test_it_stops_mail_with_our_signed_message_id_coming_back(support):
+    from deskmail.outbound.tokens import new_message_id as signed_id
+
+    a = ingest(support, make_email())
+    back = make_email(message_id=signed_id(a.ticket.number, "support@example.com"))
+    result = ingest(support, back)
+    assert excluded(result) and "loop" in result.message.excluded_reason

@@ -282,3 +282,15 @@ def test_it_opens_a_new_ticket_for_a_forward_without_references(support):
     b = ingest(support, make_email(sender=ANN, subject="WG: Invoice 42"))
     assert b.outcome == "new_ticket"
     assert b.ticket.title == "Invoice 42"
+
+
+def test_it_threads_a_reply_to_our_signed_message_id_even_when_not_stored(support):
+    from deskmail.outbound.tokens import new_message_id as signed_id
+
+    a = ingest(support, make_email(sender=ANN, subject="Printer broken"))
+    ours = signed_id(a.ticket.number, "support@example.com")
+    forged = ours[:-20] + "0" * 4 + ours[-16:]
+    reply = make_email(sender=ANN, subject="totally new subject", references=[ours])
+    fake = make_email(sender=ANN, subject="another subject", references=[forged])
+    assert (ingest(support, reply).ticket.pk) == a.ticket.pk
+    assert ingest(support, fake).outcome == "new_ticket"
