@@ -111,6 +111,7 @@ class Spooler:
         self.sink_dir = sink_dir
         self.header_name = f"X-Deskmail-Spool-{secrets.token_hex(8)}"
         self.files: dict[str, SpooledFile] = {}
+        self._pending_header_at = 0  # where the marker header of the open part goes
 
     def run(self, lines: Iterable[bytes]) -> bytes:
         out: list[bytes] = []
@@ -123,14 +124,7 @@ class Spooler:
             for line in lines:
                 if boundaries and line.startswith(b"--"):
                     marker = _strip_eol(line).rstrip()
-                    matched = next(
-                        (
-                            b
-                            for b in reversed(boundaries)
-                            if marker in (b"--" + b, b"--" + b + b"--")
-                        ),
-                        None,
-                    )
+                    matched = next((b for b in reversed(boundaries) if _delimits(marker, b)), None)
                     if matched is not None:
                         if writer is not None:
                             self._close(writer, out, last_eol)
@@ -168,7 +162,10 @@ class Spooler:
                 writer.abandon()
         return b"".join(out)
 
-    def _start(self, header_lines: list[bytes], out: list[bytes], boundaries: list[bytes]):
+    def _start(
+        self, header_lines: list[bytes], out: list[bytes], boundaries: list[bytes]
+    ) -> _Writer | None:
+        """Copy a part's headers to the skeleton; a writer when its body is to be spooled."""
         block = b"".join(header_lines)
         headers = _HEADER_PARSER.parsebytes(block)
         maintype = headers.get_content_maintype()
