@@ -159,20 +159,27 @@ def read_maildir(path: Path, on_error: ErrorHandler = _ignore) -> Iterator[Archi
     """The messages in new/ and cur/ of one Maildir, in file-name order (delivery order)."""
     path = path.absolute()
     folder = str(path)
-    entries: list[Path] = []
+    # Names only (not Path objects): a Maildir can hold a million files.
+    entries: list[tuple[str, str, str]] = []
     for sub in _MAILDIR_SUBDIRS:
         try:
-            entries.extend(p for p in (path / sub).iterdir() if not p.name.startswith("."))
+            with os.scandir(path / sub) as listing:
+                entries.extend(
+                    (maildir_uid(e.name), sub, e.name)
+                    for e in listing
+                    if not e.name.startswith(".")
+                )
         except OSError as exc:
             on_error(str(path / sub), _os_error(exc))
-    entries.sort(key=lambda p: (maildir_uid(p.name), p.parent.name))
-    for entry in entries:
+    entries.sort()
+    for uid, sub, name in entries:
+        entry = path / sub / name
         try:
             raw = entry.read_bytes()
         except OSError as exc:
             on_error(str(entry), _os_error(exc))
             continue
-        yield ArchiveMessage(raw=raw, folder=folder, uid=maildir_uid(entry.name))
+        yield ArchiveMessage(raw=raw, folder=folder, uid=uid)
 
 
 def read_directory(path: Path, on_error: ErrorHandler = _ignore) -> Iterator[ArchiveMessage]:

@@ -20,6 +20,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import (
+    BarColumn,
     Progress,
     ProgressColumn,
     SpinnerColumn,
@@ -93,6 +94,7 @@ class Command(BaseCommand):
         progress = Progress(
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),
+            BarColumn(),  # pulses: the number of messages is known only at the end
             TextColumn("{task.completed:,} messages"),
             _RateColumn(),
             TimeElapsedColumn(),
