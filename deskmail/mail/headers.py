@@ -112,6 +112,9 @@ def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
     lines = block.rstrip(b"\r\n").splitlines()
     fixed: list[bytes] = []
     dropped = folded = 0
+    if lines and lines[0].startswith(b"From "):
+        lines = lines[1:]
+        defects.append("removed the mbox 'From ' line")
     for line in lines:
         if _HEADER_START.match(line):
             fixed.append(line)

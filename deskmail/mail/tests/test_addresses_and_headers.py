@@ -113,3 +113,11 @@ def test_it_repairs_a_header_block_with_junk_and_lost_folding():
     assert message.header("received") == "from web.example.com by mx.example.com with ESMTP"
     assert message.body_text == "Hello from the form."
     assert any("before the first header" in d for d in message.defects)
+
+
+def test_it_drops_an_mbox_from_line_before_the_headers():
+    raw = b"From alice@example.com Thu Jun 14 17:42:55 2012\nFrom: Alice <alice@example.com>\n\nHi"
+    message = parse_bytes(raw)
+    assert message.from_address == "alice@example.com"
+    assert message.headers["from"] == ["Alice <alice@example.com>"]
+    assert "removed the mbox 'From ' line" in message.defects
