@@ -1,0 +1,171 @@
+"""Exactly once under faults: `deskmail worker` killed, Dovecot restarted, the database away.
+
+Each test runs the real worker as a separate process on a database of its own
+(a SQLite file, and a fresh PostgreSQL database), against the suite's Dovecot,
+and breaks something at random moments while it syncs. At the end every mail
+put on the server is stored exactly once, in a ticket of its own.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.worker_process import (
+    DatabaseUnavailable,
+    WorkerDatabase,
+    WorkerProcess,
+    append_all,
+    in_background,
+    mailbox_yaml,
+    numbered_email,
+    wait_until,
+)
+
+pytestmark = pytest.mark.servers
+
+KILLED_MESSAGES = 2000
+OTHER_MESSAGES = 400
+SYNC_TIMEOUT = 240
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def worker_db(request: pytest.FixtureRequest) -> Iterator[WorkerDatabase]:
+    """A fresh, migrated database for worker processes, dropped afterwards."""
+    try:
+        db = WorkerDatabase.create(request.param)
+    except DatabaseUnavailable as exc:
+        pytest.skip(f"the PostgreSQL variant needs a server: {exc}")
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    seed = random.randrange(2**32)
+    print(f"random seed: {seed}")  # shown with a failure, to replay the same delays
+    return random.Random(seed)
+
+
+def _setup(
+    servers: MailServers, account: MailAccount, db: WorkerDatabase, **inbound: object
+) -> WorkerProcess:
+    yaml_text, secrets = mailbox_yaml(servers, [account], **inbound)
+    db.load_mailboxes(yaml_text, secrets)
+    return WorkerProcess(db, tick=0.5)
+
+
+def _stored(db: WorkerDatabase) -> int:
+    return db.scalar("SELECT COUNT(*) FROM tickets_message")
+
+
+def _wait_for_all(db: WorkerDatabase, worker: WorkerProcess, expected: int) -> None:
+    try:
+        wait_until(lambda: _stored(db) >= expected, SYNC_TIMEOUT, f"{expected} messages stored")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; stored {_stored(db)}\n{worker.log_tail()}") from None
+
+
+def _assert_exactly_once(
+    db: WorkerDatabase, servers: MailServers, account: MailAccount, sent: list[str]
+) -> None:
+    """Every sent Message-ID is stored once, in its own ticket; the server side is finished."""
+    rows = db.query("SELECT message_id, COUNT(*) FROM tickets_message GROUP BY message_id")
+    counts = dict(rows)
+    assert sorted(counts) == sorted(sent), "stored Message-IDs differ from those sent"
+    assert {n for n in counts.values()} == {1}
+    assert db.scalar("SELECT COUNT(*) FROM tickets_message WHERE ticket_id IS NULL") == 0
+    assert db.scalar("SELECT COUNT(DISTINCT ticket_id) FROM tickets_message") == len(sent)
+    numbers = [n for (n,) in db.query("SELECT number FROM tickets_ticket ORDER BY number")]
+    assert numbers == list(range(1, len(sent) + 1)), "ticket numbers are not 1..N without gaps"
+    assert db.scalar("SELECT COUNT(*) FROM ingest_quarantinedmessage") == 0
+    stored_files = list((db.data_dir / "files" / "raw").rglob("*.eml"))
+    assert len(stored_files) == len(sent)
+    # The after-fetch action (mark_seen) has reached every message, and the
+    # checkpoint says so.
+    flags = servers.flags(account)
+    assert len(flags) == len(sent)
+    assert all("\\Seen" in f for f in flags.values())
+    ((last_uid, acked_uid),) = db.query("SELECT last_uid, acked_uid FROM sync_foldercheckpoint")
+    assert last_uid == acked_uid == max(flags)
+
+
+def test_it_stores_every_message_once_when_the_worker_is_killed_again_and_again(
+    mail_servers, mail_account, worker_db, rng
+):
+    worker = _setup(mail_servers, mail_account, worker_db)
+    mails = [numbered_email(n, mail_account.address) for n in range(KILLED_MESSAGES)]
+    half = KILLED_MESSAGES // 2
+    # Half is on the server before the first start, written in one go; the rest
+    # is APPENDed over one connection while the worker is being killed.
+    mail_servers.fill_maildir(mail_account, (raw for _, raw in mails[:half]))
+    worker.start()
+    try:
+        with in_background(
+            lambda: append_all(mail_servers, mail_account, (raw for _, raw in mails[half:]))
+        ):
+            for _ in range(5):
+                # A restarted worker waits out the dead one's lease (3 s) first.
+                time.sleep(rng.uniform(3.5, 7.5))
+                before = _stored(worker_db)
+                worker.kill()
+                print(f"killed at {before} stored")
+                worker.start()
+        _wait_for_all(worker_db, worker, KILLED_MESSAGES)
+        time.sleep(2)  # a few more passes: nothing may be fetched twice
+    finally:
+        worker.stop()
+    assert worker.starts == 6
+    _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
+
+
+def test_it_stores_every_message_once_when_dovecot_restarts_mid_sync(
+    mail_servers, mail_account, worker_db, rng
+):
+    worker = _setup(mail_servers, mail_account, worker_db)
+    mails = [numbered_email(n, mail_account.address) for n in range(OTHER_MESSAGES)]
+    mail_servers.fill_maildir(mail_account, (raw for _, raw in mails))
+    worker.start()
+    try:
+        wait_until(lambda: _stored(worker_db) > 0, 60, "the first message stored")
+        restarts = 0
+        while restarts < 3 and _stored(worker_db) < OTHER_MESSAGES:
+            time.sleep(rng.uniform(0.2, 2.0))
+            mail_servers.restart_dovecot()
+            restarts += 1
+        assert restarts >= 1, "the sync ended before Dovecot could be restarted"
+        _wait_for_all(worker_db, worker, OTHER_MESSAGES)
+        time.sleep(2)
+        assert worker.alive(), worker.log_tail()
+    finally:
+        worker.stop()
+    _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
+
+
+def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
+    mail_servers, mail_account, worker_db, rng
+):
+    worker = _setup(mail_servers, mail_account, worker_db)
+    mails = [numbered_email(n, mail_account.address) for n in range(OTHER_MESSAGES)]
+    mail_servers.fill_maildir(mail_account, (raw for _, raw in mails))
+    worker.start()
+    try:
+        wait_until(lambda: _stored(worker_db) > 0, 60, "the first message stored")
+        outages = 0
+        while outages < 3 and _stored(worker_db) < OTHER_MESSAGES:
+            time.sleep(rng.uniform(0.2, 1.5))
+            worker_db.outage(rng.uniform(1.0, 2.5))
+            outages += 1
+        assert outages >= 1, "the sync ended before the database could be taken away"
+        _wait_for_all(worker_db, worker, OTHER_MESSAGES)
+        time.sleep(2)
+        assert worker.alive(), worker.log_tail()
+    finally:
+        worker.stop()
+    _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
