@@ -193,3 +193,18 @@ def test_it_strips_maildir_flags_from_uids() -> None:
     assert maildir_uid("1700000000.M1P2.host:2,RS") == "1700000000.M1P2.host"
     assert maildir_uid("1700000000.M1P2.host!2,S") == "1700000000.M1P2.host"
     assert maildir_uid("1700000000.M1P2.host") == "1700000000.M1P2.host"
+
+
+def test_it_splits_at_envelope_lines_without_a_blank_line_before(tmp_path: Path) -> None:
+    path = tmp_path / "Inbox"
+    path.write_bytes(
+        b"From - Sat Jan 03 10:00:00 2026\nSubject: one\n\nbody one\n"
+        b"From - Sat Jan 03 11:00:00 2026\nSubject: two\n\nbody two\n"
+    )
+
+    items = list(read_mbox(path))
+
+    assert [i.raw for i in items] == [
+        b"Subject: one\n\nbody one\n",
+        b"Subject: two\n\nbody two\n",
+    ]
