@@ -197,7 +197,9 @@ def _failure(item: OutboxItem, exc: ConnectorError, now: dt.datetime, report: Se
     words = exc.message
     if exc.server_reply and exc.server_reply not in exc.message:
         words = f"{exc.message} (the server said: {exc.server_reply})"
-    if exc.permanent or item.attempts >= MAX_ATTEMPTS:
+    # A refused login is permanent for the connection but not for the mail: once an
+    # admin fixes the password or reauthorizes, the waiting mail goes out by itself.
+    if (exc.permanent and not exc.auth) or item.attempts >= MAX_ATTEMPTS:
         _fail(item, words, now)
         report.failed += 1
     else:

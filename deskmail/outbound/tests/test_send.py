@@ -247,3 +247,27 @@ def test_it_sends_the_pipelines_acknowledgement(mail_servers: MailServers, ca_fi
     assert ack["Auto-Submitted"] == "auto-replied"
     assert ack["Message-ID"] == f"<{OutboxItem.objects.get(ticket=ticket).message_id}>"
     assert Ticket.objects.get(pk=ticket.pk).messages.count() == 2
+
+
+def test_it_keeps_mail_while_the_login_is_refused_and_sends_it_with_a_valid_token(
+    mail_servers: MailServers, ca_file: str
+) -> None:
+    desk, customer = mail_servers.new_account(), mail_servers.new_account()
+    mailbox = helpdesk(mail_servers, desk, outbound={"auth": "oauth2"})
+    mailbox.outbound_secret = "expired-token"
+    mailbox.save()
+    ticket = ingest(
+        mailbox, make_email(sender=customer.address, to=desk.address, subject="Token")
+    ).ticket
+    item = queue_reply(ticket, body_text="Sent with a token.")
+
+    refused = send_one(item)
+    assert (refused.deferred, item.status) == (1, "pending")
+    assert "Reauthorize the mailbox" in item.last_error
+    mailbox.outbound_secret = mail_servers.issue_token(desk.address)
+    mailbox.save()
+    OutboxItem.objects.filter(pk=item.pk).update(next_attempt_at=timezone.now())
+    report = send_due()
+
+    assert report.sent == 1, report.errors
+    assert len(wait_for_mail(mail_servers, customer, 1)) == 1
