@@ -163,6 +163,8 @@ class _Builder:
         content_id: str | None = None,
     ) -> None:
         index = len(self.result.attachments) + 1
+        if content_type == "application/octet-stream" and filename:
+            content_type = _guess_type(filename)
         attachment = Attachment(
             filename=filename or generated_filename(content_type, index),
             content_type=content_type,
@@ -211,6 +213,8 @@ class _Builder:
         is_tnef = ctype in _TNEF_TYPES or filename.lower() == "winmail.dat"
         if spooled is not None and not is_tnef:
             index = len(self.result.attachments) + 1
+            if ctype == "application/octet-stream" and filename:
+                ctype = _guess_type(filename)
             self.result.attachments.append(
                 Attachment(
                     filename=filename or generated_filename(ctype, index),
@@ -429,6 +433,10 @@ def _parse(
         result.body_html = sanitize(html)
         if not body_text.strip():
             body_text = html_to_text(html)
+        for attachment in result.attachments:
+            # Outlook sometimes puts images the HTML shows outside multipart/related.
+            if attachment.content_id and f"cid:{attachment.content_id}" in html:
+                attachment.inline = True
     result.body_text = body_text
     result.reply_text = extract_reply(body_text, end_marker)
 
@@ -457,7 +465,7 @@ def parse_bytes(
     result = ParsedMessage()
     sink = Path(sink_dir) if sink_dir is not None else None
     try:
-        _parse(bytes(raw), result, end_marker, sink)
+        _parse(raw if type(raw) is bytes else bytes(raw), result, end_marker, sink)
     except Exception as exc:  # any bytes in, a result out
         result.defects.append(f"unreadable message ({type(exc).__name__}: {exc})")
     result.defects[:] = dict.fromkeys(result.defects)  # each repair once, in order

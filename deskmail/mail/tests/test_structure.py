@@ -166,3 +166,27 @@ def test_it_finds_the_history_in_an_html_only_outlook_reply():
     message = parse_bytes(raw)
     assert message.reply_text == "Still broken, sorry.\n\nIvo"
     assert "Please clear the cache." in message.body_text
+
+
+def test_it_names_the_type_of_a_generic_attachment_by_its_extension():
+    raw = (
+        b'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nInvoice attached.\r\n"
+        b'--b\r\nContent-Type: application/octet-stream; name="invoice.pdf"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n"
+    )
+    (attachment,) = parse_bytes(raw).attachments
+    assert (attachment.filename, attachment.content_type) == ("invoice.pdf", "application/pdf")
+
+
+def test_it_marks_images_the_html_shows_as_inline_wherever_they_sit():
+    raw = (
+        b'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b'--b\r\nContent-Type: text/html\r\n\r\n<p>See <img src="cid:chart@x"></p>\r\n'
+        b'--b\r\nContent-Type: image/png; name="chart.png"\r\nContent-ID: <chart@x>\r\n'
+        b"Content-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"iVBORw0KGgo=\r\n--b--\r\n"
+    )
+    (image,) = parse_bytes(raw).attachments
+    assert image.content_id == "chart@x"
+    assert image.inline is True
