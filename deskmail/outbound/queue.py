@@ -477,6 +477,9 @@ def compose_auto_ack(item: OutboxItem, now: dt.datetime | None = None) -> bool:
             )
             item.save(update_fields=["status", "last_error", "recipient"])
             return False
+        if not item.message_id:  # a row written by bulk_create, which skips save()
+            item.message_id = new_message_id(ticket.number, mailbox.address)
+            item.save(update_fields=["message_id"])
         html, text = render_mail("auto_ack", ticket, mailbox)
         in_reply_to, references = reply_headers(ticket)
         draft = _draft(

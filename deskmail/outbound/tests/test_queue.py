@@ -200,3 +200,35 @@ def test_it_sends_text_with_an_html_alternative() -> None:
     assert msg.get_content_type() == "multipart/alternative"
     assert "Line <two> & more" in text_of(msg)
     assert "Line &lt;two&gt; &amp; more" in msg.get_body(("html",)).get_content()
+
+
+def test_its_signed_message_id_brings_an_answer_back_without_the_stored_reply() -> None:
+    mailbox = support_mailbox()
+    ticket, _ = customer_ticket(mailbox, subject="Printer broken")
+    item = queue_reply(ticket, body_text="Try this.")
+    # As after restoring an older backup: the reply's message row is gone.
+    Message.objects.filter(message_id=item.message_id).delete()
+
+    result = ingest(
+        mailbox,
+        make_email(
+            sender="ann@acme.example",
+            subject="something else entirely",
+            references=["lost@elsewhere.example", item.message_id],
+        ),
+    )
+
+    assert result.ticket is not None and result.ticket.pk == ticket.pk
+
+
+def test_it_gives_a_bulk_created_acknowledgement_a_message_id_when_composing() -> None:
+    from deskmail.outbound.queue import compose_auto_ack
+
+    mailbox = support_mailbox(replies={"auto_acknowledge": True})
+    ticket, _ = customer_ticket(mailbox)
+    OutboxItem.objects.all().delete()
+    (item,) = OutboxItem.objects.bulk_create([OutboxItem(kind="auto_ack", ticket=ticket)])
+    item = OutboxItem.objects.get()
+
+    assert item.message_id is None and compose_auto_ack(item)
+    assert ticket_from_token(built(item)["Message-ID"]) == ticket.number
