@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import smtplib
 import sqlite3
 import subprocess
 import sys
@@ -183,9 +184,12 @@ def _postgres_admin(sql: str, params: Sequence[Any] = ()) -> None:
 class WorkerProcess:
     """One `deskmail worker` process; its output goes to a log file in the data folder."""
 
-    def __init__(self, db: WorkerDatabase, *, tick: float = 0.5, name: str = "worker") -> None:
+    def __init__(
+        self, db: WorkerDatabase, *, tick: float = 0.5, name: str = "worker", capacity: int = 1000
+    ) -> None:
         self.db = db
         self.tick = tick
+        self.capacity = capacity
         self.log_path = db.data_dir / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -195,7 +199,7 @@ class WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.process = subprocess.Popen(
-                [DESKMAIL, "worker", "--tick", str(self.tick)],
+                [DESKMAIL, "worker", "--tick", str(self.tick), "--capacity", str(self.capacity)],
                 env=self.db.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -297,6 +301,29 @@ def numbered_email(n: int, to: str, *, tag: str = "fault") -> tuple[str, bytes]:
         f"Hello,\r\n\r\nthis is question {n}.\r\n"
     ).encode()
     return message_id, raw
+
+
+def deliver(servers: MailServers, account: MailAccount, raw: bytes) -> None:
+    """Deliver over LMTP, as a mail server does: no IMAP session of the account is opened."""
+    with smtplib.LMTP(servers.host, servers.ports["lmtp"], timeout=10) as lmtp:
+        lmtp.sendmail("customer@customer.test", [account.address], raw)
+
+
+def imap_sessions(servers: MailServers) -> dict[str, int]:
+    """How many IMAP sessions each user has open in Dovecot right now (`doveadm who`)."""
+    done = subprocess.run(
+        ["doveadm", "-c", str(servers.dir / "dovecot" / "dovecot.conf"), "who", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    sessions: dict[str, int] = {}
+    for line in done.stdout.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] == "imap":
+            sessions[fields[0]] = sessions.get(fields[0], 0) + 1
+    return sessions
 
 
 def append_all(servers: MailServers, account: MailAccount, messages: Iterable[bytes]) -> int:
