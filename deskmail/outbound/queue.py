@@ -24,7 +24,7 @@ from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
 
 from deskmail.ingest.subjects import strip_prefixes
-from deskmail.mail.html import sanitize
+from deskmail.mail.html import html_to_text, sanitize
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.compose import Draft, OutgoingAttachment, build
 from deskmail.outbound.models import OutboxItem
@@ -290,7 +290,7 @@ def queue_reply(
             references=references,
             attachments=attachments,
         )
-        reply_text = body_text if body_text is not None else sanitize(body_html or "")
+        reply_text = body_text if body_text is not None else html_to_text(body_html or "")
         message = _record_message(ticket, mailbox, draft, reply_text, now)
         if status and status != ticket.status:
             ticket.status, ticket.status_changed_at = status, now

@@ -55,6 +55,8 @@ MAX_ATTEMPTS = 12
 BACKOFF_FIRST = dt.timedelta(seconds=30)
 BACKOFF_MAX = dt.timedelta(hours=4)
 BATCH_SIZE = 100
+# How long one send_due call may go on draining a backlog.
+BUDGET_S = 20.0
 
 
 class Sender(Protocol):
@@ -323,19 +325,31 @@ def send_due(
     now: dt.datetime | None = None,
     *,
     limit: int = BATCH_SIZE,
+    budget_s: float = BUDGET_S,
     factory: SenderFactory = smtp_sender,
 ) -> SendReport:
-    """Send up to limit rows that are due (the worker calls this every couple of seconds)."""
+    """Send the rows that are due, limit at a time, for up to budget_s seconds.
+
+    The worker calls this every couple of seconds; a backlog (after an outage)
+    drains in batches within one call instead of one batch per call. Every row
+    sent or failed leaves the due set (a deferred one is due only later), so
+    the loop ends when nothing is due.
+    """
     now = now or timezone.now()
     report = SendReport()
     recover_stuck(now, report)
-    ids = list(
-        OutboxItem.objects.filter(status=OutboxItem.Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("id", flat=True)[:limit]
-    )
-    if ids:
+    deadline = time.monotonic() + budget_s
+    while True:
+        ids = list(
+            OutboxItem.objects.filter(status=OutboxItem.Status.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            break
         _run(_claim(ids, now), factory, now, report)
+        if len(ids) < limit or time.monotonic() >= deadline:
+            break
     if report.errors:
         log.warning("outbox: %s; %s", report, "; ".join(report.errors[:5]))
     return report

@@ -113,3 +113,15 @@ def test_retry_puts_a_failed_row_back_in_line() -> None:
     assert retry(item)
     item.refresh_from_db()
     assert (item.status, item.attempts) == ("pending", 0)
+
+
+def test_it_drains_a_backlog_in_batches_within_one_call() -> None:
+    mailbox = support_mailbox()
+    ticket, _ = customer_ticket(mailbox)
+    for n in range(5):
+        queue_reply(ticket, body_text=f"Reply {n}")
+
+    report = send_due(limit=2)
+
+    assert report.deferred == 5
+    assert set(OutboxItem.objects.values_list("attempts", flat=True)) == {1}
