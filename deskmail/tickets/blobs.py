@@ -7,9 +7,13 @@ so it is written once and never changes; writing it again is a no-op.
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
+from pathlib import Path
 
+from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 
 
 def sha256(data: bytes) -> str:
@@ -25,12 +29,30 @@ def blob_name(digest: str) -> str:
 
 
 def _write_once(name: str, data: bytes) -> None:
+    if isinstance(default_storage, FileSystemStorage):
+        _write_file_once(Path(default_storage.path(name)), data)
+        return
     if default_storage.exists(name):
         return
     saved = default_storage.save(name, ContentFile(data))
     if saved != name:
         # Another writer stored the same content meanwhile; keep theirs.
         default_storage.delete(saved)
+
+
+def _write_file_once(path: Path, data: bytes) -> None:
+    """Write to a temporary name, then rename: a crash never leaves a truncated file
+    under a content address (which would then be trusted as written)."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+    mode = settings.FILE_UPLOAD_PERMISSIONS
+    if mode is not None:
+        os.chmod(temporary, mode)
+    os.replace(temporary, path)
 
 
 def store_raw(raw: bytes) -> str:

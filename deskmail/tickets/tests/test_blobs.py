@@ -17,3 +17,19 @@ def test_it_writes_a_raw_message_once():
     assert store_raw(raw) == digest
     assert default_storage.get_modified_time(raw_name(digest)) == mtime
     assert read_raw(digest) == raw
+
+
+@pytest.mark.django_db
+def test_it_leaves_no_temporary_files_behind(tmp_path, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path},
+        },
+    }
+    from deskmail.tickets.blobs import store_blob
+
+    digest = store_blob(b"attachment bytes")
+    files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == [f"blobs/{digest[:2]}/{digest[2:4]}/{digest}"]
