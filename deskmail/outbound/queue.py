@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from email import policy
+from email.parser import BytesHeaderParser
 from typing import Any
 
 from django.conf import settings
@@ -138,6 +140,14 @@ def _attachment_rows(message: Message, attachments: Iterable[OutgoingAttachment]
         )
 
 
+def _headers(raw: bytes) -> dict[str, list[str]]:
+    """The header fields as the parser stores them for incoming mail: lower-cased names."""
+    found: dict[str, list[str]] = {}
+    for name, value in BytesHeaderParser(policy=policy.default).parsebytes(raw).items():
+        found.setdefault(name.lower(), []).append(str(value))
+    return found
+
+
 def _record_message(
     ticket: Ticket, mailbox: Mailbox, draft: Draft, reply_text: str, now: dt.datetime
 ) -> Message:
@@ -161,7 +171,7 @@ def _record_message(
         body_html=draft.html,
         reply_text=reply_text,
         auto_submitted=draft.automatic,
-        headers={"x-loop": [draft.loop_address]},
+        headers=_headers(raw),
         raw_sha256=digest,
         raw_size=len(raw),
         trace=[],

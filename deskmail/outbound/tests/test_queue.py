@@ -55,6 +55,8 @@ def test_it_stores_the_outgoing_message_with_the_outbox_row() -> None:
     assert message.ticket_id == ticket.pk
     assert item.outgoing_id == message.pk
     assert item.status == OutboxItem.Status.PENDING
+    assert message.headers["x-loop"] == ["support@example.com"]
+    assert message.headers["message-id"] == [f"<{item.message_id}>"]
     ticket.refresh_from_db()
     assert ticket.reply_references[-1] == item.message_id
 
