@@ -392,11 +392,21 @@ def memory_rows() -> list[str]:
 
 
 def run() -> str:
+    corpus = corpus_messages()
     sets = {
-        f"corpus ({len(corpus_messages())} real-world mails)": corpus_messages(),
+        f"corpus ({len(corpus)} real-world mails)": corpus,
         f"{TYPICAL_COUNT:,} typical support mails": typical_messages(),
         "one 6.8 KiB multipart/alternative mail, 2,000 times": alternative_messages(),
     }
+    notes = []
+    if not corpus:
+        del sets[next(iter(sets))]
+        notes.append(f"- The corpus was not found at {CORPUS}; its rows are missing.")
+    try:
+        import fast_mail_parser  # noqa: F401
+    except ImportError:
+        PARSERS.pop("`fast_mail_parser`", None)
+        notes.append("- `fast_mail_parser` is not installed here; its rows are missing.")
     lines = [
         "## Parsing",
         "",
@@ -424,7 +434,7 @@ def run() -> str:
             f"- {name}: deskmail's full parse runs at {ours / default:.1f}x"
             " the bare `policy.default` baseline."
         )
-    lines += ["", *ratios, ""]
+    lines += ["", *ratios, *notes, ""]
     lines += [
         "### Peak memory on a 50 MiB attachment",
         "",
