@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from deskmail.mail.message import ParsedMessage
@@ -64,9 +65,13 @@ def parse_main(argv: list[str]) -> int:
         except OSError as exc:
             print(f"deskmail parse: {exc}", file=sys.stderr)
             return 2
-    if args.json:
-        json.dump(message.to_json(), sys.stdout, ensure_ascii=False, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(_summary(message))
+    try:
+        if args.json:
+            json.dump(message.to_json(), sys.stdout, ensure_ascii=False, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(_summary(message))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `deskmail parse x.eml | head` is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
