@@ -128,6 +128,18 @@ def test_it_never_acknowledges_imported_mail(tmp_path: Path) -> None:
     assert OutboxItem.objects.count() == 0
 
 
+def test_it_imports_a_busy_sender_without_rate_limiting(tmp_path: Path) -> None:
+    make_mailboxes()  # the default limit: 20 mails per sender per hour
+    archive = write_mbox(
+        tmp_path / "support.mbox", [mail(n, f"Order {n}", day=1 + n % 28) for n in range(1, 26)]
+    )
+
+    output = run("import", "--mailbox", "support", str(archive))
+
+    assert summary(output)["new tickets"] == 25
+    assert summary(output)["excluded"] == 0
+
+
 def test_it_reports_an_unreadable_message_and_goes_on(tmp_path: Path) -> None:
     make_mailboxes()
     maildir = write_maildir(tmp_path / "Maildir", [THREADS[0]])
