@@ -2,10 +2,11 @@
 
 The archive goes through the same pipeline as live mail, as history: nothing
 is acknowledged to the sender. Each message is stored under its archive
-position, so running the same import again adds nothing. A message that
-cannot be read or processed is reported (and, when it could be read, kept in
-quarantine); the import goes on. The exit status is non-zero only when
-nothing at all could be read.
+position, so running the same import again adds nothing. Nothing stops the
+import: a file that cannot be read is reported, a message a step fails on is
+kept in quarantine and reported, and one stored without a sender or
+Message-ID is flagged. The exit status is non-zero only when nothing at all
+could be read.
 """
 
 from __future__ import annotations
