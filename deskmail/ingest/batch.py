@@ -14,11 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
 from deskmail.ingest.steps.parse import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.models import (
     Attachment,
+    Contact,
+    Counter,
     Delivery,
     InternalNote,
     Message,
@@ -40,6 +43,7 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(rb"\r?\n[ \t]+")
 _THREAD_HEADER = re.compile(rb"^(?:in-reply-to|references):(.*)$", re.IGNORECASE | re.MULTILINE)
 _ANGLE_ID = re.compile(rb"<([^<>\s]+)>")
+_FROM = re.compile(rb"^from:(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
 def _head(raw: bytes) -> bytes:
@@ -63,6 +67,24 @@ class Batch:
     # Message-IDs the batch has looked up for threading, and the ticket of each one found.
     checked_refs: set[str] = field(default_factory=set)
     ref_tickets: dict[str, int] = field(default_factory=dict)
+    # Contacts of the batch's senders (None: known not to exist when the batch began).
+    contacts: dict[str, Contact | None] = field(default_factory=dict)
+    # The last ticket number taken; the counter row stays locked until the commit.
+    number: int | None = None
+    number_taken: bool = False
+
+    def next_number(self) -> int:
+        """The next ticket number: one UPDATE for the batch's first, then counted here.
+
+        The first UPDATE locks the counter row until this transaction ends, so
+        no one else can take a number meanwhile; `flush` writes the last one.
+        """
+        if self.number is None:
+            self.number = Counter.next("ticket")
+        else:
+            self.number += 1
+            self.number_taken = True
+        return self.number
 
     def add_message(self, message: Message) -> None:
         self.messages[message.message_id] = message
@@ -93,6 +115,9 @@ class Batch:
         if self.dirty:
             Ticket.objects.bulk_update(list(self.dirty.values()), TICKET_FIELDS)
             self.dirty.clear()
+        if self.number_taken:
+            Counter.objects.filter(name="ticket").update(value=self.number)
+            self.number_taken = False
 
     def stored(self, message_id: str, position: tuple[str, str]) -> None:
         """A message of this batch is stored: it is no longer absent."""
@@ -125,12 +150,18 @@ def prepare(mailbox: Mailbox, items: Iterable[tuple[bytes, str, str]]) -> Batch:
     items = list(items)
     ids: set[str] = set()
     refs: set[str] = set()
+    senders: set[str] = set()
     for raw, digest, _ in items:
         ids.add(synthetic_message_id(digest))
         head = _FOLD.sub(b" ", _head(raw))
         match = _MESSAGE_ID.search(head)
         if match:
             ids.add(match.group(1).decode("ascii", "replace"))
+        sender = _FROM.search(head)
+        if sender:
+            address = parseaddr(sender.group(1).decode("utf-8", "replace"))[1].lower()
+            if address:
+                senders.add(address)
         for header in _THREAD_HEADER.finditer(head):
             refs.update(r.decode("ascii", "replace") for r in _ANGLE_ID.findall(header.group(1)))
     known = set(Message.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
@@ -145,7 +176,10 @@ def prepare(mailbox: Mailbox, items: Iterable[tuple[bytes, str, str]]) -> Batch:
             mailbox=mailbox, source_key__in={key for key, _ in positions}
         ).values_list("source_key", "raw_sha256")
     )
+    contacts: dict[str, Contact | None] = dict.fromkeys(senders)
+    contacts.update((c.address, c) for c in Contact.objects.filter(address__in=senders))
     return Batch(
+        contacts=contacts,
         absent_ids=ids - known,
         absent_positions=positions - seen,
         checked_refs=refs,

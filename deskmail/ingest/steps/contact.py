@@ -10,6 +10,13 @@ from deskmail.tickets.models import Contact
 name = "contact"
 
 
+def _known_contact(ctx: Context, sender: str) -> Contact | None:
+    batch = ctx.cache.get("batch")
+    if batch is not None and sender in batch.contacts:
+        return batch.contacts[sender]
+    return next(iter(Contact.objects.filter(address=sender).order_by()[:1]), None)
+
+
 def run(ctx: Context) -> Decision:
     ticket = ctx.ticket
     if ticket is None:
@@ -17,9 +24,12 @@ def run(ctx: Context) -> Decision:
     sender, ours = ctx.sender, own_addresses(ctx)
     notes = []
     if ctx.new_ticket and sender and sender not in ours:
-        contact = next(iter(Contact.objects.filter(address=sender).order_by()[:1]), None)
+        contact = _known_contact(ctx, sender)
         if contact is None and ctx.settings.tickets.create_contacts:
             contact = Contact.objects.create(address=sender, name=ctx.parsed.from_name[:300])
+            batch = ctx.cache.get("batch")
+            if batch is not None:
+                batch.contacts[sender] = contact
             notes.append(f"new contact {sender}")
         elif contact is None:
             notes.append(f"no contact for {sender} (create_contacts is off)")

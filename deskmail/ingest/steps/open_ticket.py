@@ -18,9 +18,10 @@ def run(ctx: Context) -> Decision:
             ticket.status_changed_at = ctx.now
             return Decision(name, "appended", f"to #{ticket.number}; pending -> open")
         return Decision(name, "appended", f"to #{ticket.number} ({ticket.status})")
+    batch = ctx.cache.get("batch")
     title = strip_prefixes(ctx.parsed.subject).strip()[:1000]
     ticket = Ticket(
-        number=Counter.next("ticket"),
+        number=batch.next_number() if batch is not None else Counter.next("ticket"),
         mailbox=ctx.mailbox,
         title=title,
         subject_key=normalise(ctx.parsed.subject)[:1000],

@@ -41,3 +41,16 @@ def test_it_hands_out_each_number_once_under_concurrency():
     for thread in threads:
         thread.join()
     assert sorted(got) == list(range(1, 101))
+
+
+@pytest.mark.django_db
+def test_it_numbers_batches_and_single_mail_in_one_sequence():
+    from deskmail.ingest.api import ingest_many
+
+    support = make_mailbox()
+    first = ingest_many(support, [make_email(subject=f"a{n}") for n in range(3)], batch_size=2)
+    single = ingest(support, make_email(subject="b"))
+    second = ingest_many(support, [make_email(subject=f"c{n}") for n in range(2)])
+    numbers = [r.ticket.number for r in [*first, single, *second]]
+    assert numbers == [1, 2, 3, 4, 5, 6]
+    assert Counter.objects.get(name="ticket").value == 6
