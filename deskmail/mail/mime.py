@@ -51,6 +51,34 @@ class IndexedMessage(Message):
 
     _ctype: str | None = None
     raw_body: bytes | None = None
+    _raw_payload: memoryview | None = None
+    _payload_value: object = None
+
+    # The body of a leaf part stays a view of the message bytes until something
+    # asks for compat32's str form, so large attachments are decoded without copies.
+    @property
+    def _payload(self) -> object:
+        raw = self._raw_payload
+        if raw is not None:
+            self._payload_value = bytes(raw).decode("ascii", "surrogateescape")
+            self._raw_payload = None
+        return self._payload_value
+
+    @_payload.setter
+    def _payload(self, value: object) -> None:
+        self._raw_payload = None
+        self._payload_value = value
+
+    def is_multipart(self) -> bool:
+        return self._raw_payload is None and isinstance(self._payload_value, list)
+
+    def set_raw_payload(self, view: memoryview) -> None:
+        self._payload_value = None
+        self._raw_payload = view
+
+    def raw_payload(self) -> memoryview | None:
+        """The undecoded body bytes, when compat32's str form was never made."""
+        return self._raw_payload
 
     def get_content_type(self) -> str:
         if self._ctype is None or self._index_size != len(self._headers):
@@ -72,15 +100,16 @@ class IndexedMessage(Message):
 _MISSING = object()
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes]:
-    if data.startswith(b"\r\n"):
-        return b"", data[2:]
-    if data.startswith(b"\n"):
-        return b"", data[1:]
-    match = _BLANK_LINE.search(data)
+def _split_head(data: bytes, start: int, end: int) -> tuple[bytes, int]:
+    """The header block of data[start:end], and where the body starts."""
+    if data.startswith(b"\r\n", start, end):
+        return b"", start + 2
+    if data.startswith(b"\n", start, end):
+        return b"", start + 1
+    match = _BLANK_LINE.search(data, start, end)
     if match is None:
-        return data, b""
-    return data[: match.start() + 1], data[match.end() :]
+        return data[start:end], end
+    return data[start : match.start() + 1], match.end()
 
 
 def _headers(block: bytes) -> list[tuple[str, str]] | None:
@@ -95,35 +124,43 @@ def _headers(block: bytes) -> list[tuple[str, str]] | None:
     return [(m.group(1), m.group(2)) for m in _HEADER.finditer(text)]
 
 
-def _delimiters(body: bytes, separator: bytes) -> list[tuple[int, int, bool]] | None:
-    """(start, end of line, is close) of each delimiter line, up to the close one."""
+def _delimiters(
+    data: bytes, separator: bytes, start: int, end: int
+) -> list[tuple[int, int, bool]] | None:
+    """(start, end of line, is close) of each delimiter line in data[start:end],
+    up to the close one; None when there is no close delimiter."""
     found: list[tuple[int, int, bool]] = []
-    size = len(body)
-    position = body.find(separator)
+    position = data.find(separator, start, end)
     while position >= 0:
-        if position == 0 or body[position - 1] == 0x0A:
-            end = position + len(separator)
-            close = body.startswith(b"--", end)
+        if position == start or data[position - 1] == 0x0A:
+            stop = position + len(separator)
+            close = data.startswith(b"--", stop, end)
             if close:
-                end += 2
-            while end < size and body[end] in (0x20, 0x09):
-                end += 1
-            if end == size or body[end] in (0x0A, 0x0D):
-                if body.startswith(b"\r\n", end):
-                    end += 2
-                elif end < size:
-                    end += 1
-                found.append((position, end, close))
+                stop += 2
+            while stop < end and data[stop] in (0x20, 0x09):
+                stop += 1
+            if stop == end or data[stop] in (0x0A, 0x0D):
+                if data.startswith(b"\r\n", stop, end):
+                    stop += 2
+                elif stop < end:
+                    stop += 1
+                found.append((position, stop, close))
                 if close:
                     return found
-        position = body.find(separator, position + 1)
-    return None  # no close delimiter: let the stdlib recover
+        position = data.find(separator, position + 1, end)
+    return None  # let the stdlib recover
 
 
-def _entity(data: bytes, policy: Policy, depth: int) -> Message | None:
+def _before_line_break(data: bytes, position: int, floor: int) -> int:
+    """Where the line break ending just before `position` starts (it belongs to a delimiter)."""
+    cut = 2 if data[position - 2 : position] == b"\r\n" and position - 2 >= floor else 1
+    return max(floor, position - cut)
+
+
+def _entity(data: bytes, start: int, end: int, policy: Policy, depth: int) -> Message | None:
     if depth > MAX_DEPTH:
         return None
-    head, body = _split_head(data)
+    head, body = _split_head(data, start, end)
     headers = _headers(head)
     if headers is None:
         return None
@@ -134,14 +171,14 @@ def _entity(data: bytes, policy: Policy, depth: int) -> Message | None:
     if maintype == "message":
         if ctype == "message/delivery-status":
             return None
-        inner = _entity(body, policy, depth + 1)
+        inner = _entity(data, body, end, policy, depth + 1)
         if inner is None:
             return None
         msg._payload = [inner]
-        msg.raw_body = body  # the attached message exactly as it came
+        msg.raw_body = data[body:end]  # the attached message exactly as it came
         return msg
     if maintype != "multipart":
-        msg._payload = body.decode("ascii", "surrogateescape")
+        msg.set_raw_payload(memoryview(data)[body:end])
         return msg
     boundary = msg.get_boundary()
     cte = str(msg.get("content-transfer-encoding", "")).strip().lower()
@@ -149,27 +186,27 @@ def _entity(data: bytes, policy: Policy, depth: int) -> Message | None:
         return None
     if cte not in _LEAF_CTES:
         return None
-    found = _delimiters(body, b"--" + boundary.encode("ascii"))
+    found = _delimiters(data, b"--" + boundary.encode("ascii"), body, end)
     if not found or found[0][2]:
         return None
     parts: list[Message] = []
-    for (_, start, _), (next_start, _, _) in zip(found, found[1:], strict=False):
-        if next_start <= start:
+    for (_, part_start, _), (next_start, _, _) in zip(found, found[1:], strict=False):
+        if next_start <= part_start:
             return None  # two delimiters in a row: the stdlib skips the empty part
-        stop = next_start - (2 if body[next_start - 2 : next_start] == b"\r\n" else 1)
-        child = _entity(body[start:stop], policy, depth + 1)
+        stop = _before_line_break(data, next_start, part_start)
+        child = _entity(data, part_start, stop, policy, depth + 1)
         if child is None:
             return None
         parts.append(child)
     first = found[0][0]
-    if first:
-        cut = 2 if body[first - 2 : first] == b"\r\n" else 1
-        msg.preamble = body[: first - cut].decode("ascii", "surrogateescape")
-    msg.epilogue = body[found[-1][1] :].decode("ascii", "surrogateescape")
+    if first > body:
+        preamble = data[body : _before_line_break(data, first, body)]
+        msg.preamble = preamble.decode("ascii", "surrogateescape")
+    msg.epilogue = data[found[-1][1] : end].decode("ascii", "surrogateescape")
     msg._payload = parts
     return msg
 
 
 def build(raw: bytes, policy: Policy) -> Message | None:
     """The message tree the stdlib would build, or None when the stdlib should build it."""
-    return _entity(raw, policy, 0)
+    return _entity(raw, 0, len(raw), policy, 0)

@@ -97,16 +97,22 @@ class _Builder:
         spooled = self.spooled(part)
         if spooled is not None:
             return Path(spooled.path).read_bytes()
-        payload = part._payload  # raw: get_payload() would re-decode 8-bit text lossily
-        if isinstance(payload, list) or payload is None:
-            return b""
-        data = payload.encode("ascii", "surrogateescape") if isinstance(payload, str) else payload
+        view = part.raw_payload() if isinstance(part, IndexedMessage) else None
+        if view is not None:
+            data: bytes | memoryview = view
+        else:
+            payload = part._payload  # raw: get_payload() would re-decode 8-bit text lossily
+            if isinstance(payload, list) or payload is None:
+                return b""
+            data = (
+                payload.encode("ascii", "surrogateescape") if isinstance(payload, str) else payload
+            )
         cte = str(part.get("content-transfer-encoding", "")).strip().lower()
         if cte == "base64":
             try:
                 return binascii.a2b_base64(data)
             except binascii.Error:
-                cleaned = _BASE64_JUNK.sub(b"", data)
+                cleaned = _BASE64_JUNK.sub(b"", bytes(data))
                 if len(cleaned) % 4 == 1:  # a lone trailing character carries no byte
                     cleaned = cleaned[:-1]
                 cleaned += b"=" * (-len(cleaned) % 4)
@@ -118,8 +124,8 @@ class _Builder:
         if cte == "quoted-printable":
             return binascii.a2b_qp(data)
         if cte in _UU_ENCODINGS:
-            return uudecode(data)[1]
-        return data
+            return uudecode(bytes(data))[1]
+        return bytes(data)
 
     def text_of(self, part: Message, data: bytes) -> str:
         charset = part.get_param("charset")
