@@ -68,6 +68,6 @@ def run(ctx: Context) -> Decision:
     return Decision(
         name,
         "duplicate",
-        f"<{ctx.message_id}> is already stored{where}; recorded this delivery on it",
+        f"<{ctx.message_id}> is already stored{where}: another delivery of it",
         {"message": existing.pk},
     )
