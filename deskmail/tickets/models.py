@@ -6,6 +6,8 @@ addressed by SHA-256 (see `deskmail.tickets.blobs`); rows only name them.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import connection, models, transaction
 
@@ -147,6 +149,17 @@ class Ticket(models.Model):
     @property
     def is_closed(self) -> bool:
         return self.status in (self.Status.RESOLVED, self.Status.CLOSED)
+
+    def set_status(self, status: str, at: dt.datetime) -> bool:
+        """Change the status and its timestamps (not saved); False when it was already so."""
+        if status == self.status:
+            return False
+        self.status, self.status_changed_at = status, at
+        if status == self.Status.RESOLVED:
+            self.resolved_at = at
+        elif status == self.Status.CLOSED:
+            self.closed_at = at
+        return True
 
 
 class Message(models.Model):

@@ -30,12 +30,12 @@ def run(ctx: Context) -> Decision:
     if threading.reply_to_closed == "new_ticket":
         reason = "reply_to_closed is new_ticket"
     else:
-        closed_at = ticket.closed_at or ticket.resolved_at or ticket.status_changed_at
+        closed_at = ticket.status_changed_at or ticket.closed_at or ticket.resolved_at
         hours = threading.new_ticket_after_closed_hours
         if not hours or closed_at is None or ctx.now - closed_at < dt.timedelta(hours=hours):
-            ticket.status = Ticket.Status.OPEN
-            ticket.status_changed_at = ctx.now
-            return Decision(name, "reopened", f"ticket #{number} was {ticket.get_status_display()}")
+            was = ticket.status
+            ticket.set_status(Ticket.Status.OPEN, ctx.now)
+            return Decision(name, "reopened", f"ticket #{number} was {was}; now open")
         reason = f"closed more than {hours:g} h ago"
     ctx.linked_from, ctx.ticket = ticket, None
     ctx.link_reason = f"reply to closed #{number}"

@@ -14,8 +14,7 @@ def run(ctx: Context) -> Decision:
     ticket = ctx.ticket
     if ticket is not None:
         if ticket.status == Ticket.Status.PENDING:
-            ticket.status = Ticket.Status.OPEN
-            ticket.status_changed_at = ctx.now
+            ticket.set_status(Ticket.Status.OPEN, ctx.now)
             return Decision(name, "appended", f"to #{ticket.number}; pending -> open")
         return Decision(name, "appended", f"to #{ticket.number} ({ticket.status})")
     batch = ctx.cache.get("batch")

@@ -54,3 +54,17 @@ def test_it_numbers_batches_and_single_mail_in_one_sequence():
     numbers = [r.ticket.number for r in [*first, single, *second]]
     assert numbers == [1, 2, 3, 4, 5, 6]
     assert Counter.objects.get(name="ticket").value == 6
+
+
+def test_it_keeps_status_timestamps():
+    import datetime as dt
+
+    from deskmail.tickets.models import Ticket
+
+    at = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    ticket = Ticket(status="open")
+    assert ticket.set_status("resolved", at)
+    assert (ticket.resolved_at, ticket.status_changed_at) == (at, at)
+    assert not ticket.set_status("resolved", at + dt.timedelta(hours=1))
+    assert ticket.set_status("closed", at + dt.timedelta(hours=2))
+    assert ticket.closed_at == at + dt.timedelta(hours=2)
