@@ -302,9 +302,16 @@ def queue_reply(
         )
         reply_text = body_text if body_text is not None else html_to_text(body_html or "")
         message = _record_message(ticket, mailbox, draft, reply_text, now)
-        if status and status != ticket.status:
-            ticket.status, ticket.status_changed_at = status, now
-            ticket.save(update_fields=["status", "status_changed_at", "updated_at"])
+        if status and ticket.set_status(status, now):
+            ticket.save(
+                update_fields=[
+                    "status",
+                    "status_changed_at",
+                    "resolved_at",
+                    "closed_at",
+                    "updated_at",
+                ]
+            )
         return OutboxItem.objects.create(
             kind=kind,
             ticket=ticket,

@@ -188,9 +188,13 @@ def test_it_moves_the_ticket_in_the_same_commit() -> None:
     ticket, _ = customer_ticket(mailbox)
 
     queue_reply(ticket, body_text="Waiting for you.", status=Ticket.Status.PENDING)
-
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.PENDING
+    item = queue_reply(ticket, body_text="All done.", status=Ticket.Status.RESOLVED)
+
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.RESOLVED
+    assert ticket.resolved_at == item.outgoing.received_at
 
 
 def test_it_sends_text_with_an_html_alternative() -> None:
