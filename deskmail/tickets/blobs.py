@@ -45,9 +45,14 @@ def _write_file_once(path: Path, data: bytes) -> None:
     under a content address (which would then be trusted as written)."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with temporary.open("wb") as handle:
+    try:
+        handle = temporary.open("wb")
+    except FileNotFoundError:
+        # The folder is made only when missing: a mkdir per file costs as much as the write.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = temporary.open("wb")
+    with handle:
         handle.write(data)
     mode = settings.FILE_UPLOAD_PERMISSIONS
     if mode is not None:
