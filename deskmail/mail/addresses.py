@@ -121,7 +121,7 @@ def _mailbox(text: str, defects: list[str] | None) -> Address | None:
     if "@" not in spec and start < 0:
         # A bare word without "@" is a name that lost its address.
         return Address(address="", name=_unquote(spec)) if spec else None
-    return Address(address=spec.lower(), name=_unquote(name) if name.startswith('"') else name)
+    return Address(address=spec.lower(), name=name)
 
 
 def parse_addresses(values: list[str], defects: list[str] | None = None) -> list[Address]:

@@ -72,8 +72,11 @@ def decode_header(value: str, defects: list[str] | None = None) -> str:
         if gap and not (pending and gap.isspace()):
             flush()
             out.append(_raw_text(gap, defects))
-        elif pending and codec_for(charset) != codec_for(pending_charset):
-            flush()
+        elif pending and (
+            codec_for(charset) != codec_for(pending_charset)
+            or (codec_for(charset) or "").startswith(("utf-16", "utf-32"))
+        ):
+            flush()  # UTF-16/32 words each start with their own byte order mark
         kind, text = match.group(2).upper(), match.group(3)
         pending.append(_decode_q(text) if kind == "Q" else _decode_b(text))
         pending_charset = charset
