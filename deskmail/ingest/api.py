@@ -104,6 +104,14 @@ def process(ctx: Context) -> IngestResult:
     return IngestResult(outcome, message, ctx.ticket, ctx.trace)  # type: ignore[arg-type]
 
 
+class OnStoredFailed(Exception):
+    """The caller's `on_stored` raised: nothing was stored, and that error is the caller's."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def ingest_once(
     mailbox: Mailbox,
     raw: bytes,
@@ -123,11 +131,14 @@ def ingest_once(
             with transaction.atomic():
                 result = process(ctx)
                 if on_stored is not None:
-                    on_stored()
+                    try:
+                        on_stored()
+                    except Exception as exc:
+                        raise OnStoredFailed(exc) from exc
             return result
         except IntegrityError:
-            # Another worker stored the same Message-ID (or position) at the same
-            # moment; the second attempt sees it and records a duplicate.
+            # Another worker stored the same Message-ID at the same moment; the
+            # second attempt sees it and records a duplicate.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -154,6 +165,10 @@ def ingest(
             history=history,
             on_stored=on_stored,
         )
+    except OnStoredFailed as failed:
+        # The source could not record its checkpoint: nothing is stored, and the
+        # message will be fetched again. Not the message's fault: no quarantine.
+        raise failed.error from None
     except Exception as exc:
         from deskmail.ingest import quarantine
 

@@ -32,7 +32,7 @@ def test_it_stores_nothing_when_the_checkpoint_cannot_advance(support):
     def broken_checkpoint():
         raise OSError("checkpoint store down")
 
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="checkpoint store down"):
         ingest(support, make_email(), on_stored=broken_checkpoint)
     assert not Message.objects.exists() and not Ticket.objects.exists()
     assert not QuarantinedMessage.objects.exists()
