@@ -56,6 +56,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # Tests use a file too, not shared-cache memory: the worker's threads and
+            # processes then see the same locking (WAL, busy timeout) as production.
+            "TEST": {"NAME": DATA_DIR / "test.sqlite3"},
         }
     }
 
