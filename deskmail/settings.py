@@ -38,6 +38,8 @@ try:
     CSRF_TRUSTED_ORIGINS = env_list("DESKMAIL_CSRF_TRUSTED_ORIGINS")
     # Extra CA bundle for mail servers with a private CA (verification stays on).
     CA_FILE = env_str("DESKMAIL_CA_FILE") or None
+    # The mailbox that sends for tickets that did not come in by email.
+    DESKMAIL_DEFAULT_SENDING_MAILBOX = env_str("DESKMAIL_DEFAULT_SENDING_MAILBOX")
     _database_url = env_str("DATABASE_URL")
 except SettingError as exc:
     raise ImproperlyConfigured(str(exc)) from exc

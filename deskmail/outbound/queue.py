@@ -57,7 +57,7 @@ class OutboundError(Exception):
 
 def default_sending_mailbox() -> Mailbox | None:
     """The mailbox named by settings.DESKMAIL_DEFAULT_SENDING_MAILBOX, if any."""
-    name = getattr(settings, "DESKMAIL_DEFAULT_SENDING_MAILBOX", "") or ""
+    name = settings.DESKMAIL_DEFAULT_SENDING_MAILBOX
     if not name:
         return None
     mailbox = Mailbox.objects.filter(name=name).first()
