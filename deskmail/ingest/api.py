@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from deskmail.ingest import batch as batch_mode
@@ -136,9 +136,10 @@ def ingest_once(
                     except Exception as exc:
                         raise OnStoredFailed(exc) from exc
             return result
-        except IntegrityError:
-            # Another worker stored the same Message-ID at the same moment; the
-            # second attempt sees it and records a duplicate.
+        except (IntegrityError, OperationalError):
+            # Another worker stored the same Message-ID at the same moment (the
+            # second attempt sees it and records a duplicate), or a deadlock with
+            # an import batch holding the ticket counter, or SQLite was busy.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
