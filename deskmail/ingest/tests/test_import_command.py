@@ -71,6 +71,17 @@ def test_it_imports_a_maildir(tmp_path: Path) -> None:
     assert Message.objects.count() == 5
 
 
+def test_it_threads_replies_across_batches(tmp_path: Path) -> None:
+    make_mailboxes()
+    archive = write_mbox(tmp_path / "support.mbox", THREADS)
+
+    output = run("import", "--mailbox", "support", "--batch-size", "2", str(archive))
+
+    assert summary(output)["new tickets"] == 2
+    assert summary(output)["appended"] == 3
+    assert [len(t["message_ids"]) for t in tickets()] == [3, 2]
+
+
 def test_it_files_the_tickets_under_the_named_mailbox(tmp_path: Path) -> None:
     make_mailboxes()
     archive = write_mbox(tmp_path / "sales.mbox", THREADS[:2])
