@@ -7,10 +7,12 @@ addressed by SHA-256 (see `deskmail.tickets.blobs`); rows only name them.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, transaction
 
+from deskmail.ingest.subjects import normalise
 from deskmail.mailboxes.models import Mailbox
 
 
@@ -98,7 +100,7 @@ class Ticket(models.Model):
     number = models.BigIntegerField(unique=True)
     mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="tickets")
     title = models.CharField(max_length=1000, blank=True, default="")
-    # The normalised title (deskmail.ingest.subjects.normalise), for same-subject combining.
+    # The normalised title (deskmail.ingest.subjects.normalise), kept in step by save().
     subject_key = models.CharField(max_length=1000, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
@@ -142,6 +144,14 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.title}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Same-subject combining compares with the title, whoever last changed it.
+        self.subject_key = normalise(self.title)[:1000]
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "title" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "subject_key"}
+        super().save(*args, **kwargs)
 
     def tag_for(self, key: str) -> str:
         return f"[{key}#{self.number}]"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.subjects import normalise, strip_prefixes
+from deskmail.ingest.subjects import strip_prefixes
 from deskmail.ingest.trace import Decision
 from deskmail.tickets.models import Counter, Ticket
 
@@ -23,7 +23,6 @@ def run(ctx: Context) -> Decision:
         number=batch.next_number() if batch is not None else Counter.next("ticket"),
         mailbox=ctx.mailbox,
         title=title,
-        subject_key=normalise(ctx.parsed.subject)[:1000],
         identity_key=ctx.identity_key,
         linked_from=ctx.linked_from,
         link_reason=ctx.link_reason,

@@ -294,3 +294,15 @@ def test_it_threads_a_reply_to_our_signed_message_id_even_when_not_stored(suppor
     fake = make_email(sender=ANN, subject="another subject", references=[forged])
     assert (ingest(support, reply).ticket.pk) == a.ticket.pk
     assert ingest(support, fake).outcome == "new_ticket"
+
+
+def test_it_combines_by_the_title_an_agent_gave_the_ticket(support):
+    configure(support, threading=COMBINE)
+    a = ingest(support, make_email(sender=ANN, subject="help"))
+    ticket = Ticket.objects.get(pk=a.ticket.pk)
+    ticket.title = "Login fails"
+    ticket.save(update_fields=["title"])
+    b = ingest(support, make_email(sender=ANN, subject="Re: LOGIN fails"))
+    c = ingest(support, make_email(sender=ANN, subject="help"))
+    assert (b.outcome, b.ticket.pk) == ("appended", a.ticket.pk)
+    assert c.outcome == "new_ticket"
