@@ -169,3 +169,30 @@ def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
     finally:
         worker.stop()
     _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="mail arriving between the NOOP and the SEARCH before IDLE is announced with the "
+    "SEARCH's reply, which is discarded; IDLE then reports nothing for up to 25 minutes",
+)
+def test_it_notices_mail_that_arrives_just_before_idle_begins(mail_servers, mail_account):
+    """Each mail is APPENDed the moment the one before it is stored, when the worker is
+    between its sync pass and its IDLE: every one must still be picked up promptly."""
+    with WorkerDatabase.create("sqlite") as db:
+        worker = _setup(mail_servers, mail_account, db, idle=True, poll_seconds=3600)
+        worker.start()
+        try:
+            with mail_servers.imap(mail_account) as client:
+                for n in range(100):
+                    message_id, raw = numbered_email(n, mail_account.address, tag="idle")
+                    client.append("INBOX", raw)
+                    wait_until(
+                        lambda message_id=message_id: db.query(
+                            "SELECT 1 FROM tickets_message WHERE message_id = %s", [message_id]
+                        ),
+                        30 if n == 0 else 15,
+                        f"message {n} stored while the worker waits in IDLE",
+                    )
+        finally:
+            worker.stop()
