@@ -14,6 +14,8 @@ class QuarantinedMessage(models.Model):
         FAILED = "failed"  # out of automatic retries; an operator decides
 
     raw_sha256 = models.CharField(max_length=64, db_index=True)
+    # Read from the raw headers when it was quarantined ("" when none could be read).
+    header_message_id = models.CharField(max_length=998, blank=True, default="", db_index=True)
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="quarantine")
     # SourcePosition as JSON ({} when none), and the rest of what ingest() was given.
     source = models.JSONField(default=dict, blank=True)

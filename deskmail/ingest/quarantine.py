@@ -9,6 +9,7 @@ retry it by hand.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import traceback as tb
 
 from django.db import transaction
@@ -18,6 +19,9 @@ from deskmail.ingest.api import IngestResult, SourcePosition, ingest_once
 from deskmail.ingest.models import QuarantinedMessage
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.blobs import read_raw
+
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
 
 MAX_ATTEMPTS = 5
 FIRST_DELAY = dt.timedelta(minutes=5)
@@ -30,6 +34,15 @@ def backoff(attempts: int) -> dt.timedelta:
 
 def _describe(exc: BaseException) -> tuple[str, str]:
     return f"{type(exc).__name__}: {exc}", "".join(tb.format_exception(exc))
+
+
+def _message_id(digest: str) -> str:
+    """The Message-ID from the raw headers, without the parser (which may be what failed)."""
+    try:
+        match = _MESSAGE_ID.search(_FOLD.sub(b" ", read_raw(digest)[:65536]))
+    except OSError:
+        return ""
+    return match.group(1).decode("ascii", "replace")[:998] if match else ""
 
 
 def record(
@@ -55,6 +68,7 @@ def record(
         item = QuarantinedMessage(
             mailbox=mailbox,
             raw_sha256=digest,
+            header_message_id=_message_id(digest),
             source=source.to_json() if source else {},
             delivered_to=delivered_to or "",
             history=history,

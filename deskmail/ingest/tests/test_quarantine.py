@@ -88,3 +88,18 @@ def test_it_keeps_one_quarantine_row_for_the_same_mail_failing_again(support, fa
     ingest(support, raw)
     item = QuarantinedMessage.objects.get()
     assert item.attempts == 2
+
+
+def test_trace_shows_a_quarantined_message_by_its_message_id(support, failing_step):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from deskmail.testing.builders import message_id_of
+
+    raw = make_email(subject="poison pill")
+    ingest(support, raw)
+    out = StringIO()
+    call_command("trace", message_id_of(raw), stdout=out)
+    assert "quarantined (pending, 1 attempts" in out.getvalue()
+    assert "RuntimeError: the step broke" in out.getvalue()

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deskmail.ingest.api import dry_run
+from deskmail.ingest.models import QuarantinedMessage
 from deskmail.ingest.trace import render
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.models import Message
@@ -50,7 +51,8 @@ class Command(BaseCommand):
             .first()
         )
         if message is None:
-            raise CommandError(f"no stored message with Message-ID <{message_id}>")
+            self._quarantined(message_id)
+            return
         where = f"ticket #{message.ticket.number}" if message.ticket else "no ticket"
         header = [
             f"Message-ID: <{message.message_id}>",
@@ -63,6 +65,22 @@ class Command(BaseCommand):
             for d in message.deliveries.select_related("mailbox").order_by("id")
         ]
         self._emit(header + deliveries, message.trace, options["json"])
+
+    def _quarantined(self, message_id: str) -> None:
+        items = QuarantinedMessage.objects.filter(header_message_id=message_id).select_related(
+            "mailbox"
+        )
+        if not items:
+            raise CommandError(f"no stored message with Message-ID <{message_id}>")
+        for item in items:
+            retry = item.next_retry_at.isoformat() if item.next_retry_at else "no automatic retry"
+            self.stdout.write(f"Message-ID: <{message_id}>")
+            self.stdout.write(f"Mailbox:    {item.mailbox.name}")
+            self.stdout.write(
+                f"Outcome:    quarantined ({item.status}, {item.attempts} attempts; next: {retry})"
+            )
+            self.stdout.write(f"Error:      {item.error}")
+            self.stdout.write(f"Quarantine: {item.pk} (deskmail quarantine retry {item.pk})")
 
     def _dry_run(self, options: dict[str, Any]) -> None:
         name = options["mailbox"]
