@@ -34,13 +34,15 @@ def make_email(
     in_reply_to: str | None = None,
     references: Iterable[str] | None = None,
     date: dt.datetime | None = None,
+    with_date: bool = True,
     headers: dict[str, str] | None = None,
     attachments: Iterable[tuple[str, str, bytes]] = (),
 ) -> bytes:
     """One RFC 5322 message as bytes. `message_id=""` makes a fresh one, None leaves it out.
 
     Message-IDs, In-Reply-To and References are given without angle brackets.
-    Attachments are (filename, content type, bytes).
+    Attachments are (filename, content type, bytes). `date` defaults to now;
+    `with_date=False` leaves the Date header out.
     """
     msg = EmailMessage()
     msg["From"] = sender
@@ -48,8 +50,8 @@ def make_email(
     if cc:
         msg["Cc"] = cc if isinstance(cc, str) else ", ".join(cc)
     msg["Subject"] = subject
-    when = date or dt.datetime.now(dt.UTC)
-    msg["Date"] = format_datetime(when)
+    if with_date:
+        msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
     if message_id == "":
         message_id = new_message_id()
     if message_id is not None:

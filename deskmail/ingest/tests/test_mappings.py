@@ -84,3 +84,25 @@ def test_it_attaches_the_original_email_when_configured(support):
     original = result.message.attachments.get(filename="original.eml")
     assert original.content_type == "message/rfc822" and original.size == len(raw)
     assert not plain.message.attachments.exists()
+
+
+def test_it_maps_the_body_sender_name_and_attachment_names(support):
+    configure(
+        support,
+        tickets={
+            "field_mappings": [
+                {"field": "description", "from": "body"},
+                {"field": "reporter_name", "from": "sender_name"},
+                {"field": "files", "from": "attachments"},
+            ]
+        },
+    )
+    raw = make_email(
+        sender="Ann Customer <ann@acme.example>",
+        body="Screen is black.\n",
+        attachments=[("photo.png", "image/png", b"\x89PNG fake")],
+    )
+    fields = ingest(support, raw).ticket.custom_fields
+    assert fields["description"].strip() == "Screen is black."
+    assert fields["reporter_name"] == "Ann Customer"
+    assert fields["files"] == ["photo.png"]

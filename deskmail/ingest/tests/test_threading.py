@@ -306,3 +306,11 @@ def test_it_combines_by_the_title_an_agent_gave_the_ticket(support):
     c = ingest(support, make_email(sender=ANN, subject="help"))
     assert (b.outcome, b.ticket.pk) == ("appended", a.ticket.pk)
     assert c.outcome == "new_ticket"
+
+
+def test_it_measures_the_window_from_arrival_when_the_date_is_missing(support):
+    configure(support, threading={"combine_same_subject": {"within_hours": 1, "statuses": ["new"]}})
+    a = ingest(support, make_email(sender=ANN, subject="Login fails"))
+    b = ingest(support, make_email(sender=ANN, subject="Login fails", with_date=False))
+    assert (b.outcome, b.ticket.pk) == ("appended", a.ticket.pk)
+    assert b.message.date is None
