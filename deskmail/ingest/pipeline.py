@@ -30,6 +30,7 @@ STEPS: tuple[str | Step, ...] = (
     "loop",
     "allowed_domains",
     "blocked_senders",
+    "header_filter",
     "rate_limit",
     "bounce",
     "autoreply",

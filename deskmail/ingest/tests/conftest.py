@@ -36,3 +36,8 @@ def configure(mailbox, **sections):
     mailbox.config = config
     mailbox.save()
     return mailbox
+
+
+def decision(result, step):
+    """The decision a step took about a message (from an IngestResult)."""
+    return next(d for d in result.trace if d.step == step)

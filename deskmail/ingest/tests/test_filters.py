@@ -174,3 +174,16 @@ def test_it_stops_mail_with_our_signed_message_id_coming_back(support):
     back = make_email(message_id=signed_id(a.ticket.number, "support@example.com"))
     result = ingest(support, back)
     assert excluded(result) and "loop" in result.message.excluded_reason
+
+
+def test_it_excludes_mail_without_the_headers_of_the_header_filter(support):
+    configure(
+        support,
+        inbound={"protocol": "forward", "header_filter": "x-antivirus-report=SAFE"},
+    )
+    clean = ingest(support, make_email(headers={"X-Antivirus-Report": "SAFE"}))
+    dirty = ingest(support, make_email(headers={"X-Antivirus-Report": "INFECTED"}))
+    bare = ingest(support, make_email())
+    assert clean.outcome == "new_ticket"
+    assert excluded(dirty) and excluded(bare)
+    assert "header filter" in bare.message.excluded_reason

@@ -1,0 +1,23 @@
+"""Exclude mail without the headers the mailbox's inbound header filter requires."""
+
+from __future__ import annotations
+
+from deskmail.connectors.headerfilter import matches, parse_header_filter
+from deskmail.ingest.context import Context
+from deskmail.ingest.trace import Decision
+
+name = "header_filter"
+
+
+def run(ctx: Context) -> Decision:
+    inbound = ctx.settings.inbound
+    text = inbound.header_filter if inbound is not None else None
+    if not text:
+        return Decision(name, "skip", "no header filter")
+    if ctx.source is not None and ctx.source.kind == "import":
+        # Archives never passed the server's scanners whose headers the filter asks for.
+        return Decision(name, "skip", "imported from an archive")
+    if matches(parse_header_filter(text), ctx.raw):
+        return Decision(name, "pass", f"has the headers of {text!r}")
+    ctx.stop("excluded", f"header filter {text!r} not satisfied")
+    return Decision(name, "excluded", f"lacks the headers of {text!r}")
