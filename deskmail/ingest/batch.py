@@ -3,9 +3,10 @@
 Before a batch runs, a few queries find which of its Message-IDs, source
 positions and referenced Message-IDs are already stored (read from the raw
 headers); the dedupe and threading steps then skip their own queries where
-the batch already knows the answer. Deliveries, reference rows and changes
-to existing tickets are collected and written together, and flushed before
-anything reads those tables. Within a batch each ticket has one in-memory
+the batch already knows the answer. Messages, their deliveries, reference
+rows, attachments and notes, and changes to existing tickets are collected
+and written with one statement per table, flushed at the end of the batch or
+before a step reads those tables. Within a batch each ticket has one in-memory
 instance (`Context.adopt`), so its pending changes are never read stale.
 """
 
