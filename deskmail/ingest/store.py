@@ -7,6 +7,7 @@ is the one place that persists a message, in the caller's transaction.
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
+from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.steps.dedupe import source_key
 from deskmail.ingest.trace import Decision, stamp
 from deskmail.outbound.models import OutboxItem
@@ -81,6 +82,7 @@ def save(ctx: Context) -> Message:
         return ctx.message
     parsed = ctx.parsed
     ticket = ctx.ticket
+    ours = own_addresses(ctx)
     batch = ctx.cache.get("batch")
     if ticket is not None and not ctx.stopped:
         if batch is not None and ticket.pk is not None:
@@ -93,7 +95,7 @@ def save(ctx: Context) -> Message:
     message = Message(
         ticket=ticket,
         mailbox=ctx.mailbox,
-        direction=Message.Direction.IN,
+        direction=Message.Direction.OUT if parsed.from_address in ours else Message.Direction.IN,
         message_id=ctx.message_id,
         synthetic_message_id=ctx.synthetic_message_id,
         in_reply_to=parsed.in_reply_to or "",

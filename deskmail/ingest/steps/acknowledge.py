@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
+from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.trace import Decision
 
 name = "acknowledge"
@@ -19,5 +20,7 @@ def run(ctx: Context) -> Decision:
         return Decision(name, "skip", "an automatic mail is never answered")
     if not ctx.sender:
         return Decision(name, "skip", "no sender to answer")
+    if ctx.sender in own_addresses(ctx):
+        return Decision(name, "skip", "our own mail is never acknowledged")
     ctx.acknowledge = True
     return Decision(name, "queued", f"acknowledgement to {ctx.sender}")

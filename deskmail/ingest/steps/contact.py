@@ -1,4 +1,4 @@
-"""The first sender is the contact; every other From/To/Cc is a participant; note reply targets."""
+"""The first sender (or, for our own mail, its To) is the contact; the rest are participants."""
 
 from __future__ import annotations
 
@@ -23,20 +23,25 @@ def run(ctx: Context) -> Decision:
         return Decision(name, "skip", "no ticket")
     sender, ours = ctx.sender, own_addresses(ctx)
     notes = []
-    if ctx.new_ticket and sender and sender not in ours:
-        contact = _known_contact(ctx, sender)
+    customer, customer_name = sender, ctx.parsed.from_name
+    if sender in ours:
+        # Our own mail opening a ticket (an agent wrote first): the customer is the To.
+        first = next((a for a in ctx.parsed.to if a.address and a.address not in ours), None)
+        customer, customer_name = (first.address, first.name) if first else ("", "")
+    if ctx.new_ticket and customer:
+        contact = _known_contact(ctx, customer)
         if contact is None and ctx.settings.tickets.create_contacts:
-            contact = Contact.objects.create(address=sender, name=ctx.parsed.from_name[:300])
+            contact = Contact.objects.create(address=customer, name=customer_name[:300])
             batch = ctx.cache.get("batch")
             if batch is not None:
-                batch.contacts[sender] = contact
-            notes.append(f"new contact {sender}")
+                batch.contacts[customer] = contact
+            notes.append(f"new contact {customer}")
         elif contact is None:
-            notes.append(f"no contact for {sender} (create_contacts is off)")
+            notes.append(f"no contact for {customer} (create_contacts is off)")
         else:
-            notes.append(f"contact {sender}")
+            notes.append(f"contact {customer}")
         ticket.contact = contact
-        ticket.reply_to = sender
+        ticket.reply_to = customer
     elif sender and sender not in ours and sender != ticket.reply_to:
         ticket.reply_cc = [sender]
         notes.append(f"{sender} joins the reply Cc")

@@ -56,7 +56,7 @@ def run(ctx: Context) -> Decision:
     if existing is None:
         return Decision(name, "pass", "not seen before", {"source": key})
     ctx.message, ctx.ticket = existing, ctx.adopt(existing.ticket)
-    if existing.direction == Message.Direction.OUT:
+    if existing.direction == Message.Direction.OUT and not ctx.history:
         ctx.stop("excluded", "loop: our own outgoing mail came back")
         return Decision(
             name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import FREEMAIL_DOMAINS, domain_of
+from deskmail.ingest.lookups import FREEMAIL_DOMAINS, domain_of, own_addresses
 from deskmail.ingest.subjects import find_tag
 from deskmail.ingest.trace import Decision
 from deskmail.tickets.models import Ticket
@@ -11,10 +11,12 @@ from deskmail.tickets.models import Ticket
 name = "thread_tag"
 
 
-def may_join(ticket: Ticket, sender: str) -> tuple[bool, str]:
-    """A participant, or a sender from the contact's own (not freemail) domain, may join."""
+def may_join(ticket: Ticket, sender: str, ours: frozenset[str]) -> tuple[bool, str]:
+    """We, a participant, or a sender from the contact's own (not freemail) domain may join."""
     if not sender:
         return False, "no sender"
+    if sender in ours:
+        return True, f"{sender} is our own address"
     if sender in ticket.participants or (ticket.contact and ticket.contact.address == sender):
         return True, f"{sender} is a participant"
     if ticket.contact is not None:
@@ -39,7 +41,7 @@ def run(ctx: Context) -> Decision:
     ticket = ctx.adopt(ticket)
     if ticket is None:
         return Decision(name, "miss", f"tag [{key}#{number}] names no ticket of this mailbox")
-    allowed, why = may_join(ticket, ctx.sender)
+    allowed, why = may_join(ticket, ctx.sender, own_addresses(ctx))
     if allowed:
         ctx.ticket = ticket
         return Decision(name, "hit", f"tag [{key}#{number}]; {why}", {"number": number})

@@ -97,3 +97,17 @@ def test_it_uses_the_end_of_message_marker_for_the_reply_text(support):
     result = ingest(support, make_email(body=body))
     assert "Old conversation" not in result.message.reply_text
     assert "Thanks, that fixed it." in result.message.reply_text
+
+
+def test_it_makes_the_customer_the_contact_when_an_agent_writes_first(support):
+    raw = make_email(
+        sender="Example Support <support@example.com>",
+        to="Zoe Client <zoe@client.example>",
+        subject="Your renewal",
+    )
+    result = ingest(support, raw)
+    assert result.outcome == "new_ticket"
+    assert result.ticket.contact.address == "zoe@client.example"
+    assert result.ticket.reply_to == "zoe@client.example"
+    assert result.message.direction == "out"
+    assert not OutboxItem.objects.exists()

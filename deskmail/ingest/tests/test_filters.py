@@ -187,3 +187,21 @@ def test_it_excludes_mail_without_the_headers_of_the_header_filter(support):
     assert clean.outcome == "new_ticket"
     assert excluded(dirty) and excluded(bare)
     assert "header filter" in bare.message.excluded_reason
+
+
+def test_it_imports_our_own_sent_mail_from_an_archive_as_outgoing(support):
+    first = make_email(subject="Printer broken")
+    ingest(support, first, history=True)
+    ours = make_email(
+        sender="support@example.com",
+        to="ann@acme.example",
+        subject="Re: Printer broken",
+        in_reply_to=message_id_of(first),
+        headers={"X-Loop": "support@example.com"},
+    )
+    imported = ingest(support, ours, history=True)
+    live = ingest(
+        support, make_email(sender="support@example.com", headers={"X-Loop": "support@example.com"})
+    )
+    assert imported.outcome == "appended" and imported.message.direction == "out"
+    assert excluded(live)
