@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deskmail.ingest.subjects import find_tag, find_tags, normalise, strip_prefixes
 
@@ -45,3 +47,14 @@ def test_it_finds_only_the_mailbox_key():
     assert find_tag("Re: [OTH#5] [sup#77] x", "SUP") == 77
     assert find_tag("Re: [OTH#5] x", "SUP") is None
     assert [t.number for t in find_tags("[A#1] [B#2]")] == [1, 2]
+
+
+@given(st.text())
+def test_normalising_twice_changes_nothing(subject):
+    once = normalise(subject)
+    assert normalise(once) == once
+
+
+@given(st.sampled_from(["Re: ", "AW:", "Fwd: ", "回复：", "SV:", "[SUP#7] "]), st.text())
+def test_a_prefix_never_changes_the_normalised_subject(prefix, subject):
+    assert normalise(prefix + subject) == normalise(subject)
