@@ -132,6 +132,13 @@ class Batch:
             self.ref_tickets[message_id] = ticket.pk
             self.tickets.setdefault(ticket.pk, ticket)
 
+    def ticket(self, pk: int) -> Ticket:
+        """The batch's instance of a ticket, read under a row lock the first time."""
+        if pk not in self.tickets:
+            query = Ticket.objects.select_for_update(of=("self",)).select_related("contact")
+            self.tickets[pk] = query.get(pk=pk)
+        return self.tickets[pk]
+
     def ticket_for(self, refs: list[str]) -> tuple[str, Ticket] | None | bool:
         """The first ref with a ticket; None when none has one; False when the batch cannot tell."""
         if not all(ref in self.checked_refs for ref in refs):
@@ -139,10 +146,7 @@ class Batch:
         for ref in refs:
             pk = self.ref_tickets.get(ref)
             if pk is not None:
-                ticket = self.tickets.get(pk)
-                if ticket is None:
-                    ticket = self.tickets[pk] = Ticket.objects.get(pk=pk)
-                return ref, ticket
+                return ref, self.ticket(pk)
         return None
 
 

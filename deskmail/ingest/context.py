@@ -74,11 +74,15 @@ class Context:
         return date
 
     def adopt(self, ticket: Ticket | None) -> Ticket | None:
-        """The one in-memory instance of a ticket within a batch (changes wait there)."""
+        """The one in-memory instance of a ticket within a batch (changes wait there).
+
+        A ticket the batch did not create is re-read under a row lock the first
+        time, so a live worker cannot change it while the batch holds a copy.
+        """
         batch = self.cache.get("batch")
         if ticket is None or batch is None:
             return ticket
-        return batch.tickets.setdefault(ticket.pk, ticket)
+        return batch.ticket(ticket.pk)
 
     def stop(self, outcome: str, reason: str = "") -> None:
         self.stopped = True
