@@ -261,6 +261,8 @@ class ImapConnector:
         Only the sizes of messages over batch_bytes / batch_size are read (found
         with one SEARCH LARGER); the rest cannot exceed the limit together.
         """
+        if not uids:
+            return
         client = self._require()
         small = max(1, self.batch_bytes // self.batch_size)
         doing = f"Reading message sizes in IMAP folder {self.folder!r}"
