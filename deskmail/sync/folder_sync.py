@@ -75,6 +75,7 @@ def _sync_imap(mailbox: Mailbox, connector: Connector, folder: str, stop) -> Syn
         FolderCheckpoint.objects.filter(pk=row.pk).update(uidvalidity=result.uidvalidity)
     _record_backlog(row.pk, result.total)
     unacked: list[SourcePosition] = []
+    finished = True
     for message in result:
         position = message.position
         uid = int(position.uid)
@@ -92,11 +93,28 @@ def _sync_imap(mailbox: Mailbox, connector: Connector, folder: str, stop) -> Syn
             _ack(row.pk, connector, unacked)
             unacked = []
         if stop is not None and stop():
+            finished = False
             break
     if unacked:
         _ack(row.pk, connector, unacked)
+    if finished and result.skipped:
+        _step_over(row.pk, result.skipped)
     FolderCheckpoint.objects.filter(pk=row.pk).update(backlog=0, oldest_pending_at=None)
     return report
+
+
+def _step_over(pk: int, skipped: list[SourcePosition]) -> None:
+    """Move past messages the exact header check refused, so they are not fetched again.
+
+    Only after a complete pass: everything below them is stored and acknowledged,
+    and they themselves get no after-fetch action (they are not ours to touch).
+    """
+    from django.db.models.functions import Greatest
+
+    highest = max(int(p.uid) for p in skipped)
+    FolderCheckpoint.objects.filter(pk=pk).update(
+        last_uid=Greatest("last_uid", highest), acked_uid=Greatest("acked_uid", highest)
+    )
 
 
 def _decrement():  # noqa: ANN202

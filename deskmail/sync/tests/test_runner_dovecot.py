@@ -188,3 +188,29 @@ def test_it_recovers_a_failed_mailbox_after_the_cool_off(mail_servers, mail_acco
 
     _eventually(recovered)
     assert mailbox.consecutive_failures == 0 and mailbox.failed_reason == ""
+
+
+def test_it_filters_by_header_and_steps_over_refused_mail_without_touching_it(
+    mail_servers, mail_account, run_mailbox
+):
+    mailbox = _imap_mailbox(
+        mail_servers, mail_account, idle=False, header_filter="x-antivirus-report=SAFE"
+    )
+    mail_servers.append(
+        mail_account,
+        make_email(
+            to=mail_account.address, subject="upper", headers={"X-Antivirus-Report": "SAFE"}
+        ),
+    )
+    refused = mail_servers.append(
+        mail_account,
+        make_email(
+            to=mail_account.address, subject="lower", headers={"X-Antivirus-Report": "safe"}
+        ),
+    )
+    runner = run_mailbox(mailbox)
+    _eventually(lambda: runner.passes >= 2)
+    assert _ticket_subjects() == ["upper"]
+    checkpoint = FolderCheckpoint.objects.get(mailbox=mailbox)
+    assert checkpoint.last_uid == refused and checkpoint.acked_uid == refused
+    assert "\\Seen" not in mail_servers.flags(mail_account)[refused]
