@@ -203,6 +203,24 @@ class ImapConnector:
         with self._guard(f"Counting messages in IMAP folder {folder!r}"):
             return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
+    def append(self, folder: str, raw: bytes, flags: Sequence[bytes] = (b"\\Seen",)) -> None:
+        """Store raw in folder (created when missing), e.g. a copy of sent mail."""
+        client = self._require()
+        with self._guard(f"Appending to IMAP folder {folder!r}"):
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.append(folder, raw, flags=tuple(flags))
+
+    def has_message_id(self, folder: str, message_id: str) -> bool:
+        """Whether folder holds a message with this Message-ID (without angle brackets)."""
+        client = self._require()
+        with self._guard(f"Searching IMAP folder {folder!r}"):
+            if not client.folder_exists(folder):
+                return False
+            self._selected = None  # the sync folder must be selected again before a fetch
+            client.select_folder(folder, readonly=True)
+            return bool(client.search(["HEADER", "Message-ID", f"<{message_id}>"]))
+
     def _select(self) -> dict[bytes, Any]:
         client = self._require()
         with self._guard(f"Opening IMAP folder {self.folder!r}", missing_is_permanent=True):

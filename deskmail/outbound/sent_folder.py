@@ -5,30 +5,12 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from imapclient.exceptions import IMAPClientError
 
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.imap import ImapConnector
 from deskmail.mailboxes.models import Mailbox
 
 log = logging.getLogger(__name__)
-
-
-class _SentFolder(ImapConnector):
-    """The IMAP connector's connection (TLS, login, timeouts), used to append and search."""
-
-    def append(self, folder: str, raw: bytes) -> None:
-        client = self._require()
-        if not client.folder_exists(folder):
-            client.create_folder(folder)
-        client.append(folder, raw, flags=(b"\\Seen",))
-
-    def has_message_id(self, folder: str, message_id: str) -> bool:
-        client = self._require()
-        if not client.folder_exists(folder):
-            return False
-        client.select_folder(folder, readonly=True)
-        return bool(client.search(["HEADER", "Message-ID", f"<{message_id}>"]))
 
 
 def _folder(mailbox: Mailbox) -> str | None:
@@ -40,10 +22,10 @@ def _folder(mailbox: Mailbox) -> str | None:
     return config.outbound.save_to_sent
 
 
-def _connector(mailbox: Mailbox) -> _SentFolder:
+def _connector(mailbox: Mailbox) -> ImapConnector:
     inbound = mailbox.settings.inbound
     assert inbound is not None
-    return _SentFolder(inbound, mailbox.inbound_secret or "", ca_file=settings.CA_FILE)
+    return ImapConnector(inbound, mailbox.inbound_secret or "", ca_file=settings.CA_FILE)
 
 
 def save_to_sent(mailbox: Mailbox, raw: bytes) -> bool:
@@ -57,7 +39,7 @@ def save_to_sent(mailbox: Mailbox, raw: bytes) -> bool:
     try:
         with _connector(mailbox) as imap:
             imap.append(folder, raw)
-    except (ConnectorError, IMAPClientError, OSError) as exc:
+    except ConnectorError as exc:
         log.warning("mailbox %s: could not save a sent mail to %s: %s", mailbox.name, folder, exc)
         return False
     return True
@@ -71,6 +53,6 @@ def already_in_sent(mailbox: Mailbox, message_id: str) -> bool:
     try:
         with _connector(mailbox) as imap:
             return imap.has_message_id(folder, message_id)
-    except (ConnectorError, IMAPClientError, OSError) as exc:
+    except ConnectorError as exc:
         log.warning("mailbox %s: could not search %s: %s", mailbox.name, folder, exc)
         return False
