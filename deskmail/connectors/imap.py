@@ -49,6 +49,8 @@ BATCH_BYTES = 32 * 1024 * 1024
 SIZES_PER_FETCH = 5000
 # How often a wait for new mail checks whether it should stop.
 STOP_CHECK_S = 0.25
+# Longest single IDLE before a NOOP and a search double-check the folder.
+IDLE_RECHECK_S = 30
 _COMMAND_FAILED = re.compile(r"^[a-z_]+ failed: ")
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
@@ -372,16 +374,37 @@ class ImapConnector:
                     if uidnext and self._arrived_since(uidnext):
                         return True
             return False
+        # Each IDLE lasts at most IDLE_RECHECK_S; between two, a NOOP and a search catch
+        # mail whose EXISTS slipped between commands (a safety net, cheap at that pace).
+        asked_to_stop = False
+
+        def stopping() -> bool:
+            nonlocal asked_to_stop
+            asked_to_stop = asked_to_stop or stopped()
+            return asked_to_stop
+
+        while (left := deadline - time.monotonic()) > 0:
+            if self._idle_once(client, min(left, IDLE_RECHECK_S), stopping):
+                return True
+            if asked_to_stop:
+                return False
+            if uidnext and self._arrived_since(uidnext):
+                return True
+        return False
+
+    def _idle_once(self, client: IMAPClient, seconds: float, stopped: Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + seconds
         with self._guard(f"Waiting for mail (IDLE) in IMAP folder {self.folder!r}"):
             client.idle()
+            arrived = False
             try:
-                while (left := deadline - time.monotonic()) > 0 and not stopped():
-                    for response in client.idle_check(timeout=min(STOP_CHECK_S, left)):
-                        if len(response) > 1 and response[1] == b"EXISTS":
-                            return True
-                return False
+                while not arrived and (left := deadline - time.monotonic()) > 0 and not stopped():
+                    responses = client.idle_check(timeout=min(STOP_CHECK_S, left))
+                    arrived = any(_is_exists(response) for response in responses)
             finally:
-                client.idle_done()
+                # An EXISTS can also come in just before the server ends the IDLE.
+                done = client.idle_done()
+            return arrived or any(_is_exists(response) for response in done[1])
 
     def _arrived_since(self, uidnext: int) -> bool:
         client = self._require()
@@ -423,6 +446,10 @@ def batches(sizes: list[tuple[int, int]], max_count: int, max_bytes: int) -> Ite
         total += size
     if batch:
         yield batch
+
+
+def _is_exists(response: Any) -> bool:
+    return isinstance(response, tuple) and len(response) > 1 and response[1] == b"EXISTS"
 
 
 def _imap_date(day: dt.date) -> str:

@@ -410,3 +410,19 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_it_still_notices_mail_whose_exists_notice_was_lost(
+    mail_servers: MailServers, mail_account: MailAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if every EXISTS slipped between two commands: the periodic re-check finds it.
+    monkeypatch.setattr("deskmail.connectors.imap._is_exists", lambda response: False)
+    monkeypatch.setattr("deskmail.connectors.imap.IDLE_RECHECK_S", 0.5)
+    with ImapConnector(inbound(mail_servers, mail_account), mail_account.password) as imap:
+        assert uids(imap) == []
+        appender = threading.Timer(0.2, mail_servers.append, (mail_account, message(1)))
+        appender.start()
+        try:
+            assert imap.wait_for_new_mail(30) is True
+        finally:
+            appender.join()
