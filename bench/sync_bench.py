@@ -65,6 +65,14 @@ def _ms(seconds: float) -> str:
     return "missed" if seconds == math.inf else f"{seconds * 1000:,.0f} ms"
 
 
+def _wait_for_first_pass(db: WorkerDatabase, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not db.scalar("SELECT COUNT(*) FROM mailboxes_mailbox WHERE last_sync_at IS NOT NULL"):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no sync pass within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def _wait_for_rows(db: WorkerDatabase, expected: int, timeout: float) -> float:
     """Poll until `expected` messages are stored; the moment it happened (monotonic)."""
     deadline = time.monotonic() + timeout
@@ -113,10 +121,17 @@ def _measure_latency(servers: MailServers, label: str, inbound: dict[str, object
         yaml_text, secrets = mailbox_yaml(servers, [account], **inbound)
         db.load_mailboxes(yaml_text, secrets)
         with WorkerProcess(db, tick=2.0, name="latency"):
-            # Wait for the first pass (a warm-up message), then measure.
-            _, warm = numbered_email(0, account.address, tag="warmup")
-            servers.append(account, warm)
-            _wait_for_rows(db, 1, 120)
+            # Wait for the first pass and one stored warm-up message, then measure. A
+            # warm-up the worker misses is followed by another, which wakes it up.
+            _wait_for_first_pass(db)
+            for n in range(1, 6):
+                _, warm = numbered_email(n, account.address, tag="warmup")
+                servers.append(account, warm)
+                try:
+                    _wait_for_rows(db, 1, 10 + float(inbound.get("poll_seconds", 0)))
+                    break
+                except TimeoutError:
+                    continue
             cap = 5.0 + float(inbound.get("poll_seconds", 0) if not inbound["idle"] else 0)
             return _latencies(servers, account, db, label.replace(" ", "-"), cap)
 
