@@ -171,11 +171,6 @@ def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
     _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mail arriving between the NOOP and the SEARCH before IDLE is announced with the "
-    "SEARCH's reply, which is discarded; IDLE then reports nothing for up to 25 minutes",
-)
 def test_it_notices_mail_that_arrives_just_before_idle_begins(mail_servers, mail_account):
     """Each mail is APPENDed the moment the one before it is stored, when the worker is
     between its sync pass and its IDLE: every one must still be picked up promptly."""
