@@ -410,7 +410,12 @@ class ImapConnector:
         client = self._require()
         with self._guard(f"Checking IMAP folder {self.folder!r} for new mail"):
             client.noop()  # Dovecot shows new messages to a session only after a sync
-            return any(uid >= uidnext for uid in client.search(f"UID {uidnext}:*"))
+            # Mail arriving during the SEARCH is announced (EXISTS) with its reply but is
+            # not in its result; imaplib keeps such announcements in untagged_responses.
+            pending = client._imap.untagged_responses  # noqa: SLF001
+            pending.pop("EXISTS", None)
+            found = any(uid >= uidnext for uid in client.search(f"UID {uidnext}:*"))
+            return found or pending.pop("EXISTS", None) is not None
 
 
 class _Xoauth2:
