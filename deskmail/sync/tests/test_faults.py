@@ -9,6 +9,7 @@ put on the server is stored exactly once, in a ticket of its own.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -171,23 +172,31 @@ def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
     _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a few percent of mails APPENDed right after the previous commit are noticed only "
+    "at the next IDLE recheck (up to 30 s later) instead of within a second",
+)
 def test_it_notices_mail_that_arrives_just_before_idle_begins(mail_servers, mail_account):
-    """Each mail is APPENDed the moment the one before it is stored, when the worker is
-    between its sync pass and its IDLE: every one must still be picked up promptly."""
+    """Each mail is APPENDed the moment the one before it is stored (seen by polling the
+    database every 10 ms), when the worker is between its sync pass and its IDLE: every
+    one must still be picked up within seconds, not at the next IDLE recheck."""
     with WorkerDatabase.create("sqlite") as db:
         worker = _setup(mail_servers, mail_account, db, idle=True, poll_seconds=3600)
         worker.start()
         try:
-            with mail_servers.imap(mail_account) as client:
-                for n in range(100):
+            with (
+                mail_servers.imap(mail_account) as client,
+                sqlite3.connect(db.name, timeout=30) as conn,
+            ):
+                for n in range(200):
                     message_id, raw = numbered_email(n, mail_account.address, tag="idle")
                     client.append("INBOX", raw)
-                    wait_until(
-                        lambda message_id=message_id: db.query(
-                            "SELECT 1 FROM tickets_message WHERE message_id = %s", [message_id]
-                        ),
-                        30 if n == 0 else 15,
-                        f"message {n} stored while the worker waits in IDLE",
-                    )
+                    deadline = time.monotonic() + (30 if n == 0 else 10)
+                    while not conn.execute(
+                        "SELECT 1 FROM tickets_message WHERE message_id = ?", (message_id,)
+                    ).fetchone():
+                        assert time.monotonic() < deadline, f"message {n} not stored in time"
+                        time.sleep(0.01)
         finally:
             worker.stop()
