@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -44,7 +46,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("django_db"):
             item.add_marker(marker)
-    config.issue_config_time_warning(pytest.PytestWarning(reason), stacklevel=2)
+    config.stash[_UNREACHABLE] = reason
+
+
+_UNREACHABLE = pytest.StashKey[str]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    reason = terminalreporter.config.stash.get(_UNREACHABLE, None)
+    if reason:
+        terminalreporter.write_line(f"database tests skipped: {reason}", red=True, bold=True)
 
 
 @pytest.fixture
@@ -52,3 +63,36 @@ def close_db_connections():
     yield
     for connection in connections.all():
         connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_test_database_sessions(request: pytest.FixtureRequest) -> Iterator[None]:
+    """PostgreSQL refuses to drop a database someone is connected to.
+
+    A connection left open by a thread of a test (a worker runner, a receiver's
+    pool thread) would then fail the whole run at teardown; end such sessions,
+    and say so, just before the test database is dropped.
+    """
+    if connections["default"].vendor != "postgresql" or not _uses_database(request):
+        yield
+        return
+    if _postgres_unreachable() is not None:  # every database test is skipped already
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
+    yield
+    blocker = request.getfixturevalue("django_db_blocker")
+    with blocker.unblock(), connections["default"].cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        stray = cursor.fetchall()
+        for pid, _name in stray:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    if stray:
+        print(f"\nended {len(stray)} test database session(s) left open: pids {stray}")
+
+
+def _uses_database(request: pytest.FixtureRequest) -> bool:
+    return any(item.get_closest_marker("django_db") for item in request.session.items)

@@ -15,7 +15,7 @@ import logging
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from deskmail.mailboxes.models import Mailbox, MailboxAddress
 
@@ -34,6 +34,14 @@ def _recipient_mailbox(address: str) -> Mailbox | None:
     return row.mailbox if row else None
 
 
+def _check_recipient(address: str) -> Mailbox | None:
+    """RCPT runs on a pool thread that may never run again: leave no connection behind."""
+    try:
+        return _recipient_mailbox(address)
+    finally:
+        connections.close_all()
+
+
 def _deliver(raw: bytes, recipients: list[str]) -> list[str]:
     """Ingest once per recipient mailbox; returns the outcome per recipient."""
     from deskmail.ingest.api import SourcePosition, ingest
@@ -49,8 +57,14 @@ def _deliver(raw: bytes, recipients: list[str]) -> list[str]:
         position = SourcePosition(kind="smtp", folder=address.lower(), uid=digest)
         result = ingest(mailbox, raw, source=position, delivered_to=address.lower())
         outcomes.append(f"{address}: {result.outcome}")
-    close_old_connections()
     return outcomes
+
+
+def _deliver_and_close(raw: bytes, recipients: list[str]) -> list[str]:
+    try:
+        return _deliver(raw, recipients)
+    finally:
+        connections.close_all()
 
 
 class DeliveryHandler:
@@ -59,7 +73,7 @@ class DeliveryHandler:
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        mailbox = await asyncio.to_thread(_recipient_mailbox, address)
+        mailbox = await asyncio.to_thread(_check_recipient, address)
         if mailbox is None:
             return "550 5.1.1 Recipient address rejected: not a deskmail mailbox"
         envelope.rcpt_tos.append(address)
@@ -72,7 +86,7 @@ class DeliveryHandler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            outcomes = await asyncio.to_thread(_deliver, raw, list(envelope.rcpt_tos))
+            outcomes = await asyncio.to_thread(_deliver_and_close, raw, list(envelope.rcpt_tos))
         except Exception:
             log.exception("could not store a message from %s", session.peer)
             return "451 4.3.0 Temporary failure storing the message, try again later"
