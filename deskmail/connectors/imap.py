@@ -51,6 +51,8 @@ SIZES_PER_FETCH = 5000
 STOP_CHECK_S = 0.25
 # Longest single IDLE before a NOOP and a search double-check the folder.
 IDLE_RECHECK_S = 30
+# The first IDLE after a sync: a change made just as it began is caught this soon.
+FIRST_IDLE_S = 1.0
 _COMMAND_FAILED = re.compile(r"^[a-z_]+ failed: ")
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
@@ -383,9 +385,13 @@ class ImapConnector:
             asked_to_stop = asked_to_stop or stopped()
             return asked_to_stop
 
+        # Dovecot can miss a change made just as IDLE begins, so the first IDLE is short
+        # and followed by a check; the rest last up to IDLE_RECHECK_S each.
+        slice_s = FIRST_IDLE_S
         while (left := deadline - time.monotonic()) > 0:
-            if self._idle_once(client, min(left, IDLE_RECHECK_S), stopping):
+            if self._idle_once(client, min(left, slice_s), stopping):
                 return True
+            slice_s = IDLE_RECHECK_S
             if asked_to_stop:
                 return False
             if uidnext and self._arrived_since(uidnext):

@@ -172,11 +172,6 @@ def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
     _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a few percent of mails APPENDed right after the previous commit are noticed only "
-    "at the next IDLE recheck (up to 30 s later) instead of within a second",
-)
 def test_it_notices_mail_that_arrives_just_before_idle_begins(mail_servers, mail_account):
     """Each mail is APPENDed the moment the one before it is stored (seen by polling the
     database every 10 ms), when the worker is between its sync pass and its IDLE: every
