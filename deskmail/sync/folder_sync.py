@@ -26,6 +26,8 @@ from deskmail.sync.models import FolderCheckpoint, SeenUidl
 log = logging.getLogger(__name__)
 
 ACK_BATCH = 50
+# A first sync stores the folder's history in transactions of this many messages.
+FIRST_SYNC_BATCH = 200
 
 
 @dataclass
@@ -74,6 +76,12 @@ def _sync_imap(mailbox: Mailbox, connector: Connector, folder: str, stop) -> Syn
     elif row.uidvalidity is None and result.uidvalidity is not None:
         FolderCheckpoint.objects.filter(pk=row.pk).update(uidvalidity=result.uidvalidity)
     _record_backlog(row.pk, result.total)
+    if first_sync:
+        finished = _first_sync(mailbox, connector, row.pk, result, report, stop)
+        if finished and result.skipped:
+            _step_over(row.pk, result.skipped)
+        FolderCheckpoint.objects.filter(pk=row.pk).update(backlog=0, oldest_pending_at=None)
+        return report
     unacked: list[SourcePosition] = []
     finished = True
     for message in result:
@@ -101,6 +109,68 @@ def _sync_imap(mailbox: Mailbox, connector: Connector, folder: str, stop) -> Syn
         _step_over(row.pk, result.skipped)
     FolderCheckpoint.objects.filter(pk=row.pk).update(backlog=0, oldest_pending_at=None)
     return report
+
+
+def _first_sync(
+    mailbox: Mailbox,
+    connector: Connector,
+    pk: int,
+    messages,
+    report: SyncReport,
+    stop,  # noqa: ANN001
+) -> bool:
+    """A folder's history, in batches: one transaction per batch, as an import is.
+
+    Each batch's checkpoint advances inside its transaction; the after-fetch action
+    follows its commit. History never queues acknowledgements. Returns False when
+    stopped early.
+    """
+    from django.db.models import F
+    from django.db.models.functions import Greatest
+
+    from deskmail.ingest.api import ingest_many
+
+    for chunk in _chunks(iter(messages), FIRST_SYNC_BATCH):
+        positions = [message.position for message in chunk]
+        highest = max(int(position.uid) for position in positions)
+
+        def advance(
+            results: object,
+            highest: int = highest,
+            count: int = len(chunk),
+            uidvalidity: int | None = positions[-1].uidvalidity,
+        ) -> None:
+            FolderCheckpoint.objects.filter(pk=pk).update(
+                uidvalidity=uidvalidity,
+                last_uid=Greatest("last_uid", highest),
+                backlog=Greatest(F("backlog") - count, 0),
+            )
+
+        results = ingest_many(
+            mailbox,
+            [(message.raw, message.position) for message in chunk],
+            batch_size=len(chunk),
+            history=True,
+            on_batch=advance,
+        )
+        for result in results:
+            report.count(result.outcome)
+        report.fetched += len(chunk)
+        _ack(pk, connector, positions)
+        if stop is not None and stop():
+            return False
+    return True
+
+
+def _chunks(iterator, size: int):  # noqa: ANN001, ANN202
+    chunk = []
+    for item in iterator:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _step_over(pk: int, skipped: list[SourcePosition]) -> None:
