@@ -17,6 +17,8 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from deskmail.connectors.base import Checkpoint, Connector, SourcePosition
@@ -90,7 +92,7 @@ def _sync_imap(mailbox: Mailbox, connector: Connector, folder: str, stop) -> Syn
 
         def advance(uid: int = uid, uidvalidity: int | None = position.uidvalidity) -> None:
             FolderCheckpoint.objects.filter(pk=row.pk).update(
-                uidvalidity=uidvalidity, last_uid=uid, backlog=_decrement()
+                uidvalidity=uidvalidity, last_uid=uid, backlog=Greatest(F("backlog") - 1, 0)
             )
 
         outcome = _ingest(mailbox, message.raw, position, history=first_sync, on_stored=advance)
@@ -125,9 +127,6 @@ def _first_sync(
     follows its commit. History never queues acknowledgements. Returns False when
     stopped early.
     """
-    from django.db.models import F
-    from django.db.models.functions import Greatest
-
     from deskmail.ingest.api import ingest_many
 
     for chunk in _chunks(iter(messages), FIRST_SYNC_BATCH):
@@ -179,19 +178,10 @@ def _step_over(pk: int, skipped: list[SourcePosition]) -> None:
     Only after a complete pass: everything below them is stored and acknowledged,
     and they themselves get no after-fetch action (they are not ours to touch).
     """
-    from django.db.models.functions import Greatest
-
     highest = max(int(p.uid) for p in skipped)
     FolderCheckpoint.objects.filter(pk=pk).update(
         last_uid=Greatest("last_uid", highest), acked_uid=Greatest("acked_uid", highest)
     )
-
-
-def _decrement():  # noqa: ANN202
-    from django.db.models import F
-    from django.db.models.functions import Greatest
-
-    return Greatest(F("backlog") - 1, 0)
 
 
 def _record_backlog(pk: int, total: int) -> None:
