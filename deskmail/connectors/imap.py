@@ -37,7 +37,7 @@ from deskmail.connectors.base import (
     ssl_context,
 )
 from deskmail.connectors.errors import ConnectorError, login_failed, network_errors
-from deskmail.connectors.headerfilter import header_filter_to_search, matches, parse_header_filter
+from deskmail.mail.headerfilter import matches, parse_header_filter
 from deskmail.mailboxes.config import InboundConfig
 
 # Once logged in, how long a single read may wait (a big FETCH streams steadily).
@@ -442,6 +442,23 @@ class _Xoauth2:
         self._sent = True
         token = resolve_secret(self._secret)
         return f"user={self._username}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def header_filter_to_search(text: str | None) -> list[str]:
+    """The mailbox header filter as IMAP SEARCH keys, quoted as sent: join them with spaces.
+
+    ""                          -> UNSEEN
+    "x-antivirus-report"        -> UNSEEN HEADER "x-antivirus-report" ""
+    "x-antivirus-report=SAFE"   -> UNSEEN HEADER "x-antivirus-report" "SAFE"
+    """
+    keys = ["UNSEEN"]
+    for term in parse_header_filter(text):
+        keys += ["HEADER", _quote(term.name), _quote(term.value or "")]
+    return keys
 
 
 def batches(sizes: list[tuple[int, int]], max_count: int, max_bytes: int) -> Iterator[list[int]]:

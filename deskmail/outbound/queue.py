@@ -25,8 +25,8 @@ from django.utils import timezone
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
 
-from deskmail.ingest.subjects import strip_prefixes
 from deskmail.mail.html import html_to_text, sanitize
+from deskmail.mail.subjects import strip_prefixes
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.compose import Draft, OutgoingAttachment, build
 from deskmail.outbound.models import OutboxItem

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, models, transaction
 
-from deskmail.ingest.subjects import normalise
+from deskmail.mail.subjects import normalise
 from deskmail.mailboxes.models import Mailbox
 
 
@@ -100,7 +100,7 @@ class Ticket(models.Model):
     number = models.BigIntegerField(unique=True)
     mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="tickets")
     title = models.CharField(max_length=1000, blank=True, default="")
-    # The normalised title (deskmail.ingest.subjects.normalise), kept in step by save().
+    # The normalised title (deskmail.mail.subjects.normalise), kept in step by save().
     subject_key = models.CharField(max_length=1000, blank=True, default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEW)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import domain_matches, domain_of
 from deskmail.ingest.trace import Decision
+from deskmail.mail.domains import domain_matches, domain_of
 
 name = "allowed_domains"
 

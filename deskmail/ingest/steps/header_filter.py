@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from deskmail.connectors.headerfilter import matches, parse_header_filter
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
+from deskmail.mail.headerfilter import matches, parse_header_filter
 
 name = "header_filter"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.subjects import strip_prefixes
 from deskmail.ingest.trace import Decision
+from deskmail.mail.subjects import strip_prefixes
 from deskmail.tickets.models import Counter, Ticket
 
 name = "open_ticket"

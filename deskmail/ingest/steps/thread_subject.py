@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.subjects import normalise
 from deskmail.ingest.trace import Decision
+from deskmail.mail.subjects import normalise
 from deskmail.tickets.models import Ticket
 
 name = "thread_subject"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import FREEMAIL_DOMAINS, domain_of, own_addresses
-from deskmail.ingest.subjects import find_tag
+from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.trace import Decision
+from deskmail.mail.domains import same_organisation
+from deskmail.mail.subjects import find_tag
 from deskmail.tickets.models import Ticket
 
 name = "thread_tag"
@@ -19,10 +20,9 @@ def may_join(ticket: Ticket, sender: str, ours: frozenset[str]) -> tuple[bool, s
         return True, f"{sender} is our own address"
     if sender in ticket.participants or (ticket.contact and ticket.contact.address == sender):
         return True, f"{sender} is a participant"
-    if ticket.contact is not None:
-        domain = domain_of(ticket.contact.address)
-        if domain and domain == domain_of(sender) and domain not in FREEMAIL_DOMAINS:
-            return True, f"{sender} is from the contact's domain {domain}"
+    if ticket.contact is not None and same_organisation(ticket.contact.address, sender):
+        domain = ticket.contact.domain
+        return True, f"{sender} is from the contact's domain {domain}"
     return False, f"{sender} is neither a participant nor from the contact's domain"
 
 

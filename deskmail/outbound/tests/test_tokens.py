@@ -37,3 +37,14 @@ def test_it_takes_the_newest_token_in_a_references_chain() -> None:
 
     assert ticket_from_references(["x@y.example", older, newer, "z@y.example"]) == 9
     assert ticket_from_references(["x@y.example"]) is None
+
+
+def test_it_signs_exactly_as_ids_written_before_were_signed() -> None:
+    """Message-IDs already out in the world were signed with Django's salted_hmac."""
+    from django.utils.crypto import salted_hmac
+
+    message_id = new_message_id(42, "support@example.com")
+    _, number, nonce, signature = message_id.partition("@")[0].split(".")
+
+    expected = salted_hmac("deskmail.outbound.tokens", f"{number}.{nonce}", algorithm="sha256")
+    assert signature == expected.hexdigest()[:16]

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deskmail.ingest.subjects import find_tag, find_tags, normalise, strip_prefixes
+from deskmail.mail.subjects import find_tag, find_tags, normalise, strip_prefixes
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,12 @@
 """The mailbox header filter: `name[=value]` terms, comma-separated, all required.
 
-It becomes a server-side IMAP SEARCH, exactly:
+    "x-antivirus-report=SAFE,x-antispam-evaluation-time"
 
-    ""                          -> UNSEEN
-    "x-antivirus-report"        -> UNSEEN HEADER "x-antivirus-report" ""
-    "x-antivirus-report=SAFE"   -> UNSEEN HEADER "x-antivirus-report" "SAFE"
-
-Header names are case-insensitive. IMAP's HEADER search is a case-insensitive
-substring match (RFC 3501 6.4.4), so `matches()` checks each fetched message
-again: the value must equal one of the header's values, case-sensitively.
+Header names are case-insensitive; a value must equal one of the header's
+values, case-sensitively. The IMAP connector also turns the filter into a
+server-side SEARCH (`deskmail.connectors.imap.header_filter_to_search`), whose
+HEADER key is only a case-insensitive substring match (RFC 3501 6.4.4), so
+`matches()` is the exact check every fetched message passes again.
 """
 
 from __future__ import annotations
@@ -41,18 +39,6 @@ def parse_header_filter(text: str | None) -> list[HeaderTerm]:
             raise ValueError(f"the value for {name} spans lines")
         terms.append(HeaderTerm(name, value.strip() or None))
     return terms
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def header_filter_to_search(text: str | None) -> list[str]:
-    """The IMAP SEARCH keys for a header filter, quoted as sent: join them with spaces."""
-    keys = ["UNSEEN"]
-    for term in parse_header_filter(text):
-        keys += ["HEADER", _quote(term.name), _quote(term.value or "")]
-    return keys
 
 
 def matches(terms: list[HeaderTerm], raw: bytes) -> bool:

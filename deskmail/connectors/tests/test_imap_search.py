@@ -1,10 +1,10 @@
+"""The mailbox header filter as an IMAP SEARCH."""
+
 from __future__ import annotations
 
 import pytest
 
-from deskmail.connectors.headerfilter import HeaderTerm, header_filter_to_search, matches
-
-MAIL = b"From: a@b.test\r\nX-Antivirus-Report: SAFE\r\nX-Spam: no\r\n\r\nbody\r\n"
+from deskmail.connectors.imap import header_filter_to_search
 
 
 @pytest.mark.parametrize(
@@ -41,18 +41,3 @@ def test_it_quotes_a_value_with_a_double_quote() -> None:
 def test_it_rejects_a_malformed_header_name(text: str) -> None:
     with pytest.raises(ValueError):
         header_filter_to_search(text)
-
-
-def test_it_matches_header_names_case_insensitively() -> None:
-    assert matches([HeaderTerm("x-antivirus-report", "SAFE")], MAIL)
-    assert matches([HeaderTerm("x-spam", None)], MAIL)
-
-
-def test_it_matches_values_case_sensitively_and_whole() -> None:
-    assert not matches([HeaderTerm("x-antivirus-report", "safe")], MAIL)
-    assert not matches([HeaderTerm("x-antivirus-report", "SAF")], MAIL)
-
-
-def test_it_needs_every_term() -> None:
-    assert not matches([HeaderTerm("x-spam", None), HeaderTerm("x-missing", None)], MAIL)
-    assert matches([], MAIL)
