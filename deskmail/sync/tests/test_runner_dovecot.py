@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -11,39 +10,12 @@ from deskmail.mailboxes.models import Mailbox
 from deskmail.sync.connect import connector_for
 from deskmail.sync.models import FolderCheckpoint, SeenUidl
 from deskmail.sync.runner import MailboxRunner
+from deskmail.sync.tests.helpers import imap_mailbox
 from deskmail.testing.builders import make_email, make_mailbox, message_id_of
-from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.waiting import eventually
 from deskmail.tickets.models import Message, Ticket
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
-
-
-def _eventually(check: Callable[[], object], timeout: float = 15) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not true within {timeout} s: {check.__doc__ or check}")
-
-
-def _imap_mailbox(servers: MailServers, account: MailAccount, **inbound: object) -> Mailbox:
-    settings = {
-        "protocol": "imap",
-        "host": "127.0.0.1",
-        "port": servers.ports["imap"],
-        "security": "none",
-        "username": account.address,
-        "poll_seconds": 1,
-        **inbound,
-    }
-    mailbox = make_mailbox(
-        name=account.address, key="SUP", address=account.address, inbound=settings
-    )
-    mailbox.inbound_secret = account.password
-    mailbox.save()
-    return mailbox
 
 
 @pytest.fixture
@@ -71,55 +43,55 @@ def _ticket_subjects() -> list[str]:
 def test_it_turns_mail_appended_to_the_server_into_a_ticket_via_idle(
     mail_servers, mail_account, run_mailbox
 ):
-    mailbox = _imap_mailbox(mail_servers, mail_account, idle=True, poll_seconds=3600)
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=True, poll_seconds=3600)
     runner = run_mailbox(mailbox)
-    _eventually(lambda: runner.passes >= 1)
+    eventually(lambda: runner.passes >= 1)
     raw = make_email(to=mail_account.address, subject="Printer on fire")
     uid = mail_servers.append(mail_account, raw)
 
-    _eventually(lambda: Ticket.objects.filter(title="Printer on fire").exists())
+    eventually(lambda: Ticket.objects.filter(title="Printer on fire").exists())
     message = Message.objects.get(message_id=message_id_of(raw))
     assert message.ticket.mailbox_id == mailbox.pk
     # The after-fetch action (mark_seen by default) ran, after the commit.
-    _eventually(lambda: "\\Seen" in mail_servers.flags(mail_account)[uid])
+    eventually(lambda: "\\Seen" in mail_servers.flags(mail_account)[uid])
     checkpoint = FolderCheckpoint.objects.get(mailbox=mailbox)
     assert checkpoint.last_uid == uid and checkpoint.acked_uid == uid
 
 
 def test_it_polls_when_idle_is_off(mail_servers, mail_account, run_mailbox):
-    mailbox = _imap_mailbox(mail_servers, mail_account, idle=False, poll_seconds=1)
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, poll_seconds=1)
     mail_servers.append(mail_account, make_email(to=mail_account.address, subject="First"))
     runner = run_mailbox(mailbox)
-    _eventually(lambda: _ticket_subjects() == ["First"])
+    eventually(lambda: _ticket_subjects() == ["First"])
     mail_servers.append(mail_account, make_email(to=mail_account.address, subject="Second"))
-    _eventually(lambda: _ticket_subjects() == ["First", "Second"])
-    assert runner.passes >= 2
+    eventually(lambda: _ticket_subjects() == ["First", "Second"])
+    eventually(lambda: runner.passes >= 2)
 
 
 def test_it_never_ingests_a_message_twice_across_passes_and_restarts(
     mail_servers, mail_account, run_mailbox
 ):
-    mailbox = _imap_mailbox(mail_servers, mail_account, idle=False, after_fetch="leave")
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, after_fetch="leave")
     for n in range(5):
         mail_servers.append(mail_account, make_email(to=mail_account.address, subject=f"m{n}"))
     first = run_mailbox(mailbox)
-    _eventually(lambda: Message.objects.count() == 5)
-    _eventually(lambda: first.passes >= 3)
+    eventually(lambda: Message.objects.count() == 5)
+    eventually(lambda: first.passes >= 3)
     first.stop()
     first.join(timeout=15)
     second = run_mailbox(mailbox)
-    _eventually(lambda: second.passes >= 2)
+    eventually(lambda: second.passes >= 2)
     assert Message.objects.count() == 5
     # after_fetch: leave keeps the messages unread on the server.
     assert all("\\Seen" not in flags for flags in mail_servers.flags(mail_account).values())
 
 
 def test_it_moves_messages_to_a_folder_after_storing_them(mail_servers, mail_account, run_mailbox):
-    mailbox = _imap_mailbox(mail_servers, mail_account, idle=False, after_fetch="move:Processed")
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, after_fetch="move:Processed")
     mail_servers.append(mail_account, make_email(to=mail_account.address, subject="Move me"))
     run_mailbox(mailbox)
-    _eventually(lambda: Ticket.objects.filter(title="Move me").exists())
-    _eventually(lambda: len(mail_servers.read_mailbox(mail_account, "Processed")) == 1)
+    eventually(lambda: Ticket.objects.filter(title="Move me").exists())
+    eventually(lambda: len(mail_servers.read_mailbox(mail_account, "Processed")) == 1)
     assert mail_servers.read_mailbox(mail_account) == []
 
 
@@ -142,18 +114,18 @@ def test_it_syncs_pop3_and_deletes_after_storing(mail_servers, mail_account, run
     mailbox.save()
     mail_servers.append(mail_account, make_email(to=mail_account.address, subject="Via POP3"))
     run_mailbox(mailbox)
-    _eventually(lambda: Ticket.objects.filter(title="Via POP3").exists())
-    _eventually(lambda: mail_servers.read_mailbox(mail_account) == [])
+    eventually(lambda: Ticket.objects.filter(title="Via POP3").exists())
+    eventually(lambda: mail_servers.read_mailbox(mail_account) == [])
     assert Message.objects.count() == 1
     # Deleted on the server, so its UIDL no longer needs remembering.
-    _eventually(lambda: not SeenUidl.objects.filter(mailbox=mailbox).exists())
+    eventually(lambda: not SeenUidl.objects.filter(mailbox=mailbox).exists())
 
 
 def test_it_marks_the_mailbox_failed_with_the_servers_words_after_max_tries(
     mail_servers, mail_account, run_mailbox, monkeypatch
 ):
     monkeypatch.setattr("deskmail.sync.runner.backoff_seconds", lambda failures: 0.05)
-    mailbox = _imap_mailbox(mail_servers, mail_account, max_tries=2, cool_off_minutes=60)
+    mailbox = imap_mailbox(mail_servers, mail_account, max_tries=2, cool_off_minutes=60)
     mailbox.inbound_secret = "wrong password"
     mailbox.save()
     run_mailbox(mailbox)
@@ -163,7 +135,7 @@ def test_it_marks_the_mailbox_failed_with_the_servers_words_after_max_tries(
         mailbox.refresh_from_db()
         return mailbox.status == Mailbox.Status.FAILED
 
-    _eventually(failed)
+    eventually(failed)
     assert mailbox.consecutive_failures == 2
     assert "AUTHENTICATIONFAILED" in mailbox.failed_reason or "Authentication failed" in (
         mailbox.failed_reason
@@ -173,27 +145,27 @@ def test_it_marks_the_mailbox_failed_with_the_servers_words_after_max_tries(
 
 
 def test_it_recovers_a_failed_mailbox_after_the_cool_off(mail_servers, mail_account, run_mailbox):
-    mailbox = _imap_mailbox(mail_servers, mail_account, idle=False, cool_off_minutes=0)
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, cool_off_minutes=0)
     Mailbox.objects.filter(pk=mailbox.pk).update(
         status=Mailbox.Status.FAILED, consecutive_failures=3, failed_reason="earlier outage"
     )
     mail_servers.append(mail_account, make_email(to=mail_account.address, subject="Back"))
     run_mailbox(mailbox)
-    _eventually(lambda: Ticket.objects.filter(title="Back").exists())
+    eventually(lambda: Ticket.objects.filter(title="Back").exists())
 
     def recovered() -> bool:
         """the mailbox is active again"""
         mailbox.refresh_from_db()
         return mailbox.status == Mailbox.Status.ACTIVE
 
-    _eventually(recovered)
+    eventually(recovered)
     assert mailbox.consecutive_failures == 0 and mailbox.failed_reason == ""
 
 
 def test_it_filters_by_header_and_steps_over_refused_mail_without_touching_it(
     mail_servers, mail_account, run_mailbox
 ):
-    mailbox = _imap_mailbox(
+    mailbox = imap_mailbox(
         mail_servers, mail_account, idle=False, header_filter="x-antivirus-report=SAFE"
     )
     mail_servers.append(
@@ -209,7 +181,7 @@ def test_it_filters_by_header_and_steps_over_refused_mail_without_touching_it(
         ),
     )
     runner = run_mailbox(mailbox)
-    _eventually(lambda: runner.passes >= 2)
+    eventually(lambda: runner.passes >= 2)
     assert _ticket_subjects() == ["upper"]
     checkpoint = FolderCheckpoint.objects.get(mailbox=mailbox)
     assert checkpoint.last_uid == refused and checkpoint.acked_uid == refused
