@@ -54,7 +54,7 @@ import json, sys, time, functools, io
 import django
 django.setup()
 from django.core.management import call_command
-from deskmail.ingest import api, pipeline, store
+from deskmail.ingest import batch, engine, pipeline, record
 
 spent = {}
 stack = []  # time of nested timers, so that each part counts only its own time
@@ -75,16 +75,14 @@ def timed(label, function):
                 stack[-1] += elapsed
     return wrapper
 
-for entry in pipeline.STEPS:
-    step = pipeline.resolve(entry)
-    step.run = timed("step " + getattr(step, "name", str(entry)), step.run)
-store.save = timed("store.save", store.save)
-api.store_raw = timed("raw file (store_raw)", api.store_raw)
-batch = getattr(api, "batch_mode", None)
-if batch is not None and hasattr(batch, "prepare"):
-    batch.prepare = timed("batch lookups (prepare)", batch.prepare)
-if batch is not None and hasattr(getattr(batch, "Batch", None), "flush"):
-    batch.Batch.flush = timed("batch bulk inserts (flush)", batch.Batch.flush)
+for step in pipeline.STEPS:
+    step.run = timed("step " + step.name, step.run)
+record.save = timed("record.save", record.save)
+engine.store_raw = timed("raw file (store_raw)", engine.store_raw)
+batch.BatchStore.prepare = classmethod(
+    timed("batch lookups (prepare)", batch.BatchStore.prepare.__func__)
+)
+batch.BatchStore.flush = timed("batch bulk inserts (flush)", batch.BatchStore.flush)
 started = time.perf_counter()
 call_command("import", "-v", "0", "--mailbox", "bench", sys.argv[1], stdout=io.StringIO())
 spent["total"] = time.perf_counter() - started

@@ -16,9 +16,9 @@ passed separately from the configuration; it is never logged nor shown in a repr
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Kind = Literal["imap", "pop3", "graph", "ews", "forward"]
 # A password, or a token source called at each login (so a refreshed token is used).
@@ -27,12 +27,43 @@ Secret = str | Callable[[], str]
 
 @dataclass(frozen=True)
 class SourcePosition:
-    """Where a message sits on the server: an IMAP UID in its folder, or a POP3 UIDL."""
+    """Where a message was found; the same message has the same position every time.
 
-    kind: Kind
-    folder: str
-    uidvalidity: int | None
-    uid: str
+    `kind` names the source (imap, pop3, graph, ews, smtp for the forwarding
+    receiver, import for archives); `folder`, `uidvalidity` and `uid` locate the
+    message there (an IMAP UID in its folder, a POP3 UIDL, a Graph message id,
+    an archive's path and index).
+    """
+
+    kind: str
+    folder: str = ""
+    uidvalidity: int | None = None
+    uid: str = ""
+
+    def key(self) -> str:
+        """kind:folder:uidvalidity:uid, the form deliveries are looked up by."""
+        validity = "" if self.uidvalidity is None else self.uidvalidity
+        return f"{self.kind}:{self.folder}:{validity}:{self.uid}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "folder": self.folder,
+            "uidvalidity": self.uidvalidity,
+            "uid": self.uid,
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> SourcePosition | None:
+        if not value:
+            return None
+        uidvalidity = value.get("uidvalidity")
+        return cls(
+            kind=str(value.get("kind", "")),
+            folder=str(value.get("folder", "")),
+            uidvalidity=int(uidvalidity) if uidvalidity is not None else None,
+            uid=str(value.get("uid", "")),
+        )
 
 
 @dataclass(frozen=True)

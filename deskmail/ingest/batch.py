@@ -1,23 +1,26 @@
-"""Batch mode for `ingest_many`: look things up once per batch, write small rows once.
+"""The store of a batch (`ingest_many`): look things up once, write small rows once.
 
 Before a batch runs, a few queries find which of its Message-IDs, source
-positions and referenced Message-IDs are already stored (read from the raw
-headers); the dedupe and threading steps then skip their own queries where
-the batch already knows the answer. Messages, their deliveries, reference
-rows, attachments and notes, and changes to existing tickets are collected
-and written with one statement per table, flushed at the end of the batch or
-before a step reads those tables. Within a batch each ticket has one in-memory
-instance (`Context.adopt`), so its pending changes are never read stale.
+positions, referenced Message-IDs and senders are already stored (read from the
+raw headers); the steps' questions are then answered from that knowledge where
+it suffices. Messages, their deliveries, reference rows, attachments and
+notes, and changes to existing tickets are collected and written with one
+statement per table: at the end of the batch, or before a question that only
+the database can answer. Within a batch each ticket has one in-memory instance,
+so its pending changes are never read stale; a ticket the batch did not create
+is read under a row lock the first time, so a live worker cannot change it
+while the batch holds a copy.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-from deskmail.ingest.steps.parse import synthetic_message_id
+from deskmail.ingest.store import LiveStore, Sibling
+from deskmail.mail.identity import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.models import (
     Attachment,
@@ -52,30 +55,163 @@ def _head(raw: bytes) -> bytes:
     return raw[: match.start()] if match else raw
 
 
-@dataclass
-class Batch:
-    absent_ids: set[str] = field(default_factory=set)
-    absent_positions: set[tuple[str, str]] = field(default_factory=set)  # (source key, sha256)
-    deliveries: list[Delivery] = field(default_factory=list)
-    references: list[MessageReference] = field(default_factory=list)
-    # Messages of this batch not inserted yet, and the rows that point at them.
-    messages: dict[str, Message] = field(default_factory=dict)
-    attachments: list[Attachment] = field(default_factory=list)
-    notes: list[InternalNote] = field(default_factory=list)
-    # One instance per ticket touched by the batch; changed ones are updated together.
-    tickets: dict[int, Ticket] = field(default_factory=dict)
-    dirty: dict[int, Ticket] = field(default_factory=dict)
-    # Message-IDs the batch has looked up for threading, and the ticket of each one found.
-    checked_refs: set[str] = field(default_factory=set)
-    ref_tickets: dict[str, int] = field(default_factory=dict)
-    # Contacts of the batch's senders (None: known not to exist when the batch began).
-    contacts: dict[str, Contact | None] = field(default_factory=dict)
-    # The last ticket number taken; the counter row stays locked until the commit.
-    number: int | None = None
-    number_taken: bool = False
+class BatchStore(LiveStore):
+    """Answers from what the batch knows; writes collected rows in `flush()`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.absent_ids: set[str] = set()
+        self.absent_positions: set[tuple[str, str]] = set()  # (source key, sha256)
+        self.deliveries: list[Delivery] = []
+        self.references: list[MessageReference] = []
+        # Messages of this batch not inserted yet, and the rows that point at them.
+        self.messages: dict[str, Message] = {}
+        self.attachments: list[Attachment] = []
+        self.notes: list[InternalNote] = []
+        # One instance per ticket touched by the batch; changed ones are updated together.
+        self.tickets: dict[int, Ticket] = {}
+        self.dirty: dict[int, Ticket] = {}
+        # Message-IDs the batch has looked up for threading, and the ticket of each one found.
+        self.checked_refs: set[str] = set()
+        self.ref_tickets: dict[str, int] = {}
+        # Contacts of the batch's senders (None: known not to exist when the batch began).
+        self.contacts: dict[str, Contact | None] = {}
+        # The last ticket number taken; the counter row stays locked until the commit.
+        self.number: int | None = None
+        self.number_taken = False
+
+    # -- what the batch knows before it runs -------------------------------------------
+
+    @classmethod
+    def prepare(cls, mailbox: Mailbox, items: Iterable[tuple[bytes, str, str]]) -> BatchStore:
+        """Look up, once, which of (raw, sha256, source key) are already stored."""
+        store = cls()
+        items = list(items)
+        ids: set[str] = set()
+        refs: set[str] = set()
+        senders: set[str] = set()
+        for raw, digest, _ in items:
+            ids.add(synthetic_message_id(digest))
+            head = _FOLD.sub(b" ", _head(raw))
+            match = _MESSAGE_ID.search(head)
+            if match:
+                ids.add(match.group(1).decode("ascii", "replace"))
+            sender = _FROM.search(head)
+            if sender:
+                address = parseaddr(sender.group(1).decode("utf-8", "replace"))[1].lower()
+                if address:
+                    senders.add(address)
+            for header in _THREAD_HEADER.finditer(head):
+                refs.update(
+                    r.decode("ascii", "replace") for r in _ANGLE_ID.findall(header.group(1))
+                )
+        known = set(Message.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
+        store.ref_tickets = {
+            message_id: ticket_id
+            for message_id, ticket_id in Message.objects.filter(
+                message_id__in=refs, ticket__isnull=False
+            ).values_list("message_id", "ticket_id")
+            if ticket_id is not None
+        }
+        positions = {(key, digest) for _, digest, key in items if key}
+        seen = set(
+            Delivery.objects.filter(
+                mailbox=mailbox, source_key__in={key for key, _ in positions}
+            ).values_list("source_key", "raw_sha256")
+        )
+        store.contacts = dict.fromkeys(senders)
+        store.contacts.update((c.address, c) for c in Contact.objects.filter(address__in=senders))
+        store.absent_ids = ids - known
+        store.absent_positions = positions - seen
+        store.checked_refs = refs
+        return store
+
+    # -- one instance per ticket -----------------------------------------------------
+
+    def ticket(self, pk: int) -> Ticket:
+        """The batch's instance of a ticket, read under a row lock the first time."""
+        if pk not in self.tickets:
+            query = Ticket.objects.select_for_update(of=("self",)).select_related("contact")
+            self.tickets[pk] = query.get(pk=pk)
+        return self.tickets[pk]
+
+    def _adopt(self, ticket: Ticket | None) -> Ticket | None:
+        return None if ticket is None else self.ticket(ticket.pk)
+
+    def lock(self, ticket: Ticket) -> Ticket:
+        return ticket if ticket.pk is None else self.ticket(ticket.pk)
+
+    # -- answers ----------------------------------------------------------------------
+
+    def delivered_before(self, mailbox: Mailbox, source_key: str, sha256: str) -> Message | None:
+        if (source_key, sha256) in self.absent_positions:
+            return None
+        self.flush()
+        message = super().delivered_before(mailbox, source_key, sha256)
+        if message is not None:
+            message.ticket = self._adopt(message.ticket)
+        return message
+
+    def message_by_id(self, message_id: str) -> Message | None:
+        if message_id in self.absent_ids:
+            return None
+        pending = self.messages.get(message_id)
+        message = pending if pending is not None else super().message_by_id(message_id)
+        if message is not None and pending is None:
+            message.ticket = self._adopt(message.ticket)
+        return message
+
+    def ticket_for_references(self, message_ids: list[str]) -> tuple[str, Ticket] | None:
+        unchecked = [ref for ref in message_ids if ref not in self.checked_refs]
+        stored = self._messages_in_tickets(unchecked) if unchecked else {}
+        for ref in message_ids:
+            pk = self.ref_tickets.get(ref)
+            if pk is not None:
+                return ref, self.ticket(pk)
+            if ref in stored:
+                return ref, self.ticket(stored[ref].pk)
+        return None
+
+    def ticket_sharing_ancestor(self, message_ids: list[str]) -> Sibling | None:
+        self.flush()
+        found = super().ticket_sharing_ancestor(message_ids)
+        if found is None:
+            return None
+        return Sibling(found.ref, found.message_id, self.ticket(found.ticket.pk))
+
+    def ticket_by_number(self, number: int, mailbox: Mailbox | None = None) -> Ticket | None:
+        return self._adopt(super().ticket_by_number(number, mailbox))
+
+    def ticket_by_identity(self, mailbox: Mailbox, key: str) -> Ticket | None:
+        return self._adopt(super().ticket_by_identity(mailbox, key))
+
+    def ticket_by_subject(
+        self,
+        mailbox: Mailbox,
+        subject_key: str,
+        statuses: list[str],
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> Ticket | None:
+        self.flush()  # statuses changed earlier in the batch must be visible
+        return self._adopt(super().ticket_by_subject(mailbox, subject_key, statuses, start, end))
+
+    def sender_count(self, mailbox: Mailbox, sender: str, since: dt.datetime) -> int:
+        self.flush()
+        return super().sender_count(mailbox, sender, since)
+
+    def contact(self, address: str) -> Contact | None:
+        if address in self.contacts:
+            return self.contacts[address]
+        return super().contact(address)
+
+    def create_contact(self, address: str, name: str) -> Contact:
+        contact = super().create_contact(address, name)
+        self.contacts[address] = contact
+        return contact
 
     def next_number(self) -> int:
-        """The next ticket number: one UPDATE for the batch's first, then counted here.
+        """One UPDATE for the batch's first number, then counted here.
 
         The first UPDATE locks the counter row until this transaction ends, so
         no one else can take a number meanwhile; `flush` writes the last one.
@@ -87,16 +223,47 @@ class Batch:
             self.number_taken = True
         return self.number
 
-    def add_message(self, message: Message) -> None:
-        self.messages[message.message_id] = message
+    # -- writes, collected ----------------------------------------------------------
 
-    def pending(self, message_id: str) -> Message | None:
-        """A message of this batch with this Message-ID that is not inserted yet."""
-        message = self.messages.get(message_id)
-        return message if message is not None and message.pk is None else None
+    def save_ticket(self, ticket: Ticket, now: dt.datetime) -> None:
+        if ticket.pk is not None:
+            ticket.updated_at = now
+            self.tickets.setdefault(ticket.pk, ticket)
+            self.dirty[ticket.pk] = ticket
+            return
+        ticket.save()
+        self.tickets[ticket.pk] = ticket
+
+    def add_message(self, message: Message, references: list[str]) -> None:
+        self.messages[message.message_id] = message
+        self.references.extend(MessageReference(message=message, ref=ref) for ref in references)
+        # Later replies in this batch find it here.
+        self.checked_refs.add(message.message_id)
+        if message.ticket is not None:
+            self.ref_tickets[message.message_id] = message.ticket.pk
+            self.tickets.setdefault(message.ticket.pk, message.ticket)
+
+    def add_delivery(self, delivery: Delivery) -> None:
+        self.deliveries.append(delivery)
+        self.absent_ids.discard(delivery.message.message_id)
+        self.absent_positions.discard((delivery.source_key, delivery.raw_sha256))
+
+    def add_attachment(self, attachment: Attachment) -> None:
+        self.attachments.append(attachment)
+
+    def add_note(self, note: InternalNote) -> None:
+        self.notes.append(note)
+
+    def save_trace(self, message: Message) -> None:
+        if message.pk is not None:  # a message of this batch is inserted with its trace
+            super().save_trace(message)
+
+    def queue_auto_ack(self, ticket: Ticket) -> None:
+        self.flush()  # the acknowledgement reads the ticket's first message
+        super().queue_auto_ack(ticket)
 
     def flush(self) -> None:
-        """Insert the collected rows; call before reading messages, deliveries or references."""
+        """Insert the collected rows; runs before a question only the database answers."""
         fresh = [m for m in self.messages.values() if m.pk is None]
         if fresh:
             Message.objects.bulk_create(fresh)
@@ -119,74 +286,3 @@ class Batch:
         if self.number_taken:
             Counter.objects.filter(name="ticket").update(value=self.number)
             self.number_taken = False
-
-    def stored(self, message_id: str, position: tuple[str, str]) -> None:
-        """A message of this batch is stored: it is no longer absent."""
-        self.absent_ids.discard(message_id)
-        self.absent_positions.discard(position)
-
-    def threaded(self, message_id: str, ticket: Ticket | None) -> None:
-        """A message of this batch is stored in a ticket: later replies find it here."""
-        self.checked_refs.add(message_id)
-        if ticket is not None:
-            self.ref_tickets[message_id] = ticket.pk
-            self.tickets.setdefault(ticket.pk, ticket)
-
-    def ticket(self, pk: int) -> Ticket:
-        """The batch's instance of a ticket, read under a row lock the first time."""
-        if pk not in self.tickets:
-            query = Ticket.objects.select_for_update(of=("self",)).select_related("contact")
-            self.tickets[pk] = query.get(pk=pk)
-        return self.tickets[pk]
-
-    def ticket_for(self, refs: list[str]) -> tuple[str, Ticket] | None | bool:
-        """The first ref with a ticket; None when none has one; False when the batch cannot tell."""
-        if not all(ref in self.checked_refs for ref in refs):
-            return False
-        for ref in refs:
-            pk = self.ref_tickets.get(ref)
-            if pk is not None:
-                return ref, self.ticket(pk)
-        return None
-
-
-def prepare(mailbox: Mailbox, items: Iterable[tuple[bytes, str, str]]) -> Batch:
-    """Look up, once, which of (raw, sha256, source key) are already stored."""
-    items = list(items)
-    ids: set[str] = set()
-    refs: set[str] = set()
-    senders: set[str] = set()
-    for raw, digest, _ in items:
-        ids.add(synthetic_message_id(digest))
-        head = _FOLD.sub(b" ", _head(raw))
-        match = _MESSAGE_ID.search(head)
-        if match:
-            ids.add(match.group(1).decode("ascii", "replace"))
-        sender = _FROM.search(head)
-        if sender:
-            address = parseaddr(sender.group(1).decode("utf-8", "replace"))[1].lower()
-            if address:
-                senders.add(address)
-        for header in _THREAD_HEADER.finditer(head):
-            refs.update(r.decode("ascii", "replace") for r in _ANGLE_ID.findall(header.group(1)))
-    known = set(Message.objects.filter(message_id__in=ids).values_list("message_id", flat=True))
-    ref_tickets = dict(
-        Message.objects.filter(message_id__in=refs, ticket__isnull=False).values_list(
-            "message_id", "ticket_id"
-        )
-    )
-    positions = {(key, digest) for _, digest, key in items if key}
-    seen = set(
-        Delivery.objects.filter(
-            mailbox=mailbox, source_key__in={key for key, _ in positions}
-        ).values_list("source_key", "raw_sha256")
-    )
-    contacts: dict[str, Contact | None] = dict.fromkeys(senders)
-    contacts.update((c.address, c) for c in Contact.objects.filter(address__in=senders))
-    return Batch(
-        contacts=contacts,
-        absent_ids=ids - known,
-        absent_positions=positions - seen,
-        checked_refs=refs,
-        ref_tickets=ref_tickets,
-    )

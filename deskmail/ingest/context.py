@@ -4,38 +4,39 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
+from deskmail.connectors.base import SourcePosition
+from deskmail.ingest.store import Store
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Duplicate, Outcome
 from deskmail.mail.message import ParsedMessage
-
-if TYPE_CHECKING:
-    from deskmail.ingest.api import SourcePosition
-    from deskmail.mailboxes.config import MailboxConfig
-    from deskmail.mailboxes.models import Mailbox
-    from deskmail.tickets.models import Message, Ticket
+from deskmail.mailboxes.config import MailboxConfig
+from deskmail.mailboxes.models import Mailbox
+from deskmail.tickets.models import Message, Ticket
 
 
 @dataclass
 class Context:
     mailbox: Mailbox  # the mailbox the message is filed under (an alias may change it)
+    fetched_by: Mailbox  # the mailbox whose source brought it
     raw: bytes
     sha256: str
     now: dt.datetime
+    store: Store
     source: SourcePosition | None = None
     delivered_to: str | None = None
     history: bool = False
     dry_run: bool = False
-    fetched_by: Mailbox | None = None  # the mailbox whose connector brought it
     parsed: ParsedMessage = field(default_factory=ParsedMessage)
     message_id: str = ""
     synthetic_message_id: bool = False
     address: str = ""  # which of our addresses it was delivered to
-    # The outcome when a step ends the flow early: duplicate or excluded.
-    outcome: str | None = None
+    # Set when a step ends the flow early.
+    outcome: Outcome | None = None
     stopped: bool = False
     excluded_reason: str = ""
-    # The stored message this one duplicates (or the one it was stored as).
+    # A duplicate: how it was recognised, and the stored message it duplicates.
+    duplicate: Duplicate | None = None
     message: Message | None = None
     ticket: Ticket | None = None
     new_ticket: bool = False
@@ -45,12 +46,10 @@ class Context:
     trace: list[Decision] = field(default_factory=list)
     auto_reply: bool = False
     bounce: bool = False
-    # What the store writes besides the message: a note, an outbox item, the .eml copy.
+    # What is written besides the message: a note, an acknowledgement, the .eml copy.
     note: str = ""
     acknowledge: bool = False
     attach_original: bool = False
-    # Lookups shared by the messages of one batch (our own addresses, queues, types).
-    cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settings(self) -> MailboxConfig:
@@ -59,6 +58,11 @@ class Context:
     @property
     def sender(self) -> str:
         return self.parsed.from_address
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Every address and alias of every mailbox."""
+        return self.store.directory().own
 
     @property
     def is_reply(self) -> bool:
@@ -73,19 +77,17 @@ class Context:
             return self.now
         return date
 
-    def adopt(self, ticket: Ticket | None) -> Ticket | None:
-        """The one in-memory instance of a ticket within a batch (changes wait there).
+    @property
+    def source_key(self) -> str:
+        return self.source.key() if self.source is not None else ""
 
-        A ticket the batch did not create is re-read under a row lock the first
-        time, so a live worker cannot change it while the batch holds a copy.
-        """
-        batch = self.cache.get("batch")
-        if ticket is None or batch is None:
-            return ticket
-        return batch.ticket(ticket.pk)
-
-    def stop(self, outcome: str, reason: str = "") -> None:
+    def stop(self, outcome: Outcome, reason: str = "") -> None:
         self.stopped = True
         self.outcome = outcome
-        if outcome == "excluded":
+        if outcome == Outcome.EXCLUDED:
             self.excluded_reason = reason
+
+    def found_duplicate(self, how: Duplicate, message: Message) -> None:
+        """The message is already stored: the flow ends, and a delivery may be recorded."""
+        self.duplicate, self.message, self.ticket = how, message, message.ticket
+        self.stop(Outcome.DUPLICATE)

@@ -18,10 +18,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from deskmail.ingest.api import SourcePosition
+from deskmail.connectors.base import SourcePosition
 
 ErrorHandler = Callable[[str, str], None]
 """Called with (where, what went wrong) for every item that could not be read."""
@@ -48,8 +46,6 @@ class ArchiveMessage:
 
     @property
     def position(self) -> SourcePosition:
-        from deskmail.ingest.api import SourcePosition
-
         return SourcePosition(kind=SOURCE_KIND, folder=self.folder, uid=self.uid)
 
 

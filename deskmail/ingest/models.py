@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
-from django.db import models
+import datetime as dt
+import re
+import traceback as tb
+from typing import Any
 
+from django.db import models
+from django.utils import timezone
+
+from deskmail.ingest.types import NotAnEmail
 from deskmail.mailboxes.models import Mailbox
+
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
+
+# Automatic retries of a quarantined message before an operator must decide.
+MAX_ATTEMPTS = 5
+FIRST_DELAY = dt.timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """5, 10, 20, 40 minutes ... after the 1st, 2nd, 3rd, 4th failure."""
+    return FIRST_DELAY * (2 ** max(attempts - 1, 0))
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """The error in one line, and its traceback."""
+    return f"{type(exc).__name__}: {exc}", "".join(tb.format_exception(exc))
+
+
+def header_message_id(raw: bytes) -> str:
+    """The Message-ID from the raw headers, without the parser (which may be what failed)."""
+    match = _MESSAGE_ID.search(_FOLD.sub(b" ", raw[:65536]))
+    return match.group(1).decode("ascii", "replace")[:998] if match else ""
 
 
 class QuarantinedMessage(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"  # waiting for its next retry
         RESOLVED = "resolved"  # a retry stored it
-        FAILED = "failed"  # out of automatic retries; an operator decides
+        FAILED = "failed"  # out of automatic retries (or never retried); an operator decides
 
     raw_sha256 = models.CharField(max_length=64, db_index=True)
     # Read from the raw headers when it was quarantined ("" when none could be read).
@@ -37,3 +67,47 @@ class QuarantinedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.raw_sha256[:12]} in {self.mailbox_id}: {self.error[:60]}"
+
+    @classmethod
+    def keep(
+        cls,
+        mailbox: Mailbox,
+        raw: bytes,
+        digest: str,
+        *,
+        source: dict[str, Any],
+        delivered_to: str | None,
+        history: bool,
+        exc: BaseException,
+    ) -> QuarantinedMessage:
+        """Keep a failed message (one waiting row per mailbox and content), in the caller's
+        transaction. Bytes that are not an email are never retried automatically."""
+        error, trace = describe(exc)
+        item = (
+            cls.objects.select_for_update()
+            .filter(mailbox=mailbox, raw_sha256=digest, status=cls.Status.PENDING)
+            .first()
+        )
+        if item is not None:
+            item.attempts += 1
+        else:
+            item = cls(
+                mailbox=mailbox,
+                raw_sha256=digest,
+                header_message_id=header_message_id(raw),
+                source=source,
+                delivered_to=delivered_to or "",
+                history=history,
+            )
+        item.error, item.traceback = error, trace
+        item.failed(retry=not isinstance(exc, NotAnEmail))
+        item.save()
+        return item
+
+    def failed(self, *, retry: bool = True) -> None:
+        """Schedule the next automatic retry, or give up when they are used up (not saved)."""
+        if retry and self.attempts < MAX_ATTEMPTS:
+            self.next_retry_at = timezone.now() + backoff(self.attempts)
+        else:
+            self.status = self.Status.FAILED
+            self.next_retry_at = None

@@ -8,13 +8,33 @@ a bounce is also auto-submitted, but it belongs on the ticket that bounced.
 
 from __future__ import annotations
 
-import functools
-import importlib
-from types import ModuleType
 from typing import Protocol
 
 from deskmail.ingest.context import Context
+from deskmail.ingest.steps import (
+    acknowledge,
+    alias,
+    allowed_domains,
+    autoreply,
+    blocked_senders,
+    bounce,
+    closed_policy,
+    contact,
+    dedupe,
+    header_filter,
+    loop,
+    mappings,
+    open_ticket,
+    parse,
+    rate_limit,
+    route,
+    thread_identity,
+    thread_references,
+    thread_subject,
+    thread_tag,
+)
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Outcome
 
 
 class Step(Protocol):
@@ -23,46 +43,45 @@ class Step(Protocol):
     def run(self, ctx: Context) -> Decision: ...
 
 
-STEPS: tuple[str | Step, ...] = (
-    "parse",
-    "dedupe",
-    "alias",
-    "loop",
-    "allowed_domains",
-    "blocked_senders",
-    "header_filter",
-    "rate_limit",
-    "bounce",
-    "autoreply",
-    "thread_references",
-    "thread_tag",
-    "thread_identity",
-    "thread_subject",
-    "closed_policy",
-    "open_ticket",
-    "mappings",
-    "contact",
-    "route",
-    "acknowledge",
+class _Module(Protocol):
+    """A step module: `name` and `run(ctx)` at module level."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run(self, ctx: Context) -> Decision: ...
+
+
+STEPS: tuple[Step | _Module, ...] = (
+    parse,
+    dedupe,
+    alias,
+    loop,
+    allowed_domains,
+    blocked_senders,
+    header_filter,
+    rate_limit,
+    bounce,
+    autoreply,
+    thread_references,
+    thread_tag,
+    thread_identity,
+    thread_subject,
+    closed_policy,
+    open_ticket,
+    mappings,
+    contact,
+    route,
+    acknowledge,
 )
 
 
-@functools.cache
-def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"deskmail.ingest.steps.{name}")
-
-
-def resolve(entry: str | Step) -> Step | ModuleType:
-    return _module(entry) if isinstance(entry, str) else entry
-
-
-def run(ctx: Context) -> str:
-    """Run the steps in order until one ends the flow; returns the outcome."""
-    for entry in STEPS:
-        step = resolve(entry)
+def run(ctx: Context, steps: tuple[Step | _Module, ...] | None = None) -> Outcome:
+    """Run the steps (STEPS unless given) in order until one ends the flow; the outcome."""
+    for step in STEPS if steps is None else steps:
         ctx.trace.append(step.run(ctx))
         if ctx.stopped:
             break
     if ctx.outcome is None:
-        ctx.outcome = "new_ticket" if ctx.new_ticket else "appended"
+        ctx.outcome = Outcome.NEW_TICKET if ctx.new_ticket else Outcome.APPENDED
     return ctx.outcome

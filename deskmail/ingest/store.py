@@ -1,158 +1,296 @@
-"""Write what the steps decided: the message, its references, deliveries, attachments, notes.
+"""What the pipeline steps read and write, behind one interface with two implementations.
 
-The steps decide and mostly keep their decisions in the context; this module
-is the one place that persists a message, in the caller's transaction.
+A step asks the store ("which ticket holds one of these Message-IDs?", "the
+next ticket number", "count this sender's recent mail") and never touches the
+ORM itself, so each step has exactly one code path:
+
+- `LiveStore` answers from the database and writes at once: one message, in
+  its own transaction (live mail);
+- `BatchStore` (`deskmail.ingest.batch`) answers from what a batch already
+  knows, and collects small rows to write them with one statement per table
+  (imports and first syncs);
+- a test may pass an in-memory store of its own.
+
+The store also owns the ticket instances it hands out: within a batch there is
+one instance per ticket, so no step ever reads a stale copy.
 """
 
 from __future__ import annotations
 
-from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import own_addresses
-from deskmail.ingest.steps.dedupe import source_key
-from deskmail.ingest.trace import Decision, stamp
-from deskmail.outbound.models import OutboxItem
-from deskmail.tickets.blobs import store_blob
+import datetime as dt
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from deskmail.mailboxes.directory import Directory, directory
+from deskmail.mailboxes.models import Mailbox
+from deskmail.outbound.queue import queue_auto_ack
 from deskmail.tickets.models import (
     Attachment,
     Blob,
+    Contact,
+    Counter,
     Delivery,
     InternalNote,
     Message,
     MessageReference,
+    Queue,
+    Ticket,
+    TicketType,
 )
 
 
-def _delivery(ctx: Context, message: Message) -> Delivery:
-    source = ctx.source
-    return Delivery(
-        message=message,
-        mailbox=ctx.fetched_by or ctx.mailbox,
-        address=ctx.address or (ctx.delivered_to or "").lower(),
-        source_kind=source.kind if source else "",
-        source_folder=source.folder if source else "",
-        source_uidvalidity=source.uidvalidity if source else None,
-        source_uid=source.uid if source else "",
-        source_key=source_key(ctx),
-        raw_sha256=ctx.sha256,
-    )
+@dataclass(frozen=True)
+class Sibling:
+    """A stored message that names one of the same ancestors in its References."""
+
+    ref: str
+    message_id: str
+    ticket: Ticket
 
 
-def _add_delivery(ctx: Context, message: Message) -> None:
-    delivery = _delivery(ctx, message)
-    batch = ctx.cache.get("batch")
-    if batch is None:
+class Store(ABC):
+    """The reads and writes of the pipeline steps and of recording their outcome."""
+
+    # -- our own mailboxes -----------------------------------------------------------
+
+    @abstractmethod
+    def directory(self) -> Directory:
+        """Every mailbox's addresses and aliases."""
+
+    # -- finding what is stored ----------------------------------------------------
+
+    @abstractmethod
+    def delivered_before(self, mailbox: Mailbox, source_key: str, sha256: str) -> Message | None:
+        """The message stored from this very source position with these very bytes."""
+
+    @abstractmethod
+    def message_by_id(self, message_id: str) -> Message | None:
+        """The stored message with this Message-ID (its ticket adopted), if any."""
+
+    @abstractmethod
+    def ticket_for_references(self, message_ids: list[str]) -> tuple[str, Ticket] | None:
+        """The first of message_ids that belongs to a ticket, and that ticket."""
+
+    @abstractmethod
+    def ticket_sharing_ancestor(self, message_ids: list[str]) -> Sibling | None:
+        """The newest stored message in a ticket naming one of message_ids as an ancestor."""
+
+    @abstractmethod
+    def ticket_by_number(self, number: int, mailbox: Mailbox | None = None) -> Ticket | None:
+        """The ticket with this number (in mailbox, when given)."""
+
+    @abstractmethod
+    def ticket_by_identity(self, mailbox: Mailbox, key: str) -> Ticket | None:
+        """The newest ticket of mailbox whose identity rule matched key."""
+
+    @abstractmethod
+    def ticket_by_subject(
+        self,
+        mailbox: Mailbox,
+        subject_key: str,
+        statuses: list[str],
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> Ticket | None:
+        """The newest ticket of mailbox in statuses titled subject_key, first mail in range."""
+
+    @abstractmethod
+    def lock(self, ticket: Ticket) -> Ticket:
+        """The instance of ticket that may be changed: re-read under a row lock if need be."""
+
+    @abstractmethod
+    def sender_count(self, mailbox: Mailbox, sender: str, since: dt.datetime) -> int:
+        """How many mails sender sent to mailbox since then (for the rate limit)."""
+
+    @abstractmethod
+    def contact(self, address: str) -> Contact | None:
+        """The contact with this address, if there is one."""
+
+    # -- creating --------------------------------------------------------------------
+
+    @abstractmethod
+    def create_contact(self, address: str, name: str) -> Contact: ...
+
+    @abstractmethod
+    def next_number(self) -> int:
+        """The next ticket number of the global sequence."""
+
+    @abstractmethod
+    def queue(self, name: str) -> Queue: ...
+
+    @abstractmethod
+    def ticket_type(self, name: str) -> TicketType: ...
+
+    # -- writing the outcome ---------------------------------------------------------
+
+    @abstractmethod
+    def save_ticket(self, ticket: Ticket, now: dt.datetime) -> None:
+        """Insert a new ticket, or write what a message changed on an existing one."""
+
+    @abstractmethod
+    def add_message(self, message: Message, references: list[str]) -> None:
+        """Insert a message and its threading references."""
+
+    @abstractmethod
+    def add_delivery(self, delivery: Delivery) -> None: ...
+
+    @abstractmethod
+    def add_attachment(self, attachment: Attachment) -> None: ...
+
+    @abstractmethod
+    def add_note(self, note: InternalNote) -> None: ...
+
+    @abstractmethod
+    def save_trace(self, message: Message) -> None:
+        """Write a stored message's trace again (another delivery was recorded on it)."""
+
+    @abstractmethod
+    def queue_auto_ack(self, ticket: Ticket) -> None:
+        """Queue the acknowledgement of a new ticket through the outbox."""
+
+    def blob(self, sha256: str, size: int) -> Blob:
+        """The row for attachment bytes already written to storage."""
+        return Blob.objects.get_or_create(sha256=sha256, defaults={"size": size})[0]
+
+
+class LiveStore(Store):
+    """The database itself: every answer a query, every write at once."""
+
+    def __init__(self) -> None:
+        self._directory: Directory | None = None
+        self._queues: dict[str, Queue] = {}
+        self._types: dict[str, TicketType] = {}
+
+    def directory(self) -> Directory:
+        if self._directory is None:
+            self._directory = directory()
+        return self._directory
+
+    def delivered_before(self, mailbox: Mailbox, source_key: str, sha256: str) -> Message | None:
+        found = (
+            Delivery.objects.filter(mailbox=mailbox, source_key=source_key, raw_sha256=sha256)
+            .select_related("message__ticket")
+            .order_by()[:1]
+        )
+        delivery = next(iter(found), None)
+        return delivery.message if delivery is not None else None
+
+    def message_by_id(self, message_id: str) -> Message | None:
+        found = Message.objects.filter(message_id=message_id).select_related("ticket").order_by()
+        return next(iter(found[:1]), None)
+
+    def _messages_in_tickets(self, message_ids: list[str]) -> dict[str, Ticket]:
+        rows: QuerySet[Message] = (
+            Message.objects.filter(message_id__in=message_ids, ticket__isnull=False)
+            .select_related("ticket")
+            .only("message_id", "ticket")
+            .order_by()
+        )
+        return {m.message_id: m.ticket for m in rows if m.ticket is not None}
+
+    def ticket_for_references(self, message_ids: list[str]) -> tuple[str, Ticket] | None:
+        found = self._messages_in_tickets(message_ids)
+        for ref in message_ids:
+            if ref in found:
+                return ref, found[ref]
+        return None
+
+    def ticket_sharing_ancestor(self, message_ids: list[str]) -> Sibling | None:
+        row = (
+            MessageReference.objects.filter(ref__in=message_ids, message__ticket__isnull=False)
+            .select_related("message__ticket")
+            .order_by("-message__received_at", "-message_id")
+            .first()
+        )
+        if row is None or row.message.ticket is None:
+            return None
+        return Sibling(row.ref, row.message.message_id, row.message.ticket)
+
+    def ticket_by_number(self, number: int, mailbox: Mailbox | None = None) -> Ticket | None:
+        query = Ticket.objects.filter(number=number).select_related("contact")
+        if mailbox is not None:
+            query = query.filter(mailbox=mailbox)
+        return query.first()
+
+    def ticket_by_identity(self, mailbox: Mailbox, key: str) -> Ticket | None:
+        return Ticket.objects.filter(mailbox=mailbox, identity_key=key).order_by("-number").first()
+
+    def ticket_by_subject(
+        self,
+        mailbox: Mailbox,
+        subject_key: str,
+        statuses: list[str],
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> Ticket | None:
+        return (
+            Ticket.objects.filter(
+                mailbox=mailbox,
+                subject_key=subject_key,
+                status__in=statuses,
+                first_mail_at__gte=start,
+                first_mail_at__lte=end,
+            )
+            .order_by("-first_mail_at", "-number")
+            .first()
+        )
+
+    def lock(self, ticket: Ticket) -> Ticket:
+        if ticket.pk is None:
+            return ticket
+        query = Ticket.objects.select_for_update(of=("self",)).select_related("contact")
+        return query.get(pk=ticket.pk)
+
+    def sender_count(self, mailbox: Mailbox, sender: str, since: dt.datetime) -> int:
+        return Message.objects.filter(
+            mailbox=mailbox,
+            direction=Message.Direction.IN,
+            from_address=sender,
+            received_at__gte=since,
+        ).count()
+
+    def contact(self, address: str) -> Contact | None:
+        return next(iter(Contact.objects.filter(address=address).order_by()[:1]), None)
+
+    def create_contact(self, address: str, name: str) -> Contact:
+        return Contact.objects.create(address=address, name=name[:300])
+
+    def next_number(self) -> int:
+        return Counter.next("ticket")
+
+    def queue(self, name: str) -> Queue:
+        if name not in self._queues:
+            self._queues[name] = Queue.objects.get_or_create(name=name)[0]
+        return self._queues[name]
+
+    def ticket_type(self, name: str) -> TicketType:
+        if name not in self._types:
+            self._types[name] = TicketType.objects.get_or_create(name=name)[0]
+        return self._types[name]
+
+    def save_ticket(self, ticket: Ticket, now: dt.datetime) -> None:
+        ticket.save()
+
+    def add_message(self, message: Message, references: list[str]) -> None:
+        message.save(force_insert=True)
+        if references:
+            MessageReference.objects.bulk_create(
+                [MessageReference(message=message, ref=ref) for ref in references]
+            )
+
+    def add_delivery(self, delivery: Delivery) -> None:
         delivery.save()
-        return
-    batch.deliveries.append(delivery)
-    batch.stored(message.message_id, (delivery.source_key, ctx.sha256))
 
+    def add_attachment(self, attachment: Attachment) -> None:
+        attachment.save()
 
-def record_again(ctx: Context, message: Message) -> None:
-    """A known message delivered once more: add the delivery and say so in its trace."""
-    if any(d.verdict == "duplicate" and "source position" in d.reason for d in ctx.trace):
-        return  # the very same delivery fetched again: nothing new to record
-    _add_delivery(ctx, message)
-    via = ctx.address or ctx.delivered_to or (ctx.fetched_by or ctx.mailbox).address
-    decision = Decision(
-        "dedupe",
-        "delivery",
-        f"delivered again via {via} (mailbox {(ctx.fetched_by or ctx.mailbox).name})",
-        {"source": source_key(ctx)},
-    )
-    message.trace = [*message.trace, stamp(decision, ctx.now)]
-    if message.pk is not None:  # a message of this batch is inserted with its trace
+    def add_note(self, note: InternalNote) -> None:
+        note.save()
+
+    def save_trace(self, message: Message) -> None:
         message.save(update_fields=["trace"])
 
-
-def _attach(ctx: Context, message: Message, data: bytes, **fields: object) -> None:
-    digest = store_blob(data)
-    blob, _ = Blob.objects.get_or_create(sha256=digest, defaults={"size": len(data)})
-    row = Attachment(message=message, blob=blob, size=len(data), **fields)
-    batch = ctx.cache.get("batch")
-    if batch is not None:
-        batch.attachments.append(row)
-    else:
-        row.save()
-
-
-def save(ctx: Context) -> Message:
-    """Persist the message (and the ticket the steps opened or changed)."""
-    if ctx.message is not None:
-        record_again(ctx, ctx.message)
-        return ctx.message
-    parsed = ctx.parsed
-    ticket = ctx.ticket
-    ours = own_addresses(ctx)
-    batch = ctx.cache.get("batch")
-    if ticket is not None and not ctx.stopped:
-        if batch is not None and ticket.pk is not None:
-            ticket.updated_at = ctx.now
-            batch.dirty[ticket.pk] = ticket
-        else:
-            ticket.save()
-            if batch is not None:
-                batch.tickets[ticket.pk] = ticket
-    message = Message(
-        ticket=ticket,
-        mailbox=ctx.mailbox,
-        direction=Message.Direction.OUT if parsed.from_address in ours else Message.Direction.IN,
-        message_id=ctx.message_id,
-        synthetic_message_id=ctx.synthetic_message_id,
-        in_reply_to=parsed.in_reply_to or "",
-        references=list(parsed.references),
-        subject=parsed.subject,
-        from_address=parsed.from_address[:254],
-        from_name=parsed.from_name[:300],
-        to=[a.address for a in parsed.to],
-        cc=[a.address for a in parsed.cc],
-        date=parsed.date,
-        body_text=parsed.body_text,
-        body_html=parsed.body_html,
-        reply_text=parsed.reply_text,
-        auto_submitted=ctx.auto_reply,
-        bounce=ctx.bounce,
-        headers=parsed.headers,
-        raw_sha256=ctx.sha256,
-        raw_size=len(ctx.raw),
-        trace=[stamp(d, ctx.now) for d in ctx.trace],
-        excluded=ctx.outcome == "excluded",
-        excluded_reason=ctx.excluded_reason[:500],
-        received_at=ctx.now,
-    )
-    if batch is not None:
-        batch.add_message(message)
-    else:
-        message.save(force_insert=True)
-    refs = {r for r in [parsed.in_reply_to, *parsed.references] if r}
-    rows = [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
-    if batch is not None:
-        batch.references.extend(rows)
-        batch.threaded(message.message_id, ticket)
-    elif rows:
-        MessageReference.objects.bulk_create(rows)
-    _add_delivery(ctx, message)
-    for item in parsed.attachments:
-        if item.data is None:
-            continue
-        _attach(
-            ctx,
-            message,
-            item.data,
-            filename=item.filename[:500],
-            content_type=item.content_type[:200],
-            inline=item.inline,
-            content_id=item.content_id or "",
-        )
-    if ctx.attach_original and ticket is not None and not ctx.stopped:
-        _attach(ctx, message, ctx.raw, filename="original.eml", content_type="message/rfc822")
-    if ctx.note and ticket is not None:
-        note = InternalNote(
-            ticket=ticket, kind=InternalNote.Kind.DELIVERY_FAILURE, body=ctx.note, message=message
-        )
-        if batch is not None:
-            batch.notes.append(note)
-        else:
-            note.save()
-    if ctx.acknowledge and ticket is not None:
-        OutboxItem.objects.create(kind=OutboxItem.Kind.AUTO_ACK, ticket=ticket)
-    return message
+    def queue_auto_ack(self, ticket: Ticket) -> None:
+        queue_auto_ack(ticket)

@@ -1,7 +1,8 @@
 """The trace: what each pipeline step decided about a message, and why, hit or miss.
 
-It is stored with the message (`Message.trace`) and shown by `deskmail trace`,
-so an operator can always answer "why did this email end up here?".
+It is stored with the message (`Message.trace`) and shown by `deskmail trace`
+and the console, so an operator can always answer "why did this email end up
+here?".
 """
 
 from __future__ import annotations
@@ -10,30 +11,23 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from deskmail.ingest.types import Verdict
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     step: str
-    verdict: str  # a short word: pass, hit, miss, new, joined, excluded, duplicate, ...
+    verdict: Verdict
     reason: str  # a sentence a human can read
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "step": self.step,
-            "verdict": self.verdict,
+            "verdict": str(self.verdict),
             "reason": self.reason,
             "data": self.data,
         }
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> Decision:
-        return cls(
-            step=value.get("step", ""),
-            verdict=value.get("verdict", ""),
-            reason=value.get("reason", ""),
-            data=value.get("data") or {},
-        )
 
 
 def stamp(decision: Decision, at: dt.datetime) -> dict[str, Any]:
@@ -42,7 +36,7 @@ def stamp(decision: Decision, at: dt.datetime) -> dict[str, Any]:
 
 
 def render(entries: list[dict[str, Any]]) -> str:
-    """A trace as text, one line per decision."""
+    """A stored trace as text, one line per decision."""
     width = max((len(e.get("step", "")) for e in entries), default=0)
     lines = []
     for entry in entries:

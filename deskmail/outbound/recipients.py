@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 
-from deskmail.mailboxes.models import Mailbox, MailboxAddress
+from deskmail.mailboxes.directory import directory
 from deskmail.tickets.models import Message, Ticket
 
 
@@ -22,11 +22,7 @@ class Recipients:
 
 def own_addresses() -> frozenset[str]:
     """Every address and alias of every mailbox: mail to them would come back to us."""
-    found = {a.lower() for a in MailboxAddress.objects.values_list("address", flat=True)}
-    for mailbox in Mailbox.objects.all():
-        found.add(mailbox.address.lower())
-        found.update(a.lower() for a in mailbox.settings.own_addresses())
-    return frozenset(found)
+    return directory().own
 
 
 def clean(

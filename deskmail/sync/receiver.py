@@ -44,7 +44,8 @@ def _check_recipient(address: str) -> Mailbox | None:
 
 def _deliver(raw: bytes, recipients: list[str]) -> list[str]:
     """Ingest once per recipient mailbox; returns the outcome per recipient."""
-    from deskmail.ingest.api import SourcePosition, ingest
+    from deskmail.connectors.base import SourcePosition
+    from deskmail.ingest.api import ingest
 
     close_old_connections()
     digest = hashlib.sha256(raw).hexdigest()

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Verdict
 
 name = "acknowledge"
 
 
 def run(ctx: Context) -> Decision:
     if not ctx.settings.replies.auto_acknowledge:
-        return Decision(name, "skip", "auto_acknowledge is off")
+        return Decision(name, Verdict.SKIP, "auto_acknowledge is off")
     if not ctx.new_ticket:
-        return Decision(name, "skip", "not a new ticket")
+        return Decision(name, Verdict.SKIP, "not a new ticket")
     if ctx.history:
-        return Decision(name, "skip", "history import: never acknowledged")
+        return Decision(name, Verdict.SKIP, "history import: never acknowledged")
     if ctx.auto_reply or ctx.bounce:
-        return Decision(name, "skip", "an automatic mail is never answered")
+        return Decision(name, Verdict.SKIP, "an automatic mail is never answered")
     if not ctx.sender:
-        return Decision(name, "skip", "no sender to answer")
-    if ctx.sender in own_addresses(ctx):
-        return Decision(name, "skip", "our own mail is never acknowledged")
+        return Decision(name, Verdict.SKIP, "no sender to answer")
+    if ctx.sender in ctx.own_addresses:
+        return Decision(name, Verdict.SKIP, "our own mail is never acknowledged")
     ctx.acknowledge = True
-    return Decision(name, "queued", f"acknowledgement to {ctx.sender}")
+    return Decision(name, Verdict.QUEUED, f"acknowledgement to {ctx.sender}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Outcome, Verdict
 
 name = "autoreply"
 
@@ -34,9 +35,9 @@ def run(ctx: Context) -> Decision:
                 reason = f"subject contains {keyword!r}"
                 break
     if reason is None:
-        return Decision(name, "pass", "not an auto-reply")
+        return Decision(name, Verdict.PASS, "not an auto-reply")
     ctx.auto_reply = True
     if not ctx.settings.filters.exclude_auto_replies:
-        return Decision(name, "kept", f"auto-reply ({reason}); exclude_auto_replies is off")
-    ctx.stop("excluded", f"auto-reply: {reason}")
-    return Decision(name, "excluded", f"auto-reply: {reason}")
+        return Decision(name, Verdict.KEPT, f"auto-reply ({reason}); exclude_auto_replies is off")
+    ctx.stop(Outcome.EXCLUDED, f"auto-reply: {reason}")
+    return Decision(name, Verdict.EXCLUDED, f"auto-reply: {reason}")

@@ -8,7 +8,7 @@ from email.message import Message as StdMessage
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
-from deskmail.tickets.models import Message
+from deskmail.ingest.types import Outcome, Verdict
 
 name = "bounce"
 
@@ -29,7 +29,9 @@ def _original_id_from_report(raw: bytes) -> str | None:
             if isinstance(inner, StdMessage) and inner.get("message-id"):
                 return str(inner["message-id"]).strip().strip("<>")
         elif kind == "text/rfc822-headers":
-            payload = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                continue
             headers = email.message_from_bytes(payload, policy=policy.compat32)
             if headers.get("message-id"):
                 return str(headers["message-id"]).strip().strip("<>")
@@ -53,7 +55,7 @@ def _summary(ctx: Context) -> str:
 
 def run(ctx: Context) -> Decision:
     if not (ctx.parsed.bounce or _is_report(ctx)):
-        return Decision(name, "pass", "not a bounce")
+        return Decision(name, Verdict.PASS, "not a bounce")
     ctx.bounce = True
     candidates: list[str] = []
     info = ctx.parsed.bounce_info
@@ -66,27 +68,16 @@ def run(ctx: Context) -> Decision:
     if ctx.parsed.in_reply_to:
         candidates.append(ctx.parsed.in_reply_to)
     candidates.extend(reversed(ctx.parsed.references))
-    batch = ctx.cache.get("batch")
-    if batch is not None:
-        batch.flush()
-    by_id = {
-        m.message_id: m
-        for m in Message.objects.filter(message_id__in=candidates, ticket__isnull=False)
-        .select_related("ticket")
-        .only("message_id", "ticket")
-    }
-    for candidate in candidates:
-        original = by_id.get(candidate)
-        if original is not None:
-            ctx.ticket = ctx.adopt(original.ticket)
-            ctx.note = _summary(ctx)
-            ctx.stop("excluded", "bounce")
-            return Decision(
-                name,
-                "bounce",
-                f"bounce of <{candidate}>: delivery-failure note on ticket "
-                f"#{original.ticket.number}",  # type: ignore[union-attr]
-                {"original": candidate},
-            )
-    ctx.stop("excluded", "bounce of a mail we do not know")
-    return Decision(name, "bounce", "a bounce naming no stored message; kept, no ticket")
+    original = ctx.store.ticket_for_references(candidates) if candidates else None
+    if original is None:
+        ctx.stop(Outcome.EXCLUDED, "bounce of a mail we do not know")
+        return Decision(name, Verdict.BOUNCE, "a bounce naming no stored message; kept, no ticket")
+    candidate, ctx.ticket = original
+    ctx.note = _summary(ctx)
+    ctx.stop(Outcome.EXCLUDED, "bounce")
+    return Decision(
+        name,
+        Verdict.BOUNCE,
+        f"bounce of <{candidate}>: delivery-failure note on ticket #{ctx.ticket.number}",
+        {"original": candidate},
+    )

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.trace import Decision
-from deskmail.tickets.models import Contact
+from deskmail.ingest.types import Verdict
 
 name = "contact"
-
-
-def _known_contact(ctx: Context, sender: str) -> Contact | None:
-    batch = ctx.cache.get("batch")
-    if batch is not None and sender in batch.contacts:
-        return batch.contacts[sender]
-    return next(iter(Contact.objects.filter(address=sender).order_by()[:1]), None)
 
 
 def run(ctx: Context) -> Decision:
     ticket = ctx.ticket
     if ticket is None:
-        return Decision(name, "skip", "no ticket")
-    sender, ours = ctx.sender, own_addresses(ctx)
+        return Decision(name, Verdict.SKIP, "no ticket")
+    sender, ours = ctx.sender, ctx.own_addresses
     notes = []
     customer, customer_name = sender, ctx.parsed.from_name
     if sender in ours:
@@ -29,12 +21,9 @@ def run(ctx: Context) -> Decision:
         first = next((a for a in ctx.parsed.to if a.address and a.address not in ours), None)
         customer, customer_name = (first.address, first.name) if first else ("", "")
     if ctx.new_ticket and customer:
-        contact = _known_contact(ctx, customer)
+        contact = ctx.store.contact(customer)
         if contact is None and ctx.settings.tickets.create_contacts:
-            contact = Contact.objects.create(address=customer, name=customer_name[:300])
-            batch = ctx.cache.get("batch")
-            if batch is not None:
-                batch.contacts[customer] = contact
+            contact = ctx.store.create_contact(customer, customer_name)
             notes.append(f"new contact {customer}")
         elif contact is None:
             notes.append(f"no contact for {customer} (create_contacts is off)")
@@ -56,4 +45,4 @@ def run(ctx: Context) -> Decision:
     ticket.reply_references = [*ticket.reply_references, ctx.message_id]
     if added:
         notes.append(f"participants + {', '.join(added)}")
-    return Decision(name, "pass", "; ".join(notes) or "nothing new", {"participants": added})
+    return Decision(name, Verdict.PASS, "; ".join(notes) or "nothing new", {"participants": added})

@@ -6,6 +6,7 @@ from typing import Any
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Verdict
 from deskmail.mailboxes.config import FieldMapping
 
 name = "mappings"
@@ -58,7 +59,7 @@ def run(ctx: Context) -> Decision:
     ctx.attach_original = config.attach_original_email
     ticket = ctx.ticket
     if not ctx.new_ticket or ticket is None:
-        return Decision(name, "skip", "fields are set when a ticket opens")
+        return Decision(name, Verdict.SKIP, "fields are set when a ticket opens")
     applied: dict[str, Any] = {}
     for mapping in config.field_mappings:
         value = _value(ctx, mapping)
@@ -75,6 +76,6 @@ def run(ctx: Context) -> Decision:
             ticket.custom_fields[mapping.field] = value
             applied[mapping.field] = value
     if not applied:
-        return Decision(name, "pass", "no field mapping applied")
+        return Decision(name, Verdict.PASS, "no field mapping applied")
     shown = ", ".join(f"{k}={v!r}" for k, v in applied.items())
-    return Decision(name, "mapped", shown, {"fields": applied})
+    return Decision(name, Verdict.MAPPED, shown, {"fields": applied})

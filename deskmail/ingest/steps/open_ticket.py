@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Verdict
 from deskmail.mail.subjects import strip_prefixes
-from deskmail.tickets.models import Counter, Ticket
+from deskmail.tickets.models import Ticket
 
 name = "open_ticket"
 
@@ -15,14 +16,12 @@ def run(ctx: Context) -> Decision:
     if ticket is not None:
         if ticket.status == Ticket.Status.PENDING:
             ticket.set_status(Ticket.Status.OPEN, ctx.now)
-            return Decision(name, "appended", f"to #{ticket.number}; pending -> open")
-        return Decision(name, "appended", f"to #{ticket.number} ({ticket.status})")
-    batch = ctx.cache.get("batch")
-    title = strip_prefixes(ctx.parsed.subject).strip()[:1000]
+            return Decision(name, Verdict.APPENDED, f"to #{ticket.number}; pending -> open")
+        return Decision(name, Verdict.APPENDED, f"to #{ticket.number} ({ticket.status})")
     ticket = Ticket(
-        number=batch.next_number() if batch is not None else Counter.next("ticket"),
+        number=ctx.store.next_number(),
         mailbox=ctx.mailbox,
-        title=title,
+        title=strip_prefixes(ctx.parsed.subject).strip()[:1000],
         identity_key=ctx.identity_key,
         linked_from=ctx.linked_from,
         link_reason=ctx.link_reason,
@@ -31,4 +30,4 @@ def run(ctx: Context) -> Decision:
     )
     ctx.ticket, ctx.new_ticket = ticket, True
     link = f", linked to #{ctx.linked_from.number}" if ctx.linked_from else ""
-    return Decision(name, "new", f"ticket #{ticket.number}{link}", {"number": ticket.number})
+    return Decision(name, Verdict.NEW, f"ticket #{ticket.number}{link}", {"number": ticket.number})

@@ -6,7 +6,7 @@ import datetime as dt
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
-from deskmail.tickets.models import Message
+from deskmail.ingest.types import Outcome, Verdict
 
 name = "rate_limit"
 
@@ -14,25 +14,17 @@ name = "rate_limit"
 def run(ctx: Context) -> Decision:
     limit = ctx.settings.filters.sender_rate_limit
     if limit is None:
-        return Decision(name, "pass", "no rate limit")
+        return Decision(name, Verdict.PASS, "no rate limit")
     if ctx.history:
-        return Decision(name, "pass", "history import: arrival rate says nothing")
+        return Decision(name, Verdict.PASS, "history import: arrival rate says nothing")
     if not ctx.sender:
-        return Decision(name, "pass", "no sender to count")
-    batch = ctx.cache.get("batch")
-    if batch is not None:
-        batch.flush()
+        return Decision(name, Verdict.PASS, "no sender to count")
     since = ctx.now - dt.timedelta(minutes=limit.per_minutes)
-    count = Message.objects.filter(
-        mailbox=ctx.mailbox,
-        direction=Message.Direction.IN,
-        from_address=ctx.sender,
-        received_at__gte=since,
-    ).count()
+    count = ctx.store.sender_count(ctx.mailbox, ctx.sender, since)
     window = f"{limit.max} per {limit.per_minutes} minutes"
     if count >= limit.max:
-        ctx.stop("excluded", f"rate limit: more than {window}")
+        ctx.stop(Outcome.EXCLUDED, f"rate limit: more than {window}")
         return Decision(
-            name, "excluded", f"{ctx.sender} sent {count} mails already; limit {window}"
+            name, Verdict.EXCLUDED, f"{ctx.sender} sent {count} mails already; limit {window}"
         )
-    return Decision(name, "pass", f"{count} mails from {ctx.sender}; limit {window}")
+    return Decision(name, Verdict.PASS, f"{count} mails from {ctx.sender}; limit {window}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
-from deskmail.tickets.models import Queue, TicketType
+from deskmail.ingest.types import Verdict
 
 name = "route"
 
@@ -12,21 +12,15 @@ name = "route"
 def run(ctx: Context) -> Decision:
     ticket = ctx.ticket
     if not ctx.new_ticket or ticket is None:
-        return Decision(name, "skip", "routing applies when a ticket opens")
+        return Decision(name, Verdict.SKIP, "routing applies when a ticket opens")
     config = ctx.settings.tickets
     done = []
     if config.queue:
-        key = f"queue:{config.queue}"
-        if key not in ctx.cache:
-            ctx.cache[key] = Queue.objects.get_or_create(name=config.queue)[0]
-        ticket.queue = ctx.cache[key]
+        ticket.queue = ctx.store.queue(config.queue)
         done.append(f"queue {config.queue}")
     if config.type:
-        key = f"type:{config.type}"
-        if key not in ctx.cache:
-            ctx.cache[key] = TicketType.objects.get_or_create(name=config.type)[0]
-        ticket.type = ctx.cache[key]
+        ticket.type = ctx.store.ticket_type(config.type)
         done.append(f"type {config.type}")
     if not done:
-        return Decision(name, "pass", "no queue or type configured")
-    return Decision(name, "routed", ", ".join(done))
+        return Decision(name, Verdict.PASS, "no queue or type configured")
+    return Decision(name, Verdict.ROUTED, ", ".join(done))

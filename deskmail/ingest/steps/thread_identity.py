@@ -6,7 +6,7 @@ import re
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
-from deskmail.tickets.models import Ticket
+from deskmail.ingest.types import Verdict
 
 name = "thread_identity"
 
@@ -14,25 +14,21 @@ name = "thread_identity"
 def run(ctx: Context) -> Decision:
     rule = ctx.settings.threading.identity_rule
     if rule is None:
-        return Decision(name, "skip", "no identity rule")
+        return Decision(name, Verdict.SKIP, "no identity rule")
     text = ctx.parsed.subject if rule.match == "subject" else ctx.parsed.body_text
     match = re.search(rule.pattern, text or "")
     if match is None:
-        return Decision(name, "miss", f"{rule.pattern!r} does not match the {rule.match}")
+        return Decision(name, Verdict.MISS, f"{rule.pattern!r} does not match the {rule.match}")
     ctx.identity_key = match.group(0).strip().casefold()[:500]
     if ctx.ticket is not None or ctx.linked_from is not None:
-        return Decision(name, "skip", f"ticket already found; identity {ctx.identity_key!r}")
-    ticket = (
-        Ticket.objects.filter(mailbox=ctx.mailbox, identity_key=ctx.identity_key)
-        .order_by("-number")
-        .first()
-    )
+        return Decision(name, Verdict.SKIP, f"ticket already found; identity {ctx.identity_key!r}")
+    ticket = ctx.store.ticket_by_identity(ctx.mailbox, ctx.identity_key)
     if ticket is None:
-        return Decision(name, "miss", f"identity {ctx.identity_key!r}: no ticket yet")
-    ctx.ticket = ticket = ctx.adopt(ticket)
+        return Decision(name, Verdict.MISS, f"identity {ctx.identity_key!r}: no ticket yet")
+    ctx.ticket = ticket
     return Decision(
         name,
-        "hit",
+        Verdict.HIT,
         f"identity {ctx.identity_key!r} belongs to ticket #{ticket.number}",
         {"identity": ctx.identity_key},
     )

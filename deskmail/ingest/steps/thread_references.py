@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Verdict
 from deskmail.outbound.tokens import ticket_from_token
-from deskmail.tickets.models import Message, MessageReference, Ticket
 
 name = "thread_references"
 
@@ -22,61 +22,36 @@ def chain(ctx: Context) -> list[str]:
 def run(ctx: Context) -> Decision:
     ids = chain(ctx)
     if not ids:
-        return Decision(name, "miss", "new mail: no In-Reply-To or References")
-    batch = ctx.cache.get("batch")
-    known = batch.ticket_for(ids) if batch is not None else False
-    if known:
-        ref, ctx.ticket = known  # type: ignore[misc]
+        return Decision(name, Verdict.MISS, "new mail: no In-Reply-To or References")
+    found = ctx.store.ticket_for_references(ids)
+    if found is not None:
+        ref, ctx.ticket = found
         return Decision(
-            name, "hit", f"refers to <{ref}> in ticket #{ctx.ticket.number}", {"ref": ref}
+            name, Verdict.HIT, f"refers to <{ref}> in ticket #{ctx.ticket.number}", {"ref": ref}
         )
-    found = (
-        {}
-        if known is None
-        else {
-            m.message_id: m
-            for m in Message.objects.filter(message_id__in=ids, ticket__isnull=False)
-            .select_related("ticket")
-            .only("message_id", "ticket")
-            .order_by()
-        }
-    )
-    for ref in ids:
-        if ref in found:
-            ctx.ticket = ctx.adopt(found[ref].ticket)
-            return Decision(
-                name,
-                "hit",
-                f"refers to <{ref}> in ticket #{ctx.ticket.number}",  # type: ignore[union-attr]
-                {"ref": ref},
-            )
     # Our own signed Message-IDs name their ticket even when the message is not stored
     # here (a restored backup, an outbox row not yet recorded as a message).
     number = next((n for n in map(ticket_from_token, ids) if n is not None), None)
     if number is not None:
-        ticket = Ticket.objects.filter(number=number).first()
+        ticket = ctx.store.ticket_by_number(number)
         if ticket is not None:
-            ctx.ticket = ctx.adopt(ticket)
+            ctx.ticket = ticket
             return Decision(
-                name, "hit", f"our signed Message-ID names ticket #{number}", {"number": number}
+                name,
+                Verdict.HIT,
+                f"our signed Message-ID names ticket #{number}",
+                {"number": number},
             )
     # The first mail of the thread may never have reached us: a stored message that
     # names the same ancestor in its own References belongs to the same thread.
-    if batch is not None:
-        batch.flush()
-    sibling = (
-        MessageReference.objects.filter(ref__in=ids, message__ticket__isnull=False)
-        .select_related("message__ticket")
-        .order_by("-message__received_at", "-message_id")
-        .first()
-    )
+    sibling = ctx.store.ticket_sharing_ancestor(ids)
     if sibling is not None:
-        ctx.ticket = ctx.adopt(sibling.message.ticket)
+        ctx.ticket = sibling.ticket
         return Decision(
             name,
-            "hit",
-            f"shares the ancestor <{sibling.ref}> with <{sibling.message.message_id}> "
-            f"in ticket #{ctx.ticket.number}",  # type: ignore[union-attr]
+            Verdict.HIT,
+            f"shares the ancestor <{sibling.ref}> with <{sibling.message_id}> "
+            f"in ticket #{sibling.ticket.number}",
             {"ref": sibling.ref},
         )
-    return Decision(name, "miss", f"none of {len(ids)} referenced Message-IDs is known")
+    return Decision(name, Verdict.MISS, f"none of {len(ids)} referenced Message-IDs is known")

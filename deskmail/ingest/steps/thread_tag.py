@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.lookups import own_addresses
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Verdict
 from deskmail.mail.domains import same_organisation
 from deskmail.mail.subjects import find_tag
 from deskmail.tickets.models import Ticket
@@ -21,35 +21,31 @@ def may_join(ticket: Ticket, sender: str, ours: frozenset[str]) -> tuple[bool, s
     if sender in ticket.participants or (ticket.contact and ticket.contact.address == sender):
         return True, f"{sender} is a participant"
     if ticket.contact is not None and same_organisation(ticket.contact.address, sender):
-        domain = ticket.contact.domain
-        return True, f"{sender} is from the contact's domain {domain}"
+        return True, f"{sender} is from the contact's domain {ticket.contact.domain}"
     return False, f"{sender} is neither a participant nor from the contact's domain"
 
 
 def run(ctx: Context) -> Decision:
     if ctx.ticket is not None or ctx.linked_from is not None:
-        return Decision(name, "skip", "ticket already found")
+        return Decision(name, Verdict.SKIP, "ticket already found")
     if not ctx.settings.threading.subject_tag:
-        return Decision(name, "skip", "subject tags are off for this mailbox")
+        return Decision(name, Verdict.SKIP, "subject tags are off for this mailbox")
     key = ctx.mailbox.key
     number = find_tag(ctx.parsed.subject, key)
     if number is None:
-        return Decision(name, "miss", f"no [{key}#…] tag in the subject")
-    ticket = (
-        Ticket.objects.filter(number=number, mailbox=ctx.mailbox).select_related("contact").first()
-    )
-    ticket = ctx.adopt(ticket)
+        return Decision(name, Verdict.MISS, f"no [{key}#…] tag in the subject")
+    ticket = ctx.store.ticket_by_number(number, ctx.mailbox)
     if ticket is None:
-        return Decision(name, "miss", f"tag [{key}#{number}] names no ticket of this mailbox")
-    allowed, why = may_join(ticket, ctx.sender, own_addresses(ctx))
+        return Decision(name, Verdict.MISS, f"tag [{key}#{number}] names no ticket of this mailbox")
+    allowed, why = may_join(ticket, ctx.sender, ctx.own_addresses)
     if allowed:
         ctx.ticket = ticket
-        return Decision(name, "hit", f"tag [{key}#{number}]; {why}", {"number": number})
+        return Decision(name, Verdict.HIT, f"tag [{key}#{number}]; {why}", {"number": number})
     ctx.linked_from = ticket
     ctx.link_reason = f"quoted the tag of #{number}"
     return Decision(
         name,
-        "linked",
+        Verdict.LINKED,
         f"tag [{key}#{number}], but {why}: a new ticket linked to #{number}",
         {"number": number},
     )

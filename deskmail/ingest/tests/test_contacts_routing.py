@@ -71,11 +71,14 @@ def test_it_routes_new_tickets_to_the_mailbox_queue_and_type(support):
 
 
 def test_it_queues_an_acknowledgement_for_a_new_ticket_only(support):
+    configure(support, outbound={"host": "smtp.example.com"})
     first = make_email()
     a = ingest(support, first)
     ingest(support, make_email(subject="Re: x", in_reply_to=message_id_of(first)))
     item = OutboxItem.objects.get()
     assert (item.kind, item.status, item.ticket_id) == ("auto_ack", "pending", a.ticket.pk)
+    # Composed at once, through the same outbound path as an agent's reply.
+    assert item.outgoing is not None and item.outgoing.auto_submitted
 
 
 def test_it_never_acknowledges_history_imports(support):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management.base import CommandError
 
+from deskmail.ingest.models import QuarantinedMessage
 from deskmail.ingest.tests.test_import_helpers import (
     mail,
     make_mailboxes,
@@ -16,6 +17,7 @@ from deskmail.ingest.tests.test_import_helpers import (
     write_maildir,
     write_mbox,
 )
+from deskmail.tickets.blobs import read_raw
 from deskmail.tickets.models import Delivery, Message, Ticket
 
 pytestmark = pytest.mark.django_db
@@ -166,17 +168,32 @@ def test_it_reports_an_unreadable_message_and_goes_on(tmp_path: Path) -> None:
     assert str(maildir / "new" / "0000.broken") in output
 
 
-def test_it_keeps_and_flags_a_message_without_headers(tmp_path: Path) -> None:
+def test_it_quarantines_what_is_not_an_email_and_imports_the_rest(tmp_path: Path) -> None:
     make_mailboxes()
     garbage = b"\x00\xff\xfe this is not an email at all \x00\n\n\x80\x81"
     archive = write_mbox(tmp_path / "support.mbox", [THREADS[0], garbage, THREADS[1]])
 
     output = run("import", "--mailbox", "support", str(archive))
 
-    assert summary(output)["new tickets"] == 3
+    assert summary(output)["new tickets"] == 2
+    assert summary(output)["quarantined"] == 1
+    assert f"{archive} #2: NotAnEmail: not an email: it does not start with a header" in output
+    assert Delivery.objects.filter(source_uid="3").exists()
+    kept = QuarantinedMessage.objects.get()
+    assert read_raw(kept.raw_sha256).startswith(b"\x00\xff\xfe this is not")
+    assert kept.status == "failed"  # retrying cannot make it an email
+
+
+def test_it_keeps_and_flags_a_message_without_a_sender_or_message_id(tmp_path: Path) -> None:
+    make_mailboxes()
+    anonymous = b"Subject: who wrote this?\n\nNobody knows.\n"
+    archive = write_mbox(tmp_path / "support.mbox", [THREADS[0], anonymous])
+
+    output = run("import", "--mailbox", "support", str(archive))
+
+    assert summary(output)["new tickets"] == 2
     assert summary(output)["flagged"] == 1
     assert f"{archive} #2: stored without sender or Message-ID" in output
-    assert Delivery.objects.filter(source_uid="3").exists()
 
 
 def test_it_fails_when_nothing_could_be_read(tmp_path: Path) -> None:

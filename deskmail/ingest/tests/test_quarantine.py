@@ -1,14 +1,17 @@
 """Nothing lost: a message a step fails on is kept, and retried into a ticket later."""
 
 import datetime as dt
+import random
 
 import pytest
 from django.utils import timezone
 
 from deskmail.ingest import pipeline, quarantine
 from deskmail.ingest.api import SourcePosition, ingest
-from deskmail.ingest.models import QuarantinedMessage
+from deskmail.ingest.models import MAX_ATTEMPTS, QuarantinedMessage
+from deskmail.ingest.steps import open_ticket
 from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Verdict
 from deskmail.testing.builders import make_email
 from deskmail.tickets.blobs import read_raw, sha256
 from deskmail.tickets.models import Message, Ticket
@@ -24,13 +27,13 @@ class Explode:
     def run(self, ctx):
         if "poison" in ctx.parsed.subject:
             raise RuntimeError("the step broke")
-        return Decision(self.name, "pass", "fine")
+        return Decision(self.name, Verdict.PASS, "fine")
 
 
 @pytest.fixture
 def failing_step(monkeypatch):
     steps = list(pipeline.STEPS)
-    steps.insert(steps.index("open_ticket"), Explode())
+    steps.insert(steps.index(open_ticket), Explode())
     monkeypatch.setattr(pipeline, "STEPS", tuple(steps))
     return monkeypatch
 
@@ -77,7 +80,7 @@ def test_it_retries_due_items_with_backoff_and_gives_up_after_five_attempts(supp
         item.refresh_from_db()
         if item.next_retry_at:
             delays.append(item.next_retry_at - before)
-    assert item.status == "failed" and item.attempts == quarantine.MAX_ATTEMPTS
+    assert item.status == "failed" and item.attempts == MAX_ATTEMPTS
     assert delays == sorted(delays) and delays[0] < delays[-1]
     assert not Ticket.objects.exists()
 
@@ -103,3 +106,27 @@ def test_trace_shows_a_quarantined_message_by_its_message_id(support, failing_st
     call_command("trace", message_id_of(raw), stdout=out)
     assert "quarantined (pending, 1 attempts" in out.getvalue()
     assert "RuntimeError: the step broke" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", random.Random(3).randbytes(600), b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"],
+    ids=["empty", "random bytes", "a PDF"],
+)
+def test_it_keeps_bytes_that_are_not_an_email_in_the_quarantine_and_opens_no_ticket(support, raw):
+    result = ingest(support, raw)
+
+    assert result.outcome == "quarantined" and "not an email" in result.error
+    assert not Ticket.objects.exists() and not Message.objects.exists()
+    item = QuarantinedMessage.objects.get()
+    assert read_raw(item.raw_sha256) == raw
+    assert item.status == "failed" and item.next_retry_at is None  # a retry cannot help
+    assert "it starts with" in item.error
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"From: ann@acme.example\r\nSubject: headers only\r\n", b"Subject: no body\r\n\r\n"],
+)
+def test_it_makes_a_ticket_of_an_email_without_a_body(support, raw):
+    assert ingest(support, raw).outcome == "new_ticket"

@@ -1,4 +1,4 @@
-"""Acknowledgements: composed from the pipeline's row, and only when the rules allow."""
+"""Acknowledgements: composed by the pipeline through the outbox, only when the rules allow."""
 
 from __future__ import annotations
 
@@ -24,12 +24,10 @@ def test_it_composes_the_pipelines_acknowledgement_as_automatic_mail() -> None:
     mailbox = support_mailbox(replies=ACK)
     ticket, first = customer_ticket(mailbox, message_id="m1@acme.example")
     item = _ack_of(ticket)
-    fixed_id = item.message_id
 
-    assert compose_auto_ack(item)
-
+    assert item.status == OutboxItem.Status.PENDING and item.outgoing is not None
     msg = built(item)
-    assert item.message_id == fixed_id and msg["Message-ID"] == f"<{fixed_id}>"
+    assert msg["Message-ID"] == f"<{item.message_id}>"
     assert msg["Auto-Submitted"] == "auto-replied"
     assert msg["X-Auto-Response-Suppress"] == "All"
     assert msg["Precedence"] == "auto_reply"
@@ -45,9 +43,6 @@ def test_it_does_not_acknowledge_mailing_list_mail() -> None:
     ticket, _ = customer_ticket(mailbox, headers={"List-Id": "<users.lists.acme.example>"})
     item = _ack_of(ticket)
 
-    assert not compose_auto_ack(item)
-
-    item.refresh_from_db()
     assert item.status == OutboxItem.Status.SKIPPED
     assert "List-Id" in item.last_error
     assert item.outgoing is None
@@ -68,26 +63,28 @@ def test_it_does_not_acknowledge_automatic_mail_kept_on_a_ticket(headers) -> Non
 def test_it_acknowledges_a_contact_once_per_ticket() -> None:
     mailbox = support_mailbox(replies=ACK)
     ticket, _ = customer_ticket(mailbox)
-    assert compose_auto_ack(_ack_of(ticket))
-    again = OutboxItem.objects.create(kind=OutboxItem.Kind.AUTO_ACK, ticket=ticket)
+    assert _ack_of(ticket).status == OutboxItem.Status.PENDING
 
-    assert not compose_auto_ack(again)
-    again.refresh_from_db()
+    again = queue_auto_ack(ticket)
+
+    assert again.status == OutboxItem.Status.SKIPPED
     assert "already acknowledged" in again.last_error
 
 
 def test_it_limits_acknowledgements_per_sender_per_hour() -> None:
     mailbox = support_mailbox(replies=ACK)
-    results = []
+    statuses = []
     for n in range(AUTO_ACK_PER_HOUR + 1):
         ticket, _ = customer_ticket(mailbox, subject=f"Problem {n}")
-        results.append(compose_auto_ack(_ack_of(ticket)))
+        statuses.append(_ack_of(ticket).status)
 
-    assert results == [True] * AUTO_ACK_PER_HOUR + [False]
+    assert statuses == [OutboxItem.Status.PENDING] * AUTO_ACK_PER_HOUR + ["skipped"]
     assert "rate limit" in OutboxItem.objects.filter(status="skipped").get().last_error
-    ticket, _ = customer_ticket(mailbox, subject="An hour later")
+    ticket, _ = customer_ticket(mailbox, subject="Still within the hour")
+    assert _ack_of(ticket).status == OutboxItem.Status.SKIPPED
     later = timezone.now() + dt.timedelta(hours=1, minutes=1)
-    assert compose_auto_ack(_ack_of(ticket), later)
+    item = OutboxItem.objects.create(kind=OutboxItem.Kind.AUTO_ACK, ticket=ticket)
+    assert compose_auto_ack(item, later)
 
 
 def test_it_never_acknowledges_our_own_address() -> None:

@@ -31,7 +31,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from deskmail.ingest.api import IngestResult, SourcePosition, ingest_many
+from deskmail.ingest.api import IngestResult, Outcome, SourcePosition, ingest_many
 from deskmail.ingest.importers import read_archives
 from deskmail.ingest.management.commands.tickets import find_mailbox
 
@@ -132,9 +132,10 @@ class Tally:
     counts: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
-    def note(self, kind: str, text: str) -> str:
+    def note(self, kind: str, text: str, *, count: bool = True) -> str:
         """Count a problem; keep its description if it is among the first few of its kind."""
-        self.counts[kind] += 1
+        if count:
+            self.counts[kind] += 1
         shown = self.examples.setdefault(kind, [])
         if len(shown) < SHOWN_PROBLEMS:
             shown.append(text)
@@ -144,10 +145,10 @@ class Tally:
         """Count one pipeline result; returns a problem line to show, if it is one."""
         self.counts[result.outcome] += 1
         where = f"{position.folder} #{position.uid}"
-        if result.outcome == "quarantined":
-            return self.note("quarantined", f"{where}: {result.error}")
+        if result.outcome == Outcome.QUARANTINED:
+            return self.note("quarantined", f"{where}: {result.error}", count=False)
         message = result.message
-        if result.outcome in ("new_ticket", "appended") and message is not None:
+        if result.outcome in (Outcome.NEW_TICKET, Outcome.APPENDED) and message is not None:
             # Kept, but an agent will want to know: mail nobody can answer or thread.
             missing = [
                 label
@@ -170,7 +171,7 @@ class Tally:
         width = max(len(label) for _, label in OUTCOMES + PROBLEMS)
         for key, label in OUTCOMES + PROBLEMS:
             lines.append(f"  {label:<{width}}  {self.counts[key]}")
-        for key, label in PROBLEMS:
+        for key, label in (("quarantined", "quarantined"), *PROBLEMS):
             if not self.counts[key]:
                 continue
             lines.append(f"{label.capitalize()}:")

@@ -1,0 +1,319 @@
+"""The engine: one raw message in, a ticket (or a reasoned refusal) out, in one transaction.
+
+The raw bytes are stored first, content-addressed, so that nothing is lost
+whatever happens next. The steps then run in one database transaction, and
+`on_stored` is called inside it (a caller records how far its source got
+there, so the two commit together). A step that raises sends the message to
+the quarantine; the mail after it flows on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
+
+from deskmail.connectors.base import SourcePosition
+from deskmail.ingest import pipeline, record
+from deskmail.ingest.batch import BatchStore
+from deskmail.ingest.context import Context
+from deskmail.ingest.models import QuarantinedMessage
+from deskmail.ingest.store import LiveStore, Store
+from deskmail.ingest.trace import Decision
+from deskmail.ingest.types import Outcome, Verdict
+from deskmail.mailboxes.models import Mailbox
+from deskmail.tickets.blobs import sha256, store_raw
+from deskmail.tickets.models import Message, Ticket
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    outcome: Outcome
+    message: Message | None = None
+    ticket: Ticket | None = None
+    trace: list[Decision] = field(default_factory=list)
+    error: str | None = None  # for a quarantined message: what went wrong
+
+    @property
+    def is_new_ticket(self) -> bool:
+        return self.outcome == Outcome.NEW_TICKET
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    """One message for `ingest_many`."""
+
+    raw: bytes
+    source: SourcePosition | None = None
+    delivered_to: str | None = None
+
+
+def _context(
+    mailbox: Mailbox,
+    raw: bytes,
+    digest: str,
+    store: Store,
+    *,
+    source: SourcePosition | None,
+    delivered_to: str | None,
+    history: bool,
+    dry_run: bool = False,
+) -> Context:
+    return Context(
+        mailbox=mailbox,
+        fetched_by=mailbox,
+        raw=raw,
+        sha256=digest,
+        now=timezone.now(),
+        store=store,
+        source=source,
+        delivered_to=delivered_to,
+        history=history,
+        dry_run=dry_run,
+    )
+
+
+def process(ctx: Context) -> IngestResult:
+    """Run the steps and record the outcome, in the caller's transaction. May raise."""
+    outcome = pipeline.run(ctx)
+    message = record.save(ctx)
+    return IngestResult(outcome, message, ctx.ticket, ctx.trace)
+
+
+class OnStoredFailed(Exception):
+    """The caller's `on_stored` raised: nothing was stored, and that error is the caller's."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def ingest_once(
+    mailbox: Mailbox,
+    raw: bytes,
+    digest: str,
+    *,
+    source: SourcePosition | None = None,
+    delivered_to: str | None = None,
+    history: bool = False,
+    on_stored: Callable[[], None] | None = None,
+) -> IngestResult:
+    """One attempt in its own transaction; raises what a step raised (nothing is written)."""
+    for attempt in (1, 2):
+        ctx = _context(
+            mailbox,
+            raw,
+            digest,
+            LiveStore(),
+            source=source,
+            delivered_to=delivered_to,
+            history=history,
+        )
+        try:
+            with transaction.atomic():
+                result = process(ctx)
+                if on_stored is not None:
+                    try:
+                        on_stored()
+                    except Exception as exc:
+                        raise OnStoredFailed(exc) from exc
+            return result
+        except (IntegrityError, OperationalError):
+            # Another worker stored the same Message-ID at the same moment (the
+            # second attempt sees it and records a duplicate), or a deadlock with
+            # an import batch holding the ticket counter, or SQLite was busy.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def quarantined(
+    mailbox: Mailbox,
+    raw: bytes,
+    digest: str,
+    exc: BaseException,
+    *,
+    source: SourcePosition | None,
+    delivered_to: str | None,
+    history: bool,
+    on_stored: Callable[[], None] | None = None,
+) -> IngestResult:
+    """Keep a message a step failed on, with the error; the source moves past it all the same."""
+    log.warning("message %s quarantined: %s: %s", digest[:12], type(exc).__name__, exc)
+    with transaction.atomic():
+        QuarantinedMessage.keep(
+            mailbox,
+            raw,
+            digest,
+            source=source.to_json() if source is not None else {},
+            delivered_to=delivered_to,
+            history=history,
+            exc=exc,
+        )
+        if on_stored is not None:
+            on_stored()
+    reason = f"{type(exc).__name__}: {exc}"
+    return IngestResult(
+        Outcome.QUARANTINED,
+        trace=[Decision("quarantine", Verdict.QUARANTINED, reason, {"sha256": digest})],
+        error=reason,
+    )
+
+
+def ingest(
+    mailbox: Mailbox,
+    raw: bytes,
+    *,
+    source: SourcePosition | None = None,
+    delivered_to: str | None = None,
+    history: bool = False,
+    on_stored: Callable[[], None] | None = None,
+) -> IngestResult:
+    """Store the raw message, run the pipeline, commit; a failure goes to the quarantine."""
+    digest = store_raw(raw)
+    try:
+        return ingest_once(
+            mailbox,
+            raw,
+            digest,
+            source=source,
+            delivered_to=delivered_to,
+            history=history,
+            on_stored=on_stored,
+        )
+    except OnStoredFailed as failed:
+        # The source could not record its progress: nothing is stored, and the
+        # message will be offered again. Not the message's fault: no quarantine.
+        raise failed.error from None
+    except Exception as exc:  # noqa: BLE001 - kept in the quarantine, never lost
+        return quarantined(
+            mailbox,
+            raw,
+            digest,
+            exc,
+            source=source,
+            delivered_to=delivered_to,
+            history=history,
+            on_stored=on_stored,
+        )
+
+
+def dry_run(mailbox: Mailbox, raw: bytes) -> IngestResult:
+    """Run every step as `ingest` would, then roll back: nothing is written."""
+    ctx = _context(
+        mailbox,
+        raw,
+        sha256(raw),
+        LiveStore(),
+        source=None,
+        delivered_to=None,
+        history=False,
+        dry_run=True,
+    )
+    try:
+        with transaction.atomic():
+            try:
+                outcome = pipeline.run(ctx)
+            finally:
+                transaction.set_rollback(True)
+    except Exception as exc:  # noqa: BLE001 - reported, as ingest would quarantine it
+        reason = f"{type(exc).__name__}: {exc}"
+        ctx.trace.append(Decision("quarantine", Verdict.QUARANTINED, reason))
+        return IngestResult(Outcome.QUARANTINED, None, ctx.ticket, ctx.trace, error=reason)
+    message = ctx.message  # a duplicate's stored message; otherwise nothing was stored
+    return IngestResult(outcome, message, ctx.ticket, ctx.trace)
+
+
+def _as_item(entry: IngestItem | bytes | tuple[bytes, SourcePosition | None]) -> IngestItem:
+    if isinstance(entry, bytes):
+        return IngestItem(entry)
+    if isinstance(entry, tuple):
+        return IngestItem(*entry)
+    return entry
+
+
+def ingest_batch(
+    mailbox: Mailbox,
+    batch: list[IngestItem],
+    *,
+    history: bool = True,
+    on_batch: Callable[[list[IngestResult]], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest messages in one transaction with a batch store (a fast import).
+
+    A batch in which any message fails is rolled back and run again one message
+    at a time, so a poison message is quarantined and its neighbours stored.
+    `on_batch` is called inside the batch's transaction with its results.
+    """
+    stored = [(item, store_raw(item.raw)) for item in batch]
+    try:
+        with transaction.atomic():
+            store = BatchStore.prepare(
+                mailbox,
+                [
+                    (item.raw, digest, item.source.key() if item.source else "")
+                    for item, digest in stored
+                ],
+            )
+            done = [
+                process(
+                    _context(
+                        mailbox,
+                        item.raw,
+                        digest,
+                        store,
+                        source=item.source,
+                        delivered_to=item.delivered_to,
+                        history=history,
+                    )
+                )
+                for item, digest in stored
+            ]
+            store.flush()
+            if on_batch is not None:
+                on_batch(done)
+    except Exception:  # noqa: BLE001 - the batch is retried message by message
+        log.warning("a batch of %d failed; ingesting one by one", len(stored))
+        done = [
+            ingest(
+                mailbox,
+                item.raw,
+                source=item.source,
+                delivered_to=item.delivered_to,
+                history=history,
+            )
+            for item, _ in stored
+        ]
+        if on_batch is not None:
+            with transaction.atomic():
+                on_batch(done)
+    return done
+
+
+def ingest_many(
+    mailbox: Mailbox,
+    items: Iterable[IngestItem | bytes | tuple[bytes, SourcePosition | None]],
+    *,
+    batch_size: int = 200,
+    history: bool = True,
+    on_batch: Callable[[list[IngestResult]], None] | None = None,
+) -> list[IngestResult]:
+    """Ingest many messages, one transaction per batch of batch_size (fast imports).
+
+    `history` defaults to True: imports never queue acknowledgements.
+    """
+    results: list[IngestResult] = []
+    batch: list[IngestItem] = []
+    for entry in items:
+        batch.append(_as_item(entry))
+        if len(batch) >= batch_size:
+            results.extend(ingest_batch(mailbox, batch, history=history, on_batch=on_batch))
+            batch = []
+    if batch:
+        results.extend(ingest_batch(mailbox, batch, history=history, on_batch=on_batch))
+    return results
