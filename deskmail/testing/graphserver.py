@@ -282,7 +282,7 @@ def _address_json(name: str, address: str) -> Json:
     return {"emailAddress": {"name": name or address, "address": address}}
 
 
-def _header_summary(raw: bytes) -> Json:
+def header_summary(raw: bytes) -> Json:
     """The message properties Graph derives from the MIME headers."""
     headers = BytesHeaderParser(policy=policy.default).parsebytes(raw)
 
@@ -319,7 +319,7 @@ def _header_summary(raw: bytes) -> Json:
     }
 
 
-def _strip_header(raw: bytes, name: bytes) -> bytes:
+def strip_header(raw: bytes, name: bytes) -> bytes:
     """`raw` without the header `name` (and its continuation lines), the body untouched."""
     end = raw.find(b"\r\n\r\n")
     separator = 4
@@ -642,7 +642,7 @@ class GraphServer:
             change_key=secrets.token_urlsafe(12),
             created=_now(),
             modified=_now(),
-            headers=_header_summary(raw),
+            headers=header_summary(raw),
         )
         mailbox.messages[immutable] = message
         self._notify(mailbox, folder_id, "created", message)
@@ -1247,7 +1247,7 @@ class GraphServer:
             payload = request.json()
             save_copy = payload.get("saveToSentItems", True) not in (False, "false")
             raw = _compose(payload.get("message") or {}, mailbox.address)
-        summary = _header_summary(raw)
+        summary = header_summary(raw)
         sender = (summary["from"] or {}).get("emailAddress", {}).get("address")
         if sender and sender.lower() != mailbox.address:
             raise GraphError(
@@ -1257,7 +1257,7 @@ class GraphServer:
                 "to send mail on behalf of the specified sending account.",
             )
         self._check_send_rate(mailbox)
-        raw = _stamp(raw, mailbox.address)
+        raw = stamp_missing_headers(raw, mailbox.address)
         recipients = tuple(
             entry["emailAddress"]["address"].lower()
             for key in ("toRecipients", "ccRecipients", "bccRecipients")
@@ -1267,7 +1267,7 @@ class GraphServer:
             raise GraphError(400, "ErrorInvalidRecipients", "At least one recipient isn't valid.")
         if save_copy:
             self._store(mailbox, self._folder(mailbox, "sentitems").id, raw, _now(), True)
-        delivered = _strip_header(raw, b"Bcc")
+        delivered = strip_header(raw, b"Bcc")
         for recipient in recipients:
             target = self._mailboxes.get(recipient)
             if target is not None:
@@ -1427,7 +1427,7 @@ def _compose(message: Json, mailbox: str) -> bytes:
     return composed.as_bytes()
 
 
-def _stamp(raw: bytes, mailbox: str) -> bytes:
+def stamp_missing_headers(raw: bytes, mailbox: str) -> bytes:
     """Add the From, Date and Message-ID headers Exchange adds when the client left them out."""
     headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
     eol = _line_ending(raw)
