@@ -30,22 +30,26 @@ https://learn.microsoft.com/en-us/exchange/client-developer/web-service-referenc
 - `Subscribe` (pull), `GetEvents`, `Unsubscribe`: subscribe-operation,
   pullsubscriptionrequest, getevents-operation, unsubscribe-operation. An empty poll answers
   a `StatusEvent`; at most 50 events a call with `MoreEvents`.
-- Authentication: HTTP Basic over the endpoint, 401 with `WWW-Authenticate` otherwise, as an
-  Exchange virtual directory with Basic enabled answers.
+- Authentication: HTTP Basic, 401 with `WWW-Authenticate` otherwise, as an Exchange virtual
+  directory with Basic enabled answers. With `ntlm=True` the endpoint also offers NTLM, which
+  authenticates the keep-alive connection as IIS does (the handshake is checked by pyspnego's
+  acceptor; see `_NtlmUsers` for the one process-wide setting that needs).
 - Throttling: `busy_next` answers `ErrorServerBusy` with `BackOffMilliseconds` in
   `MessageXml`, the fault EWS throttling sends (ews-throttling-in-exchange).
 
 Simplifications: only mail items (`t:Message`, class `IPM.Note`); summary properties are
 read from the MIME headers; SyncFolderItems never returns `MimeContent` (the page says the
 operation returns a summary, like FindItem); folder-level events (unread counts) are not
-raised; NTLM is not offered (see `auth` below); `Impersonation` headers are ignored.
+raised; `ExchangeImpersonation` headers are ignored; no Autodiscover.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
 import secrets
+import tempfile
 import threading
 import uuid
 import xml.etree.ElementTree as ET  # noqa: S405 (requests come from the test's own client)
@@ -231,8 +235,13 @@ class EwsServer:
         mailbox: str = "support@helpdesk.test",
         username: str = "agent",
         password: str = "Secret-1",  # noqa: S107 (the fake's test account)
+        *,
+        ntlm: bool = False,
     ) -> None:
         self._lock = threading.RLock()
+        # NTLM is offered besides Basic when asked for; see `_NtlmUsers`.
+        self.ntlm_domain = "HELPDESK"
+        self._ntlm = _NtlmUsers(self.ntlm_domain) if ntlm else None
         self._users: dict[str, str] = {}
         self._access: dict[str, set[str]] = {}
         self._mailboxes: dict[str, _Mailbox] = {}
@@ -264,6 +273,8 @@ class EwsServer:
         return f"http://127.0.0.1:{self.port}/EWS/Exchange.asmx"
 
     def start(self) -> EwsServer:
+        if self._ntlm is not None:
+            self._ntlm.install(self._users)
         self._thread = threading.Thread(
             target=self._http.serve_forever, args=(0.05,), name="ews-server", daemon=True
         )
@@ -276,6 +287,8 @@ class EwsServer:
             self._thread.join()
             self._thread = None
         self._http.server_close()
+        if self._ntlm is not None:
+            self._ntlm.uninstall()
 
     def __enter__(self) -> EwsServer:
         return self.start()
@@ -293,6 +306,8 @@ class EwsServer:
     def add_user(self, username: str, password: str) -> None:
         with self._lock:
             self._users[username.lower()] = password
+            if self._ntlm is not None and self._ntlm.installed:
+                self._ntlm.install(self._users)
 
     def add_mailbox(self, address: str) -> None:
         address = address.lower()
@@ -463,6 +478,16 @@ class EwsServer:
                 if self._users.get(candidate) == password:
                     return candidate
         return None
+
+    @property
+    def offers_ntlm(self) -> bool:
+        return self._ntlm is not None
+
+    def user_for_ntlm(self, principal: str | None) -> str | None:
+        """Our user for the principal an NTLM handshake proved (`DOMAIN\\user` or `user`)."""
+        name = (principal or "").lower().rpartition("\\")[2]
+        with self._lock:
+            return name if name in self._users else None
 
     def handle(self, username: str, body: bytes) -> tuple[int, bytes]:
         """Answer one SOAP request: (HTTP status, envelope)."""
@@ -1110,9 +1135,53 @@ def _busy_fault(back_off_ms: int) -> bytes:
     )
 
 
+class _NtlmUsers:
+    """The NTLM acceptor's credential file.
+
+    pyspnego (a dependency of requests_ntlm, which exchangelib uses for NTLM) checks an NTLM
+    response against the file named by the `NTLM_USER_FILE` environment variable, lines of
+    `DOMAIN:user:password`. The variable is process-wide: it is set while an NTLM-enabled
+    fake runs and put back when it stops, so only one such fake should run at a time.
+    """
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.installed = False
+        self._previous: str | None = None
+        self._path: str | None = None
+
+    def install(self, users: dict[str, str]) -> None:
+        lines = []
+        for user, password in users.items():
+            lines += [f":{user}:{password}", f"{self.domain}:{user}:{password}"]
+        if self._path is None:
+            handle, self._path = tempfile.mkstemp(prefix="ews-ntlm-", suffix=".txt")
+            os.close(handle)
+            self._previous = os.environ.get("NTLM_USER_FILE")
+        with open(self._path, "w", encoding="utf-8") as file:
+            file.write("\n".join(lines) + "\n")
+        os.environ["NTLM_USER_FILE"] = self._path
+        self.installed = True
+
+    def uninstall(self) -> None:
+        if self._path is None:
+            return
+        if self._previous is None:
+            os.environ.pop("NTLM_USER_FILE", None)
+        else:
+            os.environ["NTLM_USER_FILE"] = self._previous
+        os.unlink(self._path)
+        self._path = None
+        self.installed = False
+
+
 def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as EWS clients expect
+        protocol_version = "HTTP/1.1"  # keep-alive: NTLM authenticates the connection
+
+        # NTLM state of this connection (one handler instance serves one connection).
+        ntlm_context: Any = None
+        ntlm_user: str | None = None
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass  # keep test output quiet
@@ -1123,12 +1192,52 @@ def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
             if self.path.split("?")[0].lower() != "/ews/exchange.asmx":
                 self._send(404, b"", "text/plain")
                 return
-            username = server.authenticate(self.headers.get("Authorization"))
+            header = self.headers.get("Authorization") or ""
+            if server.offers_ntlm and header.lower().startswith(("ntlm ", "negotiate ")):
+                username = self._ntlm_step(header)
+                if username is None:
+                    return  # a challenge or a refusal was sent
+            elif header:
+                username = server.authenticate(header)
+            else:
+                username = self.ntlm_user  # a connection NTLM authenticated earlier
             if username is None:
-                self._send(401, b"", "text/plain", {"WWW-Authenticate": 'Basic realm="127.0.0.1"'})
+                self._challenge()
                 return
             status, answer = server.handle(username, body)
             self._send(status, answer, "text/xml; charset=utf-8")
+
+        def _ntlm_step(self, header: str) -> str | None:
+            """One leg of the NTLM handshake; the user once it completes."""
+            import spnego  # only needed when NTLM is on; comes with requests_ntlm
+
+            token = base64.b64decode(header.partition(" ")[2].strip())
+            if self.ntlm_context is None or token[8:12] == b"\x01\x00\x00\x00":  # NEGOTIATE
+                self.ntlm_context = spnego.server(protocol="ntlm")
+            try:
+                answer = self.ntlm_context.step(token)
+            except spnego.exceptions.SpnegoError:
+                self.ntlm_context = None
+                self._challenge()
+                return None
+            if not self.ntlm_context.complete:
+                challenge = "NTLM " + base64.b64encode(answer or b"").decode()
+                self._send(401, b"", "text/plain", {"WWW-Authenticate": challenge})
+                return None
+            self.ntlm_user = server.user_for_ntlm(self.ntlm_context.client_principal)
+            self.ntlm_context = None
+            if self.ntlm_user is None:
+                self._challenge()
+            return self.ntlm_user
+
+        def _challenge(self) -> None:
+            schemes = ['Basic realm="127.0.0.1"'] + (["NTLM"] if server.offers_ntlm else [])
+            self.send_response(401)
+            self.send_header("Content-Type", "text/plain")
+            for scheme in schemes:
+                self.send_header("WWW-Authenticate", scheme)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         def _send(
             self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from exchangelib import (
     BASIC,
     DELEGATE,
+    NTLM,
     Account,
     Build,
     Configuration,
@@ -52,11 +54,12 @@ def connect(
     address: str = SUPPORT,
     username: str = "agent",
     password: str = "Secret-1",  # noqa: S107 (the fake's test account)
+    auth_type: str = BASIC,
 ) -> Account:
     config = Configuration(
         service_endpoint=ews.url,
         credentials=Credentials(username, password),
-        auth_type=BASIC,
+        auth_type=auth_type,
         version=Version(build=Build(15, 1)),
     )
     return Account(address, config=config, autodiscover=False, access_type=DELEGATE)
@@ -177,6 +180,18 @@ def test_it_refuses_wrong_credentials(ews: EwsServer) -> None:
     with pytest.raises(UnauthorizedError):
         connect(ews, password="wrong").inbox  # noqa: B018 (the property makes the request)
     assert ews.requests == []
+
+
+def test_it_authenticates_an_ntlm_connection() -> None:
+    before = os.environ.get("NTLM_USER_FILE")
+    with EwsServer(ntlm=True) as ews:
+        ews.deliver(mime("Over NTLM"))
+        for user in ("HELPDESK\\agent", "agent"):
+            assert connect(ews, username=user, auth_type=NTLM).inbox.total_count == 1
+        with pytest.raises(UnauthorizedError):
+            connect(ews, username="HELPDESK\\agent", password="wrong", auth_type=NTLM).inbox  # noqa: B018
+        assert connect(ews).inbox.total_count == 1  # Basic is still offered
+    assert os.environ.get("NTLM_USER_FILE") == before
 
 
 def test_it_opens_a_shared_mailbox_only_with_full_access(ews: EwsServer) -> None:
