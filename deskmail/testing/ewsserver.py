@@ -1178,6 +1178,9 @@ class _NtlmUsers:
 def _handler_for(server: EwsServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: NTLM authenticates the connection
+        # Headers and a small body leave as two writes; without TCP_NODELAY the second waits
+        # for the client's delayed ACK (some 40 ms a response).
+        disable_nagle_algorithm = True
 
         # NTLM state of this connection (one handler instance serves one connection).
         ntlm_context: Any = None

@@ -1556,6 +1556,9 @@ def _parse_prefer(values: list[str]) -> dict[str, str]:
 def _handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and a small body leave as two writes; without TCP_NODELAY the second waits
+        # for the client's delayed ACK (some 40 ms a response).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass  # keep test output quiet
