@@ -363,10 +363,10 @@ class GraphServer:
         self._failures: deque[tuple[int, str, str, int | None]] = deque()
         self._in_flight: dict[tuple[str, str], int] = {}
         self._in_flight_changed = threading.Condition(self._lock)
-        self._holding = threading.Event()
         self._released = threading.Event()
         self._released.set()
-        self._outgoing: queue.Queue[tuple[str, Json] | None] = queue.Queue()
+        # (url, body) to POST; an Event to set once everything before it went; None: stop.
+        self._outgoing: queue.Queue[tuple[str, Json] | threading.Event | None] = queue.Queue()
         self._held_notifications: list[tuple[str, Json]] | None = None
         self._duplicates_left = 0
         self.tenant_id = str(uuid.uuid4())
@@ -591,7 +591,7 @@ class GraphServer:
     def flush_notifications(self, timeout: float = 10.0) -> None:
         """Block until every queued notification has been POSTed (held ones excepted)."""
         done = threading.Event()
-        self._outgoing.put(("", {"__flush__": done}))
+        self._outgoing.put(done)
         if not done.wait(timeout):
             raise TimeoutError("notifications were not delivered in time")
 
@@ -803,11 +803,10 @@ class GraphServer:
             item = self._outgoing.get()
             if item is None:
                 return
-            url, body = item
-            flush = body.get("__flush__")
-            if isinstance(flush, threading.Event):
-                flush.set()
+            if isinstance(item, threading.Event):
+                item.set()
                 continue
+            url, body = item
             data = json.dumps(body).encode()
             request = urllib.request.Request(  # noqa: S310 (a URL the test registered)
                 url, data=data, method="POST", headers={"Content-Type": "application/json"}
