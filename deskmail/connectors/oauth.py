@@ -523,14 +523,12 @@ def _failures(provider: OAuthProvider, doing: str, hidden: Sequence[str] = ()) -
             f"{doing}: {provider.name} could not be reached ({_reason(exc)}). Will try again.",
             permanent=False,
         ) from None
-    except requests.exceptions.HTTPError as exc:
+    except requests.exceptions.HTTPError as exc:  # Authlib: a 5xx, or a 4xx without JSON
         status = exc.response.status_code if exc.response is not None else 0
-        temporary = status >= 500 or status == 429
-        raise OAuthError(
-            f"{doing}: {provider.name} answered HTTP {status}."
-            + (" Will try again." if temporary else ""),
-            permanent=not temporary,
-        ) from None
+        raise _http_failure(provider, doing, status) from None
+    except msal.exceptions.MsalServiceError as exc:  # MSAL: a 5xx answer ("HTTP Error: 503")
+        found = re.search(r"\b(\d{3})\b", str(exc))
+        raise _http_failure(provider, doing, int(found[1]) if found else 500) from None
     except ValueError as exc:
         # MSAL: the tenant's OpenID configuration could not be read (unknown tenant).
         discovery = _discovery_answer(exc)
@@ -539,6 +537,16 @@ def _failures(provider: OAuthProvider, doing: str, hidden: Sequence[str] = ()) -
         raise OAuthError(f"{doing}: {_scrub(str(exc), hidden)}", permanent=True) from None
     except RuntimeError as exc:  # MSAL: the ID token's nonce did not match
         raise OAuthError(f"{doing}: {_scrub(str(exc), hidden)}", permanent=True) from None
+
+
+def _http_failure(provider: OAuthProvider, doing: str, status: int) -> OAuthError:
+    """An answer that is no OAuth answer: temporary for 5xx and 429 (RFC 6585), else not."""
+    temporary = status >= 500 or status == 429
+    return OAuthError(
+        f"{doing}: {provider.name} answered HTTP {status}"
+        + (". Will try again." if temporary else " without an OAuth error."),
+        permanent=not temporary,
+    )
 
 
 _DISCOVERY_FAILED = re.compile(r"HTTP status: (?P<status>\d+), Error: (?P<body>\{.*\})", re.S)

@@ -333,6 +333,9 @@ class TokenServer:
         self.default_access_token_lifetime = 3600.0
         # A refresh token unused for longer than this is refused (Microsoft: AADSTS700082).
         self.refresh_token_max_idle: float | None = None
+        # An HTTP status (e.g. 503): the token endpoint answers with it and a gateway's
+        # HTML page, as a provider behind a failing proxy does.
+        self.token_endpoint_outage: int | None = None
         self._lock = threading.Lock()
         self._clients: dict[str, RegisteredClient] = {}
         self._users: dict[str, str] = {}  # address -> object id
@@ -1096,6 +1099,10 @@ def _handler_for(server: TokenServer) -> type[BaseHTTPRequestHandler]:
             self._redirect(consent.redirect_uri, params)
 
         def _token(self, style: Style, tenant: str, form: Mapping[str, str]) -> None:
+            if server.token_endpoint_outage is not None:
+                status = server.token_endpoint_outage
+                self._page(status, _PAGE.format(title=str(status), body="<h1>Unavailable</h1>"))
+                return
             basic = _basic_credentials(self.headers.get("Authorization", ""))
             try:
                 self._json(200, server._token(style, tenant, form, basic), no_store=True)

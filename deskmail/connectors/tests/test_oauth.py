@@ -290,6 +290,18 @@ def test_it_treats_an_unreachable_provider_as_temporary(tokens: TokenServer, kin
     assert error.value.provider_error is None and "could not be reached" in error.value.message
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_it_treats_a_5xx_answer_as_temporary(tokens: TokenServer, kind: Style) -> None:
+    provider = provider_for(tokens, kind, tokens.register_client())
+    first = sign_in(tokens, provider)
+    assert first.refresh_token
+    tokens.token_endpoint_outage = 503
+    with pytest.raises(OAuthError) as error:
+        refresh(provider, first.refresh_token)
+    assert not error.value.permanent and not error.value.reauthorize
+    assert "answered HTTP 503. Will try again." in error.value.message
+
+
 def test_it_never_shows_tokens_or_secrets(
     tokens: TokenServer, caplog: pytest.LogCaptureFixture
 ) -> None:
