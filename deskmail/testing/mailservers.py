@@ -82,7 +82,8 @@ class MailServers:
         self.dir = Path(tempfile.mkdtemp(prefix="dm-", dir="/tmp"))
         self.ports: dict[str, int] = {}
         self.users: dict[str, str] = {}
-        self.tokens = TokenServer()
+        # Its certificate lives in our folder, which the watchdog removes if we are killed.
+        self.tokens = TokenServer(folder=self.dir / "tokens")
         self._pool: list[MailAccount] = []
         self._pool_counter = 0
         self._dovecot: subprocess.Popen[bytes] | None = None

@@ -324,7 +324,11 @@ class ConsentError(Exception):
 class TokenServer:
     """An OAuth 2.0 authorization server with introspection on 127.0.0.1; see the module doc."""
 
-    def __init__(self, *, tenant_domain: str = DEFAULT_TENANT_DOMAIN) -> None:
+    def __init__(
+        self, *, tenant_domain: str = DEFAULT_TENANT_DOMAIN, folder: Path | None = None
+    ) -> None:
+        """`folder` holds the TLS certificate and key (a new temporary folder by default);
+        it is removed at stop()."""
         self.tenant_id = str(uuid.uuid4())
         self.tenant_domain = tenant_domain
         # Seconds to wait before answering an introspection: a slow identity provider.
@@ -348,6 +352,7 @@ class TokenServer:
         self._id_token_key = secrets.token_bytes(32)
         self._http = _Listener(("127.0.0.1", 0), _handler_for(self))
         self._https: _Listener | None = None
+        self._folder = folder
         self._tls_dir: Path | None = None
         self._threads: list[threading.Thread] = []
 
@@ -392,7 +397,11 @@ class TokenServer:
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> TokenServer:
-        self._tls_dir = Path(tempfile.mkdtemp(prefix="dm-tokens-"))
+        if self._folder is None:
+            self._tls_dir = Path(tempfile.mkdtemp(prefix="dm-tokens-"))
+        else:
+            self._tls_dir = self._folder
+            self._tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         context = _self_signed_context(self._tls_dir)
         self._https = _Listener(("127.0.0.1", 0), _handler_for(self), tls=context)
         for name, listener in (("token-server", self._http), ("token-server-tls", self._https)):
