@@ -39,6 +39,7 @@ memory; the server runs in threads of the test process.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -455,6 +456,12 @@ class TokenServer:
         with self._lock:
             self._clients[client.client_id] = client
         return client
+
+    def set_access_token_lifetime(self, client_id: str, seconds: float) -> None:
+        """Change how long the client's next access tokens last."""
+        with self._lock:
+            client = self._clients[client_id]
+            self._clients[client_id] = dataclasses.replace(client, access_token_lifetime=seconds)
 
     def add_user(self, address: str) -> str:
         """A user who can sign in on the consent page; their tokens open `address` in Dovecot."""

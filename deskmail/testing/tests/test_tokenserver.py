@@ -338,8 +338,9 @@ def test_it_gives_access_tokens_the_clients_lifetime(tokens: TokenServer) -> Non
     answer = sign_in(tokens, "generic", client)
     assert answer["expires_in"] == 1
     wait_until(lambda: not introspect(tokens, answer["access_token"])["active"])
+    tokens.set_access_token_lifetime(client.client_id, 60)
     renewed = refresh(tokens, "generic", client, answer["refresh_token"]).json()
-    assert introspect(tokens, renewed["access_token"])["active"]
+    assert renewed["expires_in"] == 60 and introspect(tokens, renewed["access_token"])["active"]
 
 
 # -- errors -----------------------------------------------------------------------------------
