@@ -33,15 +33,17 @@ test-sqlite:  ## Every test on the embedded default, SQLite.
 test-postgres:  ## The database tests again, on PostgreSQL (TEST_DB).
 	DATABASE_URL=$(TEST_DB) $(BIN)/pytest -m django_db
 
-corpus:  ## The real-world parsing corpus from ../shared/corpus.
-	$(BIN)/python ../shared/corpus/check.py --cmd '$(BIN)/deskmail parse --json {}'
+corpus:  ## The real-world parsing corpus in corpus/ (see corpus/README.md).
+	$(BIN)/python corpus/check.py --cmd '$(BIN)/deskmail parse --json {}'
 
 bench: install install-test-services  ## Run the benchmarks and write docs/benchmarks.md.
 	$(BIN)/python -m bench
 
-lint: install  ## ruff check and format check.
+lint: install  ## ruff, ruff format, mypy --strict and the layer contract (import-linter).
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DESKMAIL_DATA_DIR=$$(mktemp -d) $(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install  ## Apply ruff's fixes and formatting.
 	$(BIN)/ruff check --fix .
