@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-pytest_plugins = ["deskmail.testing.fixtures"]
+pytest_plugins = ["deskmail.testing.fixtures", "deskmail.testing.personas"]
 
 
 def _postgres_unreachable() -> str | None:

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "deskmail.ingest",
     "deskmail.outbound",
     "deskmail.sync",
+    "deskmail.cli",
 ]
 
 MIDDLEWARE = [

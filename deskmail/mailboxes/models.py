@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models, transaction
 
 from deskmail.core.crypto import EncryptedTextField
@@ -101,3 +102,26 @@ class MailboxAddress(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class Membership(models.Model):
+    """A person on a mailbox's team: an agent works its tickets, a supervisor oversees them."""
+
+    class Role(models.TextChoices):
+        AGENT = "agent"
+        SUPERVISOR = "supervisor"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mailbox_memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AGENT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "user"], name="one_membership_per_mailbox")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} is {self.role} of {self.mailbox_id}"

@@ -31,9 +31,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from deskmail.cli.common import find_mailbox
 from deskmail.ingest.api import IngestResult, Outcome, SourcePosition, ingest_many
 from deskmail.ingest.importers import read_archives
-from deskmail.ingest.management.commands.tickets import find_mailbox
 
 OUTCOMES = (
     ("new_ticket", "new tickets"),

@@ -6,13 +6,11 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deskmail.mailboxes.models import Mailbox
+from deskmail.cli.common import actor, service_errors
 from deskmail.outbound.compose import OutgoingAttachment
-from deskmail.outbound.models import OutboxItem
-from deskmail.outbound.queue import OutboundError, queue_reply
+from deskmail.services import access, actions
 from deskmail.tickets.models import Ticket
 
 
@@ -42,15 +40,18 @@ class Command(BaseCommand):
             "--note", action="store_true", help="a public comment (the case response template)"
         )
         parser.add_argument("--mailbox", help="send from this mailbox (by name)")
-        parser.add_argument("--agent", help="the agent's username, for the signature")
+        parser.add_argument(
+            "--as",
+            dest="as_",
+            metavar="EMAIL",
+            help="reply as this person (their name signs it; their mailboxes only)",
+        )
         parser.add_argument(
             "--status", choices=[s.value for s in Ticket.Status], help="also move the ticket"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        ticket = Ticket.objects.filter(number=options["ticket"]).first()
-        if ticket is None:
-            raise CommandError(f"there is no ticket #{options['ticket']}")
+        who = actor(options["as_"])
         body_file: Path = options["body_file"]
         try:
             body = body_file.read_text(encoding="utf-8")
@@ -59,21 +60,20 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {exc.filename}: {exc.strerror}") from exc
         html = body_file.suffix.lower() in (".html", ".htm")
         cc = [] if options["no_cc"] else options["cc"]
-        try:
-            item = queue_reply(
+        with service_errors():
+            ticket = access.ticket(who, options["ticket"])
+            item = actions.reply(
+                who,
                 ticket,
                 body_text=None if html else body,
                 body_html=body if html else None,
                 to=options["to"],
                 cc=cc,
                 attachments=files,
-                mailbox=_mailbox(options["mailbox"]),
-                agent=_agent(options["agent"]),
-                kind=OutboxItem.Kind.NOTE if options["note"] else OutboxItem.Kind.REPLY,
+                mailbox=options["mailbox"],
+                public_note=options["note"],
                 status=options["status"],
             )
-        except OutboundError as exc:
-            raise CommandError(str(exc)) from exc
         message = item.outgoing
         assert message is not None
         cc_text = f", Cc {', '.join(message.cc)}" if message.cc else ""
@@ -86,21 +86,3 @@ class Command(BaseCommand):
 def _attachment(path: Path) -> OutgoingAttachment:
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return OutgoingAttachment(path.name, content_type, path.read_bytes())
-
-
-def _mailbox(name: str | None) -> Mailbox | None:
-    if not name:
-        return None
-    mailbox = Mailbox.objects.filter(name=name).first()
-    if mailbox is None:
-        raise CommandError(f"there is no mailbox named {name!r}")
-    return mailbox
-
-
-def _agent(username: str | None) -> Any:
-    if not username:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise CommandError(f"there is no user {username!r}")
-    return user

@@ -14,9 +14,12 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
+from deskmail.cli.common import find_mailbox, service_errors
 from deskmail.mailboxes.exporting import ExportError, export_yaml
 from deskmail.mailboxes.loading import LoadRefused, load_mailboxes
-from deskmail.mailboxes.models import Mailbox
+from deskmail.mailboxes.models import Mailbox, Membership
+from deskmail.services import people
+from deskmail.services.access import SYSTEM
 
 
 class Command(BaseCommand):
@@ -43,6 +46,15 @@ class Command(BaseCommand):
             "test", help="connect, log in, list folders, count messages, try SMTP login"
         )
         test.add_argument("name", help="the mailbox's name")
+        agents = actions.add_parser(
+            "agents", help="who is on a mailbox's team: list, add or remove people"
+        )
+        agents.add_argument("change", choices=["list", "add", "remove"])
+        agents.add_argument("name", help="the mailbox's name")
+        agents.add_argument("emails", nargs="*", metavar="EMAIL")
+        agents.add_argument(
+            "--supervisor", action="store_true", help="add them as supervisors, not agents"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -54,6 +66,8 @@ class Command(BaseCommand):
             self.status()
         elif action == "test":
             self.test(options["name"])
+        elif action == "agents":
+            self.agents(options["change"], options["name"], options["emails"], options)
         else:
             self.list()
 
@@ -133,6 +147,23 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"mailbox {name}: the connection test failed")
         self.stdout.write(f"mailbox {name}: every step passed")
+
+    def agents(self, change: str, name: str, emails: list[str], options: dict[str, Any]) -> None:
+        mailbox = find_mailbox(name)
+        if change != "list" and not emails:
+            raise CommandError(f"mailboxes agents {change} needs at least one address")
+        with service_errors():
+            if change == "add":
+                role = (
+                    Membership.Role.SUPERVISOR if options["supervisor"] else Membership.Role.AGENT
+                )
+                added = people.add_to_team(SYSTEM, mailbox, emails, role)
+                self.stdout.write(f"{name}: added {', '.join(added) or 'nobody new'}")
+            elif change == "remove":
+                removed = people.remove_from_team(SYSTEM, mailbox, emails)
+                self.stdout.write(f"{name}: removed {', '.join(removed) or 'nobody'}")
+        for email, role in people.team(mailbox):
+            self.stdout.write(f"  {email} ({role})")
 
     def list(self) -> None:
         table = Table("name", "key", "address", "status", "protocol")

@@ -1,0 +1,74 @@
+"""`deskmail users create EMAIL --role agent|supervisor|admin [--mailbox NAME]... | list`."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.table import Table
+
+from deskmail.cli.common import service_errors
+from deskmail.mailboxes.models import Membership
+from deskmail.services import people
+from deskmail.services.access import SYSTEM, Role, role_of
+
+
+class Command(BaseCommand):
+    help = "Create the people who work in the console, or list them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="create|list")
+        create = actions.add_parser(
+            "create",
+            help="a person who signs in with their address",
+            description="Create a person. Agents and supervisors join the --mailbox teams. "
+            "The password is read from the environment variable --password-env names; "
+            "without it the person cannot sign in until an admin sets one.",
+        )
+        create.add_argument("email")
+        create.add_argument("--role", required=True, choices=[r.value for r in Role])
+        create.add_argument("--mailbox", action="append", default=[], metavar="NAME")
+        create.add_argument("--password-env", metavar="VAR", help="the variable holding it")
+        actions.add_parser("list", help="everyone, with their role and mailboxes")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["action"] == "list":
+            self._list()
+            return
+        password = None
+        if options["password_env"]:
+            password = os.environ.get(options["password_env"])
+            if not password:
+                raise CommandError(f"the variable {options['password_env']} is not set")
+        with service_errors():
+            user = people.create_user(
+                SYSTEM,
+                options["email"],
+                Role(options["role"]),
+                mailboxes=options["mailbox"],
+                password=password,
+            )
+        teams = ", ".join(options["mailbox"]) or "no mailbox yet"
+        self.stdout.write(f"created {user.email} ({options['role']}; {teams})")
+
+    def _list(self) -> None:
+        table = Table("address", "role", "mailboxes", "active")
+        teams: dict[int, list[str]] = {}
+        for row in Membership.objects.select_related("mailbox").order_by("mailbox__name"):
+            teams.setdefault(row.user_id, []).append(f"{row.mailbox.name} ({row.role})")
+        for user in get_user_model().objects.order_by("email", "username"):
+            table.add_row(
+                user.email or user.get_username(),
+                role_of(user),
+                ", ".join(teams.get(user.pk, [])) or "-",
+                "yes" if user.is_active else "no",
+            )
+        width = shutil.get_terminal_size().columns if self.stdout.isatty() else 200
+        buffer = io.StringIO()
+        Console(file=buffer, width=width, highlight=False).print(table)
+        self.stdout.write(buffer.getvalue(), ending="")

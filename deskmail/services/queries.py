@@ -1,0 +1,194 @@
+"""Ticket lists: views, filters, search and pages, always within what the actor may see.
+
+    page = ticket_page(actor, TicketFilter(view="mine", status=["open"]), limit=50)
+    page.items, page.next_cursor
+
+Pages are cut by a cursor (the last row's sort key), not by an offset, so that
+page 1,000 costs what page 1 costs and a row arriving meanwhile never shifts
+the next page.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from deskmail.services import access
+from deskmail.services.access import Actor
+from deskmail.services.errors import Invalid
+from deskmail.tickets.models import Message, Ticket
+
+OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN, Ticket.Status.PENDING)
+CLOSED_STATUSES = (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
+VIEWS = ("mine", "unassigned", "open", "pending", "closed", "all")
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What a list shows. Empty values do not filter."""
+
+    view: str = "all"
+    status: list[str] = field(default_factory=list)
+    mailbox: list[str] = field(default_factory=list)  # mailbox names
+    queue: list[str] = field(default_factory=list)
+    priority: list[str] = field(default_factory=list)
+    assignee: list[int] = field(default_factory=list)  # user ids
+    tags: list[str] = field(default_factory=list)  # every one of these
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    text: str = ""  # words in the subject or the sender
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Ticket]
+    next_cursor: str | None
+    total: int | None = None
+
+
+def _view(actor: Actor, view: str) -> Q:
+    if view == "mine":
+        return Q(assignee_id=actor.user_id, status__in=OPEN_STATUSES)
+    if view == "unassigned":
+        return Q(assignee__isnull=True, status__in=OPEN_STATUSES)
+    if view == "open":
+        return Q(status__in=OPEN_STATUSES)
+    if view == "pending":
+        return Q(status=Ticket.Status.PENDING)
+    if view == "closed":
+        return Q(status__in=CLOSED_STATUSES)
+    if view == "all":
+        return Q()
+    raise Invalid(f"no view {view!r}; the views are {', '.join(VIEWS)}", field="view")
+
+
+def tickets(actor: Actor, where: TicketFilter) -> QuerySet[Ticket]:
+    """The tickets the actor may see that match, not yet ordered or cut."""
+    query = access.tickets(actor).filter(_view(actor, where.view))
+    statuses = {value for value in where.status if value}
+    if statuses:
+        unknown = statuses - set(Ticket.Status.values)
+        if unknown:
+            raise Invalid(f"no status {sorted(unknown)[0]!r}", field="status")
+        query = query.filter(status__in=sorted(statuses))
+    if where.mailbox:
+        query = query.filter(mailbox__name__in=where.mailbox)
+    if where.queue:
+        query = query.filter(queue__name__in=where.queue)
+    if where.priority:
+        query = query.filter(priority__in=where.priority)
+    if where.assignee:
+        query = query.filter(assignee_id__in=where.assignee)
+    for tag in where.tags:
+        query = query.filter(tags__name=tag)
+    if where.created_from is not None:
+        query = query.filter(created_at__gte=where.created_from)
+    if where.created_to is not None:
+        query = query.filter(created_at__lt=where.created_to)
+    if where.text.strip():
+        for word in where.text.split():
+            query = query.filter(
+                Q(title__icontains=word)
+                | Q(contact__address__icontains=word)
+                | Q(contact__name__icontains=word)
+            )
+    return query
+
+
+def _encode(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        updated, pk = json.loads(base64.urlsafe_b64decode(padded))
+        return dt.datetime.fromisoformat(updated), int(pk)
+    except (ValueError, TypeError) as exc:
+        raise Invalid("the cursor is not one this list gave out", field="cursor") from exc
+
+
+def ticket_page(
+    actor: Actor,
+    where: TicketFilter,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    with_total: bool = False,
+) -> Page:
+    """One page of tickets, most recently updated first."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    query = tickets(actor, where)
+    total = query.count() if with_total else None
+    query = query.select_related("mailbox", "contact", "queue", "assignee").order_by(
+        "-updated_at", "-pk"
+    )
+    if cursor:
+        updated, pk = _decode(cursor)
+        query = query.filter(Q(updated_at__lt=updated) | Q(updated_at=updated, pk__lt=pk))
+    rows = list(query[: limit + 1])
+    items, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more and items:
+        last = items[-1]
+        next_cursor = _encode([last.updated_at.isoformat(), last.pk])
+    return Page(items, next_cursor, total)
+
+
+def counts(actor: Actor) -> dict[str, int]:
+    """How many tickets each view holds, for the actor."""
+    base = access.tickets(actor)
+    return {view: base.filter(_view(actor, view)).count() for view in VIEWS}
+
+
+def export_rows(actor: Actor, mailbox_name: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every visible ticket as `deskmail tickets --json` prints it, streamed, oldest first.
+
+    The shape is a public contract: number, subject, status, mailbox (its name),
+    contact (an address or null) and message_ids (without angle brackets, in
+    arrival order).
+    """
+    query = (
+        access.tickets(actor)
+        .select_related("mailbox", "contact")
+        .only("number", "title", "status", "mailbox__name", "contact__address")
+        .prefetch_related(
+            Prefetch(
+                "messages",
+                queryset=Message.objects.only("id", "ticket_id", "message_id").order_by(
+                    "received_at", "id"
+                ),
+            )
+        )
+        .order_by("number")
+    )
+    if mailbox_name is not None:
+        query = query.filter(mailbox=access.mailbox(actor, mailbox_name))
+    for ticket in query.iterator(chunk_size=500):
+        yield {
+            "number": ticket.number,
+            "subject": ticket.title,
+            "status": ticket.status,
+            "mailbox": ticket.mailbox.name,
+            "contact": ticket.contact.address if ticket.contact else None,
+            "message_ids": [message.message_id for message in ticket.messages.all()],
+        }
+
+
+def thread(actor: Actor, number: int) -> tuple[Ticket, list[Message]]:
+    """A ticket and its messages in order (excluded mail included, marked so)."""
+    ticket = access.ticket(actor, number)
+    messages = list(
+        ticket.messages.select_related("outbox_item")
+        .prefetch_related("attachments")
+        .order_by("received_at", "id")
+    )
+    return ticket, messages
