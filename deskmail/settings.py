@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "deskmail.core",
     "deskmail.mailboxes",
     "deskmail.tickets",
+    "deskmail.events",
     "deskmail.ingest",
     "deskmail.outbound",
     "deskmail.sync",

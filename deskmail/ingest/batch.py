@@ -262,6 +262,10 @@ class BatchStore(LiveStore):
         self.flush()  # the acknowledgement reads the ticket's first message
         super().queue_auto_ack(ticket)
 
+    def emit(self, kind: str, message: Message) -> None:
+        self.flush()  # the event names the message's id
+        super().emit(kind, message)
+
     def flush(self) -> None:
         """Insert the collected rows; runs before a question only the database answers."""
         fresh = [m for m in self.messages.values() if m.pk is None]

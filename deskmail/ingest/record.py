@@ -6,6 +6,7 @@ them into rows, through the store, in the caller's transaction.
 
 from __future__ import annotations
 
+from deskmail.events.models import Event
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision, stamp
 from deskmail.ingest.types import Duplicate, Outcome, Verdict
@@ -115,4 +116,8 @@ def save(ctx: Context) -> Message:
         ctx.store.add_note(note)
     if ctx.acknowledge and ticket is not None:
         ctx.store.queue_auto_ack(ticket)
+    if ticket is not None and not ctx.stopped and not ctx.history:
+        if ctx.new_ticket:
+            ctx.store.emit(Event.Kind.TICKET_CREATED, message)
+        ctx.store.emit(Event.Kind.MESSAGE_RECEIVED, message)
     return message

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
+from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.queue import queue_auto_ack
@@ -149,6 +150,10 @@ class Store(ABC):
     @abstractmethod
     def queue_auto_ack(self, ticket: Ticket) -> None:
         """Queue the acknowledgement of a new ticket through the outbox."""
+
+    @abstractmethod
+    def emit(self, kind: str, message: Message) -> None:
+        """Record in the event log that a message arrived (or opened a ticket)."""
 
     def blob(self, sha256: str, size: int) -> Blob:
         """The row for attachment bytes already written to storage."""
@@ -294,3 +299,15 @@ class LiveStore(Store):
 
     def queue_auto_ack(self, ticket: Ticket) -> None:
         queue_auto_ack(ticket)
+
+    def emit(self, kind: str, message: Message) -> None:
+        ticket = message.ticket
+        emit(
+            kind,
+            mailbox_id=message.mailbox_id,
+            ticket=ticket,
+            message=message.pk,
+            message_id=message.message_id,
+            sender=message.from_address,
+            subject=message.subject,
+        )

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +37,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from deskmail.connectors.errors import ConnectorError
+from deskmail.events.log import emit
+from deskmail.events.models import Event
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import cannot_send, compose_auto_ack
@@ -193,6 +195,23 @@ def _fail(item: OutboxItem, words: str, now: dt.datetime) -> None:
             f"The server said: {words}",
             message=item.outgoing,
         )
+        _event(Event.Kind.MESSAGE_FAILED, item, error=words)
+
+
+def _event(kind: str, item: OutboxItem, **data: Any) -> None:
+    """The outbox row's fate in the event log (in the caller's transaction)."""
+    ticket = item.ticket
+    emit(
+        kind,
+        mailbox_id=ticket.mailbox_id,
+        ticket=ticket,
+        outbox=item.pk,
+        message=item.outgoing_id,
+        message_id=item.message_id,
+        what=item.kind,
+        recipients=_who(item),
+        **data,
+    )
 
 
 def _failure(item: OutboxItem, exc: ConnectorError, now: dt.datetime, report: SendReport) -> None:
@@ -270,6 +289,7 @@ def _deliver(
         )
         if refused:
             _refused_note(item, refused)
+        _event(Event.Kind.MESSAGE_SENT, item)
     report.sent += 1
     if save_to_sent(mailbox, raw):
         OutboxItem.objects.filter(pk=item.pk).update(saved_to_sent=True)

@@ -9,11 +9,14 @@ transaction as the change that caused it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from deskmail.events.log import emit
+from deskmail.events.models import Event
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.compose import OutgoingAttachment
 from deskmail.outbound.models import OutboxItem
@@ -109,7 +112,25 @@ def note(actor: Actor, ticket: Ticket, body: str) -> InternalNote:
             ticket=ticket, body=body, author_id=actor.user_id, kind=InternalNote.Kind.NOTE
         )
         Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
+        emit(
+            Event.Kind.NOTE_CREATED,
+            mailbox_id=ticket.mailbox_id,
+            ticket=ticket,
+            note=created.pk,
+            author=actor.name,
+        )
     return created
+
+
+def _updated(actor: Actor, ticket: Ticket, **changes: Any) -> None:
+    """A ticket.updated event naming what changed (in the caller's transaction)."""
+    emit(
+        Event.Kind.TICKET_UPDATED,
+        mailbox_id=ticket.mailbox_id,
+        ticket=ticket,
+        by=actor.name,
+        changes=changes,
+    )
 
 
 def set_status(actor: Actor, ticket: Ticket, status: str) -> bool:
@@ -119,9 +140,11 @@ def set_status(actor: Actor, ticket: Ticket, status: str) -> bool:
         raise Invalid(f"no status {status!r}", field="status")
     with transaction.atomic():
         locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        was = locked.status
         if not locked.set_status(status, timezone.now()):
             return False
         locked.save(update_fields=TICKET_FIELDS_ON_STATUS)
+        _updated(actor, locked, status=[was, status])
     ticket.refresh_from_db()
     return True
 
@@ -136,7 +159,12 @@ def assign(actor: Actor, ticket: Ticket, assignee_id: int | None) -> None:
                 "that person is not on this mailbox's team and cannot take the ticket",
                 field="assignee",
             )
-    Ticket.objects.filter(pk=ticket.pk).update(assignee_id=assignee_id, updated_at=timezone.now())
+    with transaction.atomic():
+        was = ticket.assignee_id
+        Ticket.objects.filter(pk=ticket.pk).update(
+            assignee_id=assignee_id, updated_at=timezone.now()
+        )
+        _updated(actor, ticket, assignee=[was, assignee_id])
     ticket.refresh_from_db()
 
 
@@ -152,7 +180,9 @@ def set_tags(
         if gone:
             ticket.tags.remove(*Tag.objects.filter(name__in=gone))
         Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
-    return sorted(ticket.tags.values_list("name", flat=True))
+        tags = sorted(ticket.tags.values_list("name", flat=True))
+        _updated(actor, ticket, tags=tags)
+    return tags
 
 
 def delete(actor: Actor, ticket: Ticket) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deskmail.events.log import emit
+from deskmail.events.models import Event
 from deskmail.mailboxes.models import Mailbox
 
 log = logging.getLogger(__name__)
@@ -19,10 +22,12 @@ log = logging.getLogger(__name__)
 
 def record_success(mailbox: Mailbox, report: Any = None) -> None:
     changes: dict[str, Any] = {"last_sync_at": timezone.now(), "consecutive_failures": 0}
-    if mailbox.status == Mailbox.Status.FAILED:
-        changes.update(status=Mailbox.Status.ACTIVE, failed_reason="")
-        log.info("mailbox %s: recovered", mailbox.name)
-    Mailbox.objects.filter(pk=mailbox.pk).update(**changes)
+    with transaction.atomic():
+        if mailbox.status == Mailbox.Status.FAILED:
+            changes.update(status=Mailbox.Status.ACTIVE, failed_reason="")
+            log.info("mailbox %s: recovered", mailbox.name)
+            emit(Event.Kind.MAILBOX_RECOVERED, mailbox_id=mailbox.pk, mailbox=mailbox.name)
+        Mailbox.objects.filter(pk=mailbox.pk).update(**changes)
     if report is not None and report.fetched:
         log.info("mailbox %s: %d fetched %s", mailbox.name, report.fetched, report.outcomes)
 
@@ -44,9 +49,11 @@ def record_failure(mailbox: Mailbox, message: str, server_reply: str | None) -> 
         text,
     )
     if mailbox.consecutive_failures >= max_tries and mailbox.status == Mailbox.Status.ACTIVE:
-        Mailbox.objects.filter(pk=mailbox.pk).update(
-            status=Mailbox.Status.FAILED, failed_reason=text
-        )
+        with transaction.atomic():
+            Mailbox.objects.filter(pk=mailbox.pk).update(
+                status=Mailbox.Status.FAILED, failed_reason=text
+            )
+            emit(Event.Kind.MAILBOX_FAILED, mailbox_id=mailbox.pk, mailbox=mailbox.name, error=text)
         log.error("mailbox %s: marked failed after %d tries: %s", mailbox.name, max_tries, text)
 
 
