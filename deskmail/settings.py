@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from deskmail.env import (
     SettingError,
@@ -36,6 +37,8 @@ try:
     ]
     ALLOWED_HOSTS = env_list("DESKMAIL_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]"]
     CSRF_TRUSTED_ORIGINS = env_list("DESKMAIL_CSRF_TRUSTED_ORIGINS")
+    # Served to browsers over HTTPS (directly or by a proxy that sets X-Forwarded-Proto).
+    BEHIND_TLS = env_bool("DESKMAIL_BEHIND_TLS", False)
     # Extra CA bundle for mail servers with a private CA (verification stays on).
     CA_FILE = env_str("DESKMAIL_CA_FILE") or None
     # The mailbox that sends for tickets that did not come in by email.
@@ -73,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_htmx",
     "deskmail.core",
     "deskmail.mailboxes",
     "deskmail.tickets",
@@ -81,6 +85,7 @@ INSTALLED_APPS = [
     "deskmail.outbound",
     "deskmail.sync",
     "deskmail.cli",
+    "deskmail.console",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +97,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "deskmail.console.middleware.ServiceErrorMiddleware",
 ]
 
 ROOT_URLCONF = "deskmail.urls"
@@ -108,10 +116,21 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
 ]
+
+# Argon2id first: new and changed passwords use it, older hashes are upgraded at sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+LOGIN_URL = "/"
+LOGIN_REDIRECT_URL = "/tickets/"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -142,8 +161,31 @@ STORAGES = {
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = BEHIND_TLS
+if BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# No inline script anywhere, no remote host: the console's scripts are static files.
+# Mail bodies get a stricter policy of their own (deskmail/console/views/bodies.py).
+SECURE_CSP = {
+    "default-src": [CSP.NONE],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "frame-src": [CSP.SELF],
+    "media-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
 
 LOGGING = {
     "version": 1,

@@ -1,12 +1,14 @@
 #!/bin/sh
 # Installs the real servers the test suite starts on loopback: Dovecot (IMAP,
-# POP3, LMTP) and Postfix (SMTP), from Debian's packages. Idempotent: does
+# POP3, LMTP) and Postfix (SMTP), from Debian's packages, and the Chromium the
+# console's browser tests drive through Playwright (no browser download). Idempotent: does
 # nothing when they are already installed. No daemon is started system-wide;
 # the tests run their own instances from a temporary folder
 # (deskmail/testing/mailservers.py).
 set -e
 need=""
-for package in dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix openssl; do
+for package in dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix openssl \
+    chromium fonts-dejavu-core; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         need="$need $package"
     fi

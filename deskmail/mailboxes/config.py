@@ -203,6 +203,7 @@ class MailboxConfig(Strict):
     threading: ThreadingConfig = ThreadingConfig()
     tickets: TicketsConfig = TicketsConfig()
     replies: RepliesConfig = RepliesConfig()
+    console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
 
     @field_validator("status", mode="before")
     @classmethod
@@ -243,3 +244,49 @@ class MailboxConfig(Strict):
     def own_addresses(self) -> set[str]:
         """The mailbox address and its aliases: never a participant, never a recipient."""
         return {self.address, *self.aliases}
+
+
+_NOTIFICATION_VARIABLES = {"source", "sender", "queue", "subject"}
+
+
+class ConsoleConfig(Strict):
+    """How the agent console works for this mailbox's team."""
+
+    # A reply waits this long in the outbox, with an "Undo" button, before it may go.
+    undo_send_seconds: Annotated[int, Field(ge=0, le=300)] = 10
+    # Whether "include the previous message" starts ticked when forwarding.
+    forward_include_previous: bool = True
+    # Uploads per reply, all files together (the count is replies.max_attachments).
+    max_upload_mb: Annotated[float, Field(gt=0)] = 25
+    # Outcomes to pick when closing a ticket; required_disposition makes one mandatory.
+    dispositions: list[str] = []
+    require_disposition: bool = False
+    # A transfer waits this long for the receiving agent to accept, then this long in
+    # its queue, then comes back to the mailbox as unassigned and unread.
+    wait_for_agent_minutes: Annotated[float, Field(ge=0)] = 15
+    wait_for_queue_minutes: Annotated[float, Field(ge=0)] = 60
+    # New-mail notifications in open consoles.
+    notify_sound: bool = True
+    notify_shake: bool = False
+    # Variables: {source} (the mailbox), {sender}, {queue}, {subject}.
+    notify_template: str = "New mail from {sender} in {source}: {subject}"
+
+    @field_validator("notify_template")
+    @classmethod
+    def _known_variables(cls, value: str) -> str:
+        import string
+
+        try:
+            names = {field for _, field, _, _ in string.Formatter().parse(value) if field}
+        except ValueError as exc:
+            raise ValueError(f"not a template: {exc}") from None
+        unknown = names - _NOTIFICATION_VARIABLES
+        if unknown:
+            raise ValueError(
+                f"unknown variable {{{sorted(unknown)[0]}}}; use "
+                + ", ".join(f"{{{n}}}" for n in sorted(_NOTIFICATION_VARIABLES))
+            )
+        return value
+
+
+MailboxConfig.model_rebuild()

@@ -118,7 +118,9 @@ def backoff(attempts: int) -> dt.timedelta:
 def _claim(ids: Iterable[int], now: dt.datetime) -> list[OutboxItem]:
     """pending -> sending for those of ids still pending; returns the rows this call won."""
     token = uuid.uuid4().hex
-    OutboxItem.objects.filter(id__in=list(ids), status=OutboxItem.Status.PENDING).update(
+    OutboxItem.objects.filter(id__in=list(ids), status=OutboxItem.Status.PENDING).exclude(
+        send_after__gt=now  # still in its undo window
+    ).update(
         status=OutboxItem.Status.SENDING,
         attempts=F("attempts") + 1,
         claimed_at=now,
@@ -362,6 +364,7 @@ def send_due(
     while True:
         ids = list(
             OutboxItem.objects.filter(status=OutboxItem.Status.PENDING, next_attempt_at__lte=now)
+            .exclude(send_after__gt=now)
             .order_by("next_attempt_at", "id")
             .values_list("id", flat=True)[:limit]
         )

@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Q
 
 from deskmail.mailboxes.models import Mailbox, Membership
 from deskmail.services import access
@@ -108,3 +109,25 @@ def team(mailbox: Mailbox) -> list[tuple[str, str]]:
     """(address, role) of everyone on a mailbox's team."""
     rows = Membership.objects.filter(mailbox=mailbox).select_related("user").order_by("user__email")
     return [(row.user.email, row.role) for row in rows]
+
+
+def colleagues(actor: Actor) -> list[Any]:
+    """The active people on the teams of the mailboxes the actor sees (everyone, for admins)."""
+    users = get_user_model().objects.filter(is_active=True)
+    if not actor.is_admin:
+        users = users.filter(mailbox_memberships__mailbox_id__in=sorted(actor.mailbox_ids))
+    return list(users.distinct().order_by("first_name", "last_name", "email", "username"))
+
+
+def team_of(mailbox_id: int) -> list[Any]:
+    """The active people who may work a mailbox's tickets: its team, and the admins."""
+    users = get_user_model().objects.filter(is_active=True)
+    return list(
+        users.filter(Q(mailbox_memberships__mailbox_id=mailbox_id) | Q(is_superuser=True))
+        .distinct()
+        .order_by("first_name", "last_name", "email", "username")
+    )
+
+
+def display_name(user: Any) -> str:
+    return str(user.get_full_name() or user.email or user.get_username()).strip()

@@ -17,16 +17,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+)
+from django.utils import timezone
 
 from deskmail.services import access
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid
+from deskmail.services.reading import unread_q
+from deskmail.services.search import Condition, conditions_q, fulltext_q
 from deskmail.tickets.models import Message, Ticket
 
 OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN, Ticket.Status.PENDING)
 CLOSED_STATUSES = (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
-VIEWS = ("mine", "unassigned", "open", "pending", "closed", "all")
+VIEWS = ("mine", "unassigned", "open", "pending", "snoozed", "closed", "all")
 MAX_LIMIT = 500
 
 
@@ -44,6 +55,10 @@ class TicketFilter:
     created_from: dt.datetime | None = None
     created_to: dt.datetime | None = None
     text: str = ""  # words in the subject or the sender
+    read: str = ""  # "read" or "unread" (for the actor)
+    search: str = ""  # full text: words in any message's subject, sender or body
+    conditions: tuple[Condition, ...] = ()  # advanced search
+    match: str = "all"  # the conditions: "all" must hold, or "any" one
 
 
 @dataclass(frozen=True)
@@ -53,15 +68,30 @@ class Page:
     total: int | None = None
 
 
+def snoozed_q(now: dt.datetime | None = None) -> Q:
+    """Snoozed tickets: until a time still ahead, and the customer has not written since."""
+    now = now or timezone.now()
+    woken = Exists(
+        Message.objects.filter(
+            ticket=OuterRef("pk"),
+            direction=Message.Direction.IN,
+            received_at__gt=OuterRef("snoozed_at"),
+        )
+    )
+    return Q(snoozed_until__gt=now) & ~Q(woken)
+
+
 def _view(actor: Actor, view: str) -> Q:
     if view == "mine":
-        return Q(assignee_id=actor.user_id, status__in=OPEN_STATUSES)
+        return Q(assignee_id=actor.user_id, status__in=OPEN_STATUSES) & ~snoozed_q()
     if view == "unassigned":
-        return Q(assignee__isnull=True, status__in=OPEN_STATUSES)
+        return Q(assignee__isnull=True, status__in=OPEN_STATUSES) & ~snoozed_q()
     if view == "open":
-        return Q(status__in=OPEN_STATUSES)
+        return Q(status__in=OPEN_STATUSES) & ~snoozed_q()
     if view == "pending":
         return Q(status=Ticket.Status.PENDING)
+    if view == "snoozed":
+        return snoozed_q()
     if view == "closed":
         return Q(status__in=CLOSED_STATUSES)
     if view == "all":
@@ -99,6 +129,16 @@ def tickets(actor: Actor, where: TicketFilter) -> QuerySet[Ticket]:
                 | Q(contact__address__icontains=word)
                 | Q(contact__name__icontains=word)
             )
+    if where.read == "unread":
+        query = query.filter(unread_q(actor))
+    elif where.read == "read":
+        query = query.exclude(unread_q(actor))
+    elif where.read:
+        raise Invalid("read must be 'read' or 'unread'", field="read")
+    if where.search.strip():
+        query = query.filter(fulltext_q(where.search))
+    if where.conditions:
+        query = query.filter(conditions_q(where.conditions, where.match))
     return query
 
 
@@ -134,6 +174,11 @@ def ticket_page(
     if cursor:
         updated, pk = _decode(cursor)
         query = query.filter(Q(updated_at__lt=updated) | Q(updated_at=updated, pk__lt=pk))
+    if actor.user_id is not None:
+        # Shown in bold per person: cheap for one page (an EXISTS per row).
+        query = query.annotate(
+            unread=ExpressionWrapper(unread_q(actor), output_field=BooleanField())
+        )
     rows = list(query[: limit + 1])
     items, more = rows[:limit], len(rows) > limit
     next_cursor = None
@@ -192,3 +237,13 @@ def thread(actor: Actor, number: int) -> tuple[Ticket, list[Message]]:
         .order_by("received_at", "id")
     )
     return ticket, messages
+
+
+def unread_counts(
+    actor: Actor, views: tuple[str, ...] = ("mine", "unassigned", "open")
+) -> dict[str, int]:
+    """How many tickets of each view are unread for the actor."""
+    if actor.user_id is None:
+        return {}
+    base = access.tickets(actor).filter(unread_q(actor))
+    return {view: base.filter(_view(actor, view)).count() for view in views}

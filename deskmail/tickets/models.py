@@ -134,6 +134,15 @@ class Ticket(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Merged into another ticket (see TicketMerge); its messages live there now.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_tickets"
+    )
+    # Snoozed: out of the open lists until then, or until the customer writes again.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    snoozed_at = models.DateTimeField(null=True, blank=True)
+    # The outcome picked when the ticket was closed (the mailbox's dispositions).
+    disposition = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["number"]
@@ -294,6 +303,8 @@ class InternalNote(models.Model):
     class Kind(models.TextChoices):
         NOTE = "note"
         DELIVERY_FAILURE = "delivery_failure"
+        # What people did to the ticket (merged, split, transferred, snoozed), in words.
+        ACTIVITY = "activity"
 
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notes")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.NOTE)
@@ -307,3 +318,129 @@ class InternalNote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.ticket_id}"
+
+
+class ReadMark(models.Model):
+    """When a person last read a ticket: mail that arrived later makes it unread for them."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="read_marks")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "ticket"], name="one_read_mark_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.ticket_id} at {self.read_at:%Y-%m-%d %H:%M}"
+
+
+class Draft(models.Model):
+    """What a person is writing on a ticket, saved as they type (one per kind of answer)."""
+
+    class Kind(models.TextChoices):
+        REPLY = "reply"
+        NOTE = "note"
+        FORWARD = "forward"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="drafts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.REPLY)
+    to = models.TextField(blank=True, default="")
+    cc = models.TextField(blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    # The message a forward forwards.
+    message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "user", "kind"], name="one_draft_per_person_and_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} draft of {self.user_id} on {self.ticket_id}"
+
+
+class TrustedSender(models.Model):
+    """A sender whose mail a person lets load remote content (images) without asking."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    address = models.CharField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "address"], name="trusted_sender_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} trusts {self.address}"
+
+
+class TicketMerge(models.Model):
+    """A merge (source into target) or a split (source's messages off into target), undoable.
+
+    The moved rows are listed, so that undoing moves exactly those back, whatever
+    arrived in either ticket since.
+    """
+
+    class Kind(models.TextChoices):
+        MERGE = "merge"
+        SPLIT = "split"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    source = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="merges_out")
+    target = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="merges_in")
+    messages = models.JSONField(default=list)
+    notes = models.JSONField(default=list)
+    outbox_items = models.JSONField(default=list)
+    # The source's status before a merge closed it.
+    previous_status = models.CharField(max_length=10, blank=True, default="")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source_id} -> {self.target_id}"
+
+
+class Transfer(models.Model):
+    """A ticket handed to an agent or a queue, waiting to be accepted (see services.handover)."""
+
+    class State(models.TextChoices):
+        WAITING_AGENT = "waiting_agent"
+        WAITING_QUEUE = "waiting_queue"
+        ACCEPTED = "accepted"
+        RETURNED = "returned"
+        CANCELLED = "cancelled"
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="transfers")
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.SET_NULL)
+    state = models.CharField(max_length=20, choices=State.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # When the current wait ends and the transfer moves on (to the queue, then back).
+    due_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "due_at"], name="transfer_due")]
+
+    def __str__(self) -> str:
+        return f"transfer of {self.ticket_id} ({self.state})"

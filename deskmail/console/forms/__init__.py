@@ -1,0 +1,1 @@
+"""The console's forms: every input a person sends is read through one of these."""

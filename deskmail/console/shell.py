@@ -1,0 +1,30 @@
+"""What every signed-in page shows around its content: the views with their counts,
+the mailboxes, and the team pages for supervisors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deskmail.console.forms.lists import VIEW_LABELS
+from deskmail.console.http import ConsoleRequest
+from deskmail.services import access, queries
+
+
+def shell(request: ConsoleRequest, current_view: str | None = None) -> dict[str, Any]:
+    actor = request.actor
+    counts = queries.counts(actor)
+    unread = queries.unread_counts(actor)
+    return {
+        "nav_views": [
+            {
+                "name": name,
+                "label": VIEW_LABELS[name],
+                "count": counts[name],
+                "unread": unread.get(name, 0),
+                "current": name == current_view,
+            }
+            for name in queries.VIEWS
+        ],
+        "nav_mailboxes": list(access.mailboxes(actor).only("name", "key")),
+        "nav_supervises": actor.is_admin or bool(actor.supervises),
+    }
