@@ -8,7 +8,11 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-pytest_plugins = ["deskmail.testing.fixtures", "deskmail.testing.personas"]
+pytest_plugins = [
+    "deskmail.testing.fixtures",
+    "deskmail.testing.personas",
+    "deskmail.testing.browser",
+]
 
 
 def _postgres_unreachable() -> str | None:

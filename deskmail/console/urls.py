@@ -4,12 +4,41 @@ from __future__ import annotations
 
 from django.urls import path
 
-from deskmail.console.views import auth, lists
+from deskmail.console.views import auth, bodies, compose, files, lists, tickets
 
 urlpatterns = [
     path("", auth.home, name="home"),
     path("sign-out/", auth.sign_out, name="sign-out"),
+    # the list
     path("tickets/", lists.ticket_list, name="tickets"),
     path("tickets/bulk/", lists.bulk_action, name="tickets-bulk"),
     path("tickets/export.csv", lists.export_csv, name="tickets-csv"),
+    path("new/", compose.new_ticket, name="new-ticket"),
+    # one ticket
+    path("t/<int:number>/", tickets.ticket_view, name="ticket"),
+    path("t/<int:number>/field/<slug:field>/", tickets.ticket_field, name="ticket-field"),
+    path("t/<int:number>/unread/", tickets.mark_unread, name="ticket-unread"),
+    path("t/<int:number>/delete/", tickets.delete_ticket, name="ticket-delete"),
+    path("t/<int:number>/merge/", tickets.merge_ticket, name="ticket-merge"),
+    path("t/<int:number>/split/<int:message>/", tickets.split_message, name="ticket-split"),
+    path("t/<int:number>/merges/<int:merge>/undo/", tickets.undo_merge, name="merge-undo"),
+    path("t/<int:number>/thread.zip", tickets.thread_zip, name="ticket-zip"),
+    # answering
+    path("t/<int:number>/reply/", compose.send_reply, name="ticket-reply"),
+    path("t/<int:number>/note/", compose.add_note, name="ticket-note"),
+    path("t/<int:number>/forward/", compose.forward_message, name="ticket-forward"),
+    path("t/<int:number>/draft/", compose.save_draft, name="ticket-draft"),
+    path("t/<int:number>/presence/", compose.presence, name="ticket-presence"),
+    path("outbox/<int:outbox>/undo/", compose.undo_send, name="outbox-undo"),
+    path("outbox/<int:outbox>/retry/", compose.retry_outbox, name="outbox-retry"),
+    # a message's content and files
+    path("m/<int:message>/body/", bodies.message_body, name="message-body"),
+    path("m/<int:message>/trust-sender/", bodies.trust_sender, name="message-trust-sender"),
+    path("m/<int:message>/trace/", bodies.message_trace, name="message-trace"),
+    path("m/<int:message>/raw.eml", bodies.raw_message, name="message-raw"),
+    path("attachments/<int:attachment>/", files.attachment_download, name="attachment"),
+    path(
+        "attachments/<int:attachment>/preview/", files.attachment_preview, name="attachment-preview"
+    ),
+    path("attachments/<int:attachment>/inline/", files.attachment_inline, name="attachment-inline"),
 ]

@@ -102,8 +102,12 @@ def forward(
         raise Invalid(str(exc)) from exc
 
 
-def note(actor: Actor, ticket: Ticket, body: str) -> InternalNote:
-    """An internal note: for colleagues, never sent to the customer."""
+def note(actor: Actor, ticket: Ticket, body: str, mentions: Iterable[int] = ()) -> InternalNote:
+    """An internal note: for colleagues, never sent to the customer.
+
+    `mentions` (user ids of the colleagues it names) travel with its event, so
+    that their consoles can tell them.
+    """
     access.require_act_on(actor, ticket)
     if not body.strip():
         raise Invalid("the note is empty", field="body")
@@ -118,6 +122,7 @@ def note(actor: Actor, ticket: Ticket, body: str) -> InternalNote:
             ticket=ticket,
             note=created.pk,
             author=actor.name,
+            mentions=sorted(set(mentions)),
         )
     return created
 

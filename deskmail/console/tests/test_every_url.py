@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from deskmail.console.tests.conftest import NORTH_SECRET, World
+from deskmail.console.tests.conftest import NORTH_SECRET, World, north_mail
+from deskmail.services import merging
+from deskmail.tickets.models import TicketMerge
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +28,7 @@ PUBLIC = {"home", "admin:login"}
 # Parameters naming no object of a mailbox (a sample value is enough).
 NEUTRAL = {"app_label": "tickets", "model_name": "ticket", "url": "x", "content_type_id": 1}
 # Parameters that name an object of North: Stan must get 404 for every one.
-OBJECTS = ("number", "message", "attachment", "outbox", "object_id", "id")
+OBJECTS = ("number", "message", "attachment", "outbox", "merge", "object_id", "id")
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,17 @@ ROUTES = list(_routes(get_resolver().url_patterns))
 
 def _samples(world: World) -> dict[str, Any]:
     """North's object for each parameter name used by a console address."""
+    merge = TicketMerge.objects.filter(target=world.ticket).first()
+    if merge is None:
+        duplicate = north_mail(world.team, subject=f"Same invoice {NORTH_SECRET}")
+        merge = merging.merge(world.team.actor(world.team.nora), duplicate, world.ticket)
     return {
         "number": world.ticket.number,
         "message": world.message.pk,
         "attachment": world.attachment.pk,
         "outbox": world.outbox.pk,
+        "merge": merge.pk,
+        "field": "status",
         "object_id": world.ticket.pk,
         "id": world.team.nora.pk,
         **NEUTRAL,

@@ -2,6 +2,7 @@
 // htmx does the requests. Loaded as a static file: the CSP allows no inline script.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
 
   function typing(target) {
     if (!target || !target.closest) return false;
@@ -32,7 +33,24 @@
     if (!field) return false;
     var details = field.closest("details");
     if (details) details.open = true;
+    var panel = field.closest("[data-panel]");
+    if (panel) showPanel(panel.dataset.panel);
     field.focus();
+    return true;
+  }
+
+  // The composer's tabs (Reply, Internal note, Forward) switch panels in place;
+  // without JavaScript they are links that ask the server for the other panel.
+  function showPanel(name) {
+    var composer = document.getElementById("composer");
+    if (!composer || !composer.querySelector('[data-panel="' + name + '"]')) return false;
+    composer.querySelectorAll("[data-panel]").forEach(function (panel) {
+      panel.hidden = panel.dataset.panel !== name;
+    });
+    composer.querySelectorAll("[data-tab]").forEach(function (tab) {
+      tab.setAttribute("aria-selected", tab.dataset.tab === name ? "true" : "false");
+    });
+    composer.dataset.mode = name;
     return true;
   }
 
@@ -85,6 +103,17 @@
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (target.closest && target.closest("[data-help]")) { showHelp(); return; }
+    var tab = target.closest && target.closest("[data-tab], [data-tab-link]");
+    if (tab) {
+      var name = tab.dataset.tab || tab.dataset.tabLink;
+      if (showPanel(name)) {
+        event.preventDefault();
+        var scope = '[data-panel="' + name + '"] ';
+        var field = document.querySelector(scope + '[data-compose]') || document.querySelector(scope + 'input[type=text]');
+        if (field) field.focus();
+        return;
+      }
+    }
     var row = target.closest && target.closest("[data-row]");
     if (row) select(row);
   });
