@@ -7,6 +7,7 @@ from typing import Any
 
 from deskmail.console.forms.lists import VIEW_LABELS
 from deskmail.console.http import ConsoleRequest
+from deskmail.events import log
 from deskmail.services import access, queries
 
 
@@ -27,4 +28,6 @@ def shell(request: ConsoleRequest, current_view: str | None = None) -> dict[str,
         ],
         "nav_mailboxes": list(access.mailboxes(actor).only("name", "key")),
         "nav_supervises": actor.is_admin or bool(actor.supervises),
+        # Live updates start after what this page shows.
+        "events_cursor": log.latest(),
     }

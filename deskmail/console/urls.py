@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from deskmail.console.views import auth, bodies, compose, files, lists, tickets
+from deskmail.console.views import auth, bodies, compose, files, handover, lists, live, tickets
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("tickets/bulk/", lists.bulk_action, name="tickets-bulk"),
     path("tickets/export.csv", lists.export_csv, name="tickets-csv"),
     path("new/", compose.new_ticket, name="new-ticket"),
+    path("nav/", handover.nav, name="nav"),
+    path("events/", live.events, name="events"),
+    path("team/", handover.team, name="team"),
+    path("settings/notifications/", handover.notification_settings, name="notification-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),
     path("t/<int:number>/field/<slug:field>/", tickets.ticket_field, name="ticket-field"),
@@ -23,6 +27,9 @@ urlpatterns = [
     path("t/<int:number>/split/<int:message>/", tickets.split_message, name="ticket-split"),
     path("t/<int:number>/merges/<int:merge>/undo/", tickets.undo_merge, name="merge-undo"),
     path("t/<int:number>/thread.zip", tickets.thread_zip, name="ticket-zip"),
+    path("t/<int:number>/transfer/", handover.transfer, name="ticket-transfer"),
+    path("t/<int:number>/accept/", handover.accept_transfer, name="ticket-accept"),
+    path("t/<int:number>/snooze/", handover.snooze, name="ticket-snooze"),
     # answering
     path("t/<int:number>/reply/", compose.send_reply, name="ticket-reply"),
     path("t/<int:number>/note/", compose.add_note, name="ticket-note"),

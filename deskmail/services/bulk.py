@@ -77,9 +77,19 @@ def apply(actor: Actor, numbers: Iterable[int], action: str, value: str = "") ->
 # -- CSV ------------------------------------------------------------------------------------
 
 CSV_COLUMNS = [
-    "number", "subject", "status", "priority", "mailbox", "queue", "type", "assignee",
-    "contact", "tags", "created", "last_activity",
-]  # fmt: skip
+    "number",
+    "subject",
+    "status",
+    "priority",
+    "mailbox",
+    "queue",
+    "type",
+    "assignee",
+    "contact",
+    "tags",
+    "created",
+    "last_activity",
+]
 
 
 def _cell(value: object) -> str:

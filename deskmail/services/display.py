@@ -43,9 +43,17 @@ _ATTRIBUTES = {
     "img": nh3.ALLOWED_ATTRIBUTES["img"] | {"data-remote-src"},
 }
 _STYLE_PROPERTIES = {
-    "color", "background-color", "font-weight", "font-style", "font-size", "font-family",
-    "text-align", "text-decoration", "white-space", "vertical-align",
-}  # fmt: skip
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "font-size",
+    "font-family",
+    "text-align",
+    "text-decoration",
+    "white-space",
+    "vertical-align",
+}
 
 
 @dataclass(frozen=True)

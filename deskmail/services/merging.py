@@ -39,8 +39,13 @@ def _updated(actor: Actor, ticket: Ticket, **changes: object) -> None:
     )
 
 
-def _move(ticket_ids: list[int], message_ids: list[int], note_ids: list[int],
-          outbox_ids: list[int], to: Ticket) -> None:  # fmt: skip
+def _move(
+    ticket_ids: list[int],
+    message_ids: list[int],
+    note_ids: list[int],
+    outbox_ids: list[int],
+    to: Ticket,
+) -> None:
     Message.objects.filter(pk__in=message_ids, ticket_id__in=ticket_ids).update(ticket=to)
     InternalNote.objects.filter(pk__in=note_ids, ticket_id__in=ticket_ids).update(ticket=to)
     OutboxItem.objects.filter(pk__in=outbox_ids, ticket_id__in=ticket_ids).update(ticket=to)
@@ -86,9 +91,10 @@ def merge(actor: Actor, source: Ticket, target: Ticket) -> TicketMerge:
         )
         _move([source.pk], record.messages, record.notes, record.outbox_items, target)
         target.participants = _participants(target, source)
-        target.reply_references = [*target.reply_references, *[
-            r for r in source.reply_references if r not in target.reply_references
-        ]]  # fmt: skip
+        target.reply_references = [
+            *target.reply_references,
+            *[r for r in source.reply_references if r not in target.reply_references],
+        ]
         target.save(update_fields=["participants", "reply_references", "updated_at"])
         source.set_status(Ticket.Status.CLOSED, now)
         source.merged_into = target
@@ -162,8 +168,12 @@ def split(actor: Actor, message: Message) -> TicketMerge:
             source, actor, f"{actor.name} split {len(moving)} message(s) off into #{target.number}."
         )
         _activity(target, actor, f"{actor.name} split this ticket off #{source.number}.")
-        emit(Event.Kind.TICKET_CREATED, mailbox_id=target.mailbox_id, ticket=target,
-             split_from=source.number)  # fmt: skip
+        emit(
+            Event.Kind.TICKET_CREATED,
+            mailbox_id=target.mailbox_id,
+            ticket=target,
+            split_from=source.number,
+        )
         _updated(actor, source, split_into=target.number)
     return record
 
@@ -182,16 +192,31 @@ def undo(actor: Actor, record: TicketMerge) -> None:
         if record.kind == TicketMerge.Kind.MERGE:
             source.merged_into = None
             source.set_status(record.previous_status or Ticket.Status.OPEN, now)
-            source.save(update_fields=["merged_into", "status", "status_changed_at", "resolved_at",
-                                       "closed_at", "updated_at"])  # fmt: skip
+            source.save(
+                update_fields=[
+                    "merged_into",
+                    "status",
+                    "status_changed_at",
+                    "resolved_at",
+                    "closed_at",
+                    "updated_at",
+                ]
+            )
             _activity(source, actor, f"{actor.name} undid the merge into #{target.number}.")
             _activity(target, actor, f"{actor.name} undid the merge of #{source.number}.")
         else:
             if not target.messages.exists():
                 target.set_status(Ticket.Status.CLOSED, now)
                 target.merged_into = source
-                target.save(update_fields=["status", "status_changed_at", "closed_at",
-                                           "merged_into", "updated_at"])  # fmt: skip
+                target.save(
+                    update_fields=[
+                        "status",
+                        "status_changed_at",
+                        "closed_at",
+                        "merged_into",
+                        "updated_at",
+                    ]
+                )
             _activity(source, actor, f"{actor.name} undid the split into #{target.number}.")
             _activity(
                 target,

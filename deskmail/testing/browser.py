@@ -121,6 +121,8 @@ class Console:
     dialogs: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    browser: Any = None
+    others: list[Console] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -148,6 +150,24 @@ class Console:
         self._watch(page)
         return page
 
+    def another_person(self, user: Any) -> Any:
+        """A second browser (its own context and session), signed in as user."""
+        other = Console(
+            self.server,
+            _new_context(self.browser),
+            None,
+            self.left,
+            self.dialogs,
+            self.csp_violations,
+            self.errors,
+        )
+        other.browser = self.browser
+        other.page = other.context.new_page()
+        other._watch(other.page)
+        other.context.route("**/*", _route_outside(other))
+        self.others.append(other)
+        return other.sign_in(user)
+
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
@@ -171,6 +191,25 @@ class Console:
         page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
 
 
+def _new_context(browser: Any) -> Any:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        locale="en-US",
+        timezone_id="UTC",
+        accept_downloads=True,
+    )
+    context.set_default_timeout(10_000)
+    return context
+
+
+def _wait_for_quiet(server: ConsoleServer) -> None:
+    """Every request of the test answered (streams closed) before its data goes away."""
+    from deskmail.testing.waiting import eventually
+
+    state = server.server.server_state
+    eventually(lambda: not state.tasks, timeout=15, what="the console server finished its requests")
+
+
 def _route_outside(console: Console) -> Any:
     ours = urlsplit(console.server.url).netloc
 
@@ -191,21 +230,18 @@ def console(
     console_server: ConsoleServer, chromium: Any, transactional_db: None
 ) -> Iterator[Console]:
     """A fresh browser context on the running console; fails on leaks it recorded."""
-    context = chromium.new_context(
-        viewport={"width": 1280, "height": 800},
-        locale="en-US",
-        timezone_id="UTC",
-        accept_downloads=True,
-    )
-    context.set_default_timeout(10_000)
+    context = _new_context(chromium)
     page = context.new_page()
-    console = Console(console_server, context, page)
+    console = Console(console_server, context, page, browser=chromium)
     console._watch(page)
     context.route("**/*", _route_outside(console))
     try:
         yield console
     finally:
+        for other in console.others:
+            other.context.close()
         context.close()
+        _wait_for_quiet(console_server)
     assert not console.left, f"requests left for other hosts: {console.left}"
     assert not console.dialogs, f"dialogs opened: {console.dialogs}"
     assert not console.csp_violations, (

@@ -37,8 +37,15 @@ def _seed(team) -> Ticket:
     ]
     tickets = []
     for offset, (sender, subject, body) in enumerate(mails):
-        tickets.append(north_mail(team, subject=subject, sender=sender, body=body,
-                                  date=AT + dt.timedelta(minutes=offset)))  # fmt: skip
+        tickets.append(
+            north_mail(
+                team,
+                subject=subject,
+                sender=sender,
+                body=body,
+                date=AT + dt.timedelta(minutes=offset),
+            )
+        )
     first = tickets[0]
     nora = team.actor(team.nora)
     actions.assign(nora, first, team.nora.pk)

@@ -21,6 +21,7 @@ from deskmail.services import (
     display,
     fields,
     files,
+    handover,
     merging,
     reading,
     threads,
@@ -95,6 +96,7 @@ def ticket_view(request: ConsoleRequest, number: int) -> HttpResponse:
     context |= composer.composer_context(request, ticket, read_only=read_only)
     context["spy"] = read_only
     context["may_spy"] = actor.supervises_mailbox(ticket.mailbox_id)
+    context["waiting_transfer"] = handover.open_transfer(ticket)
     if request.htmx and request.GET.get("part") in ("thread", "fields", "header"):
         return render(request, f"console/ticket.html#{request.GET['part']}", context)
     return render(request, "console/ticket.html", context)

@@ -130,7 +130,18 @@
   });
 
   // -- live updates (Server-Sent Events) ------------------------------------------------
+  // The server sends what changed (kind, ticket number); the page asks again, through
+  // htmx, for the parts that show it. The composer is never touched: new mail on the
+  // open ticket is a banner until the agent chooses to see it.
   var live = null;
+  function trigger(name, detail) {
+    if (window.htmx) window.htmx.trigger(document.body, name, detail);
+  }
+  function busyInList() {
+    if (document.querySelector("input[name=tickets]:checked")) return true;
+    var active = document.activeElement;
+    return !!(active && active.closest && active.closest("#workspace form.filters"));
+  }
   function startLive() {
     var url = document.body.dataset.events;
     if (!url || !window.EventSource || live) return;
@@ -138,22 +149,23 @@
     live.addEventListener("deskmail", function (message) {
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
-      document.body.dispatchEvent(new CustomEvent("deskmail:event", { detail: event }));
+      trigger("deskmail:changed", event);
       var ticket = document.body.dataset.ticket;
-      if (ticket && String(event.ticket) === ticket) {
-        if (event.kind === "message.received") showBanner(event);
-        // Everything but the composer may refresh itself: fields, thread states.
-        if (window.htmx) window.htmx.trigger(document.body, "deskmail:ticket-changed", event);
-      } else if (document.querySelector("[data-list]") || document.body.dataset.list) {
-        if (event.kind === "ticket.created" || event.kind === "message.received") showBanner(event);
-        else if (window.htmx) window.htmx.trigger(document.body, "deskmail:list-changed", event);
+      if (ticket) {
+        if (String(event.ticket) === ticket) {
+          if (event.new_mail) showBanner();
+          else trigger("deskmail:ticket-changed", event);
+        }
+      } else if (document.body.dataset.list) {
+        if (busyInList()) showBanner();
+        else trigger("deskmail:list-changed", event);
       }
       if (event.notify) notify(event);
     });
   }
 
   var unseen = 0;
-  function showBanner(event) {
+  function showBanner() {
     var banner = document.getElementById("new-banner");
     if (!banner) return;
     unseen += 1;
@@ -195,7 +207,7 @@
     if (banner) banner.hidden = true;
     if (window.htmx && show.dataset.showNew === "thread") {
       event.preventDefault();
-      window.htmx.trigger(document.body, "deskmail:show-new");
+      trigger("deskmail:show-new");
     }
   });
 
