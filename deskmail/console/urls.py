@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from deskmail.console.views import auth, bodies, compose, files, handover, lists, live, tickets
+from deskmail.console.views import (
+    auth,
+    bodies,
+    compose,
+    files,
+    handover,
+    lists,
+    live,
+    people,
+    tickets,
+)
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -17,6 +27,7 @@ urlpatterns = [
     path("nav/", handover.nav, name="nav"),
     path("events/", live.events, name="events"),
     path("team/", handover.team, name="team"),
+    path("people/", people.people_page, name="people"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),

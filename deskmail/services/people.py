@@ -131,3 +131,23 @@ def team_of(mailbox_id: int) -> list[Any]:
 
 def display_name(user: Any) -> str:
     return str(user.get_full_name() or user.email or user.get_username()).strip()
+
+
+def everyone(actor: Actor) -> list[dict[str, Any]]:
+    """Every person with their role and teams (admins only)."""
+    access.require_admin(actor)
+    from deskmail.services.access import role_of
+
+    users = get_user_model().objects.prefetch_related("groups").order_by("email", "username")
+    memberships: dict[int, list[tuple[str, str]]] = {}
+    for row in Membership.objects.select_related("mailbox").order_by("mailbox__name"):
+        memberships.setdefault(row.user_id, []).append((row.mailbox.name, row.role))
+    return [
+        {
+            "user": user,
+            "name": display_name(user),
+            "role": role_of(user),
+            "teams": memberships.get(user.pk, []),
+        }
+        for user in users
+    ]

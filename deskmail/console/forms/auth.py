@@ -7,7 +7,7 @@ from django import forms
 
 class SignInForm(forms.Form):
     login = forms.CharField(
-        label="Email",
+        label="Email or user name",
         max_length=254,
         widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
     )

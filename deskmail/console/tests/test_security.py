@@ -192,3 +192,17 @@ def test_it_marks_cookies_secure_behind_tls(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
 
     assert out.stdout.split() == ["True", "True", "('HTTP_X_FORWARDED_PROTO',", "'https')"]
+
+
+def test_the_first_admin_printed_by_make_run_signs_in_at_the_root(db):
+    from deskmail.core.admin_account import ensure_first_admin
+
+    created = ensure_first_admin()
+    assert created is not None
+    username, password = created
+    client = Client()
+
+    response = _sign_in(client, username, password)
+
+    assert response.status_code == 302 and response["Location"] == "/tickets/"
+    assert client.get("/tickets/?view=all").status_code == 200

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if created:
             username, password = created
             self.stdout.write(
-                f"Created the first admin account. Log in at {url}admin/ as "
+                f"Created the first admin account. Sign in at {url} as "
                 f"{username} / {password}\n(shown once: change it after logging in)"
             )
         self.stdout.write(f"deskmail: data in {settings.DATA_DIR}, console at {url}")
