@@ -29,6 +29,7 @@ SECTIONS = {
     "imap": "bench.imap_bench",
     "sync": "bench.sync_bench",
     "outbox": "bench.outbox_bench",
+    "console": "bench.console_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -5,15 +5,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.cache import cache
+
 from deskmail.console.forms.lists import VIEW_LABELS
 from deskmail.console.http import ConsoleRequest
 from deskmail.events import log
 from deskmail.services import access, queries
 
+# Counts change only with an event; cached per person and newest event, briefly.
+COUNTS_SECONDS = 30
+
+
+def _counts(request: ConsoleRequest, cursor: int) -> dict[str, int]:
+    actor = request.actor
+    key = f"deskmail:console:counts:{actor.user_id}:{cursor}"
+    found: dict[str, int] | None = cache.get(key)
+    if found is None:
+        found = queries.counts(actor)
+        cache.set(key, found, COUNTS_SECONDS)
+    return found
+
 
 def shell(request: ConsoleRequest, current_view: str | None = None) -> dict[str, Any]:
     actor = request.actor
-    counts = queries.counts(actor)
+    cursor = log.latest()
+    counts = _counts(request, cursor)
     unread = queries.unread_counts(actor)
     return {
         "nav_views": [
@@ -29,5 +45,5 @@ def shell(request: ConsoleRequest, current_view: str | None = None) -> dict[str,
         "nav_mailboxes": list(access.mailboxes(actor).only("name", "key")),
         "nav_supervises": actor.is_admin or bool(actor.supervises),
         # Live updates start after what this page shows.
-        "events_cursor": log.latest(),
+        "events_cursor": cursor,
     }

@@ -193,7 +193,9 @@ def set_tags(
 def delete(actor: Actor, ticket: Ticket) -> None:
     """Delete a ticket with its messages, notes and outbox rows."""
     access.require_act_on(actor, ticket)
-    ticket.delete()
+    with transaction.atomic():
+        _updated(actor, ticket, deleted=True)
+        ticket.delete()
 
 
 def retry_outbox(actor: Actor, item: OutboxItem) -> bool:

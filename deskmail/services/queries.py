@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db.models import (
     BooleanField,
+    Count,
     Exists,
     ExpressionWrapper,
     OuterRef,
@@ -189,9 +190,12 @@ def ticket_page(
 
 
 def counts(actor: Actor) -> dict[str, int]:
-    """How many tickets each view holds, for the actor."""
-    base = access.tickets(actor)
-    return {view: base.filter(_view(actor, view)).count() for view in VIEWS}
+    """How many tickets each view holds, for the actor: one pass over their tickets."""
+    found = access.tickets(actor).aggregate(
+        **{view: Count("pk", filter=_view(actor, view)) for view in VIEWS if view != "all"},
+        all=Count("pk"),
+    )
+    return {view: int(found[view] or 0) for view in VIEWS}
 
 
 def export_rows(actor: Actor, mailbox_name: str | None = None) -> Iterator[dict[str, Any]]:
@@ -239,11 +243,16 @@ def thread(actor: Actor, number: int) -> tuple[Ticket, list[Message]]:
     return ticket, messages
 
 
-def unread_counts(
-    actor: Actor, views: tuple[str, ...] = ("mine", "unassigned", "open")
-) -> dict[str, int]:
-    """How many tickets of each view are unread for the actor."""
+def unread_counts(actor: Actor) -> dict[str, int]:
+    """How many of the actor's own open tickets are unread for them.
+
+    Their own tickets first (a short list, by the assignee index), then the unread
+    test on those only: the test is a subquery per ticket.
+    """
     if actor.user_id is None:
         return {}
-    base = access.tickets(actor).filter(unread_q(actor))
-    return {view: base.filter(_view(actor, view)).count() for view in views}
+    mine = list(
+        access.tickets(actor).filter(_view(actor, "mine")).values_list("pk", flat=True)[:5000]
+    )
+    unread = Ticket.objects.filter(pk__in=mine).filter(unread_q(actor)).count() if mine else 0
+    return {"mine": unread}

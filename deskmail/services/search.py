@@ -23,7 +23,7 @@ from functools import reduce
 from operator import and_, or_
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -75,13 +75,15 @@ def message_ids_matching(text: str) -> RawSQL | None:
 
 
 def fulltext_q(text: str) -> Q:
-    """Tickets with at least one message matching every word (or whose title does)."""
+    """Tickets with at least one message matching every word.
+
+    Driven from the index: the matching messages' tickets, as a set, rather than a
+    lookup per ticket (which would scan every ticket for a rare word).
+    """
     ids = message_ids_matching(text)
     if ids is None:
         return Q()
-    in_messages = Exists(Message.objects.filter(ticket=OuterRef("pk"), id__in=ids))
-    in_title = reduce(and_, (Q(title__icontains=w) for w in words(text)))
-    return Q(in_messages) | in_title
+    return Q(pk__in=Message.objects.filter(id__in=ids).values("ticket_id"))
 
 
 # -- advanced conditions ----------------------------------------------------------------

@@ -47,6 +47,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "console" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+            # Selected by `-m django_db` (make test-postgres) like every database test.
+            item.add_marker(pytest.mark.django_db(transaction=True))
 
 
 def _free_port() -> int:

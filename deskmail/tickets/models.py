@@ -149,6 +149,9 @@ class Ticket(models.Model):
         indexes = [
             models.Index(fields=["mailbox", "subject_key"], name="ticket_subject_key"),
             models.Index(fields=["mailbox", "identity_key"], name="ticket_identity_key"),
+            # The console's lists: newest activity first, across and within mailboxes.
+            models.Index(fields=["-updated_at", "-id"], name="ticket_recent"),
+            models.Index(fields=["mailbox", "-updated_at", "-id"], name="ticket_mailbox_recent"),
         ]
 
     def __str__(self) -> str:

@@ -65,7 +65,7 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
-    if (document.body.dataset.keys === "off") return;
+    if (keysOff()) return;
     var handled = true;
     switch (event.key) {
       case "j": move(1); break;
@@ -93,6 +93,20 @@
       default: handled = false;
     }
     if (handled) event.preventDefault();
+  });
+
+  // Single-key shortcuts can be turned off (WCAG 2.1.4), remembered in this browser.
+  function keysOff() {
+    try { return window.localStorage.getItem("deskmail.keys") === "off"; } catch (e) { return false; }
+  }
+  function labelToggle() {
+    var toggle = document.querySelector("[data-keys-toggle]");
+    if (toggle) toggle.textContent = keysOff() ? "Turn single-key shortcuts on" : "Turn single-key shortcuts off";
+  }
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("[data-keys-toggle]")) return;
+    try { window.localStorage.setItem("deskmail.keys", keysOff() ? "on" : "off"); } catch (e) { /* private mode */ }
+    labelToggle();
   });
 
   function showHelp() {
@@ -212,6 +226,7 @@
   });
 
   function start() {
+    labelToggle();
     startLive();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
