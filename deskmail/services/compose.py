@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from deskmail.events.log import emit
+from deskmail.events.models import Event
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.canned import canned_answers_for, render_canned
 from deskmail.outbound.compose import OutgoingAttachment
 from deskmail.outbound.models import CannedAnswer, OutboxItem
 from deskmail.outbound.queue import OutboundError, cannot_send, default_sending_mailbox
-from deskmail.outbound.recipients import Recipients, suggested
+from deskmail.outbound.recipients import Recipients, clean, suggested
 from deskmail.services import access, actions, people
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
@@ -286,8 +288,6 @@ def open_outbound(
     attachments: Sequence[OutgoingAttachment] = (),
 ) -> Ticket:
     """A new ticket whose first message is ours, sent from the chosen mailbox or the default."""
-    from deskmail.outbound.recipients import clean
-
     chosen = access.mailbox(actor, mailbox) if mailbox else None
     if chosen is None:
         try:
@@ -328,9 +328,6 @@ def open_outbound(
             mailbox=chosen.name,
             status=Ticket.Status.PENDING,
         )
-        from deskmail.events.log import emit
-        from deskmail.events.models import Event
-
         emit(Event.Kind.TICKET_CREATED, mailbox_id=chosen.pk, ticket=ticket, by=actor.name)
     return ticket
 

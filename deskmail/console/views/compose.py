@@ -97,7 +97,6 @@ def composer_context(
         "replying": [] if read_only else compose.replying(actor, ticket),
         "undo_seconds": ticket.mailbox.settings.console.undo_send_seconds,
         "read_only": read_only,
-        "team_names": [],
     }
 
 
@@ -105,6 +104,7 @@ def _composer(
     request: ConsoleRequest, ticket: Ticket, status: int = 200, **kwargs: Any
 ) -> HttpResponse:
     """The composer again (a refused send, a collision, a canned answer put in)."""
+    # The ticket page's parts; imported here, as that module imports this one.
     from deskmail.console.views.tickets import fields_context, thread_context
 
     if request.htmx:

@@ -21,4 +21,6 @@ class Command(BaseCommand):
             lifespan="off",
             log_level="info",
             proxy_headers=False,
+            # Open consoles hold live-update streams; they reconnect by themselves.
+            timeout_graceful_shutdown=5,
         )
