@@ -247,3 +247,32 @@ def test_it_downloads_the_selected_as_csv_without_formulas(world: World, nora):
     assert [int(r["number"]) for r in rows] == [world.ticket.number, formula.number]
     assert rows[1]["subject"].startswith("'=HYPERLINK")
     assert rows[0]["mailbox"] == "north"
+
+
+def test_the_full_text_index_follows_edits_and_deletions(world: World, nora):
+    from django.db import connection
+
+    from deskmail.services.search import message_ids_matching
+    from deskmail.tickets.models import Message
+
+    ticket = north_mail(world.team, subject="Indexed", body="original wording here")
+    message = ticket.messages.get()
+
+    def matching(word: str) -> list[int]:
+        query = message_ids_matching(word)
+        assert query is not None
+        return list(Message.objects.filter(id__in=query).values_list("id", flat=True))
+
+    assert matching("original") == [message.pk]
+    message.body_text = "replacement wording"
+    message.save(update_fields=["body_text"])
+    assert matching("original") == [] and matching("replacement") == [message.pk]
+    ticket.delete()
+    assert matching("replacement") == []
+    if connection.vendor == "sqlite":  # the index itself forgot it, not only the join
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM tickets_message_fts WHERE tickets_message_fts MATCH ?",
+                ['"replacement"'],
+            )
+            assert cursor.fetchone()[0] == 0
