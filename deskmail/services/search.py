@@ -1,8 +1,8 @@
 """Finding tickets: full-text search over their mail, and advanced conditions.
 
 Full text covers every message's subject, sender (name and address) and body.
-PostgreSQL answers from a GIN index on an expression, SQLite from an FTS5
-table kept in step by triggers (both made by the tickets migration
+PostgreSQL answers from a GIN index on a stored tsvector column, SQLite from
+an FTS5 table kept in step by triggers (both made by the tickets migration
 0005_message_fulltext). Each word the person types must occur; a word matches
 as a prefix too, so "print" finds "printer".
 
@@ -30,13 +30,6 @@ from django.utils import timezone
 from deskmail.services.errors import Invalid
 from deskmail.tickets.models import Message, Ticket
 
-# The indexed expression on PostgreSQL: the same text as in the migration, or the
-# planner cannot use the index.
-PG_DOCUMENT = (
-    "coalesce(subject, '') || ' ' || coalesce(from_name, '') || ' ' || "
-    "coalesce(from_address, '') || ' ' || replace(coalesce(from_address, ''), '@', ' ') || ' ' || "
-    "left(coalesce(body_text, ''), 100000)"
-)
 _WORD = re.compile(r"[\w@.+'-]+", re.UNICODE)
 MAX_WORDS = 12
 
@@ -64,8 +57,8 @@ def message_ids_matching(text: str) -> RawSQL | None:
         return None
     if connection.vendor == "postgresql":
         sql = (
-            f"SELECT id FROM tickets_message WHERE to_tsvector('simple'::regconfig, "  # noqa: S608
-            f"{PG_DOCUMENT}) @@ to_tsquery('simple'::regconfig, %s)"
+            "SELECT id FROM tickets_message "
+            "WHERE search_document @@ to_tsquery('simple'::regconfig, %s)"
         )
         return RawSQL(sql, [_pg_query(terms)])  # noqa: S611 - the words are a parameter
     if connection.vendor == "sqlite":
