@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -40,7 +41,7 @@ def env_list(name: str) -> list[str]:
     return [item.strip() for item in env_str(name).split(",") if item.strip()]
 
 
-def persisted_secret(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+def persisted_secret(path: Path, make: Callable[[], str]) -> str:
     """Read a generated secret from the data folder, creating it (mode 0600) on first use."""
     if path.exists():
         return path.read_text().strip()

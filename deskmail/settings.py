@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from deskmail.env import (
@@ -21,6 +22,9 @@ from deskmail.env import (
     new_secret_key,
     persisted_secret,
 )
+
+# Generic Django classes (ModelAdmin[Mailbox], TextField[str, str]) at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -51,7 +55,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "deskmail.sqlite3",
+            "NAME": str(DATA_DIR / "deskmail.sqlite3"),
             "OPTIONS": {
                 # WAL lets the console read while the worker writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

@@ -66,8 +66,9 @@ def network_errors(doing: str, timeout: float | None = None) -> Iterator[None]:
     except ssl.SSLCertVerificationError as exc:
         raise ConnectorError(
             f"{doing}: the server's certificate could not be verified ({exc.verify_message}). "
-            "Fix the certificate, or set verify_certificate: false for a self-signed server "
-            "you trust.",
+            "If the server's certificate comes from your organisation's own CA, point "
+            "DESKMAIL_CA_FILE at that CA's certificate; otherwise fix the server's certificate. "
+            "Only for a test server you trust: set verify_certificate: false.",
             permanent=True,
             server_reply=exc.verify_message,
         ) from None

@@ -73,12 +73,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import msal  # type: ignore[import-untyped]
+import msal
 import requests
-from authlib.integrations.base_client.errors import (  # type: ignore[import-untyped]
+from authlib.integrations.base_client.errors import (
     OAuthError as AuthlibOAuthError,
 )
-from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
+from authlib.integrations.requests_client import OAuth2Session
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 ProviderKind = Literal["microsoft", "google", "generic"]

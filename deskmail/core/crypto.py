@@ -77,7 +77,7 @@ class _SecretAttribute(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str, str]):
     """A text column holding a Fernet token; Python code sees the plaintext as `Secret`.
 
     An empty string stays empty (no secret), so `blank=True, default=""` means "none set".
@@ -85,12 +85,14 @@ class EncryptedTextField(models.TextField):
 
     descriptor_class = _SecretAttribute
 
-    def from_db_value(self, value, expression, connection):  # noqa: ANN001
+    def from_db_value(
+        self, value: str | None, expression: object, connection: object
+    ) -> str | None:
         if value is None or value == "":
             return value
         return Secret(decrypt(value))
 
-    def get_prep_value(self, value):  # noqa: ANN001
+    def get_prep_value(self, value: object) -> object:
         if value is None or value == "":
             return value
         return encrypt(str(value))
@@ -126,9 +128,11 @@ def rotate_all() -> RotationResult:
     rows = secrets = 0
     with transaction.atomic():
         for model, names in encrypted_fields():
-            columns = [model._meta.get_field(name).column for name in names]
+            columns = [_column(model, name) for name in names]
             table = model._meta.db_table
-            pk_column = model._meta.pk.column
+            pk = model._meta.pk
+            assert pk is not None and pk.column is not None
+            pk_column = pk.column
             for pk, *tokens in _raw_rows(table, pk_column, columns):
                 fresh = {}
                 for name, column, token in zip(names, columns, tokens, strict=True):
@@ -146,6 +150,12 @@ def rotate_all() -> RotationResult:
                     rows += 1
                     secrets += len(fresh)
     return RotationResult(rows=rows, secrets=secrets)
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column is not None
+    return field.column
 
 
 def _raw_rows(table: str, pk_column: str, columns: list[str]) -> list[tuple[Any, ...]]:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from deskmail.connectors.base import SourcePosition
@@ -175,7 +175,28 @@ def ingest(
     on_stored: Callable[[], None] | None = None,
 ) -> IngestResult:
     """Store the raw message, run the pipeline, commit; a failure goes to the quarantine."""
-    digest = store_raw(raw)
+    return ingest_stored(
+        mailbox,
+        raw,
+        store_raw(raw),
+        source=source,
+        delivered_to=delivered_to,
+        history=history,
+        on_stored=on_stored,
+    )
+
+
+def ingest_stored(
+    mailbox: Mailbox,
+    raw: bytes,
+    digest: str,
+    *,
+    source: SourcePosition | None = None,
+    delivered_to: str | None = None,
+    history: bool = False,
+    on_stored: Callable[[], None] | None = None,
+) -> IngestResult:
+    """`ingest` for bytes already in the raw store under digest."""
     try:
         return ingest_once(
             mailbox,
@@ -190,6 +211,10 @@ def ingest(
         # The source could not record its progress: nothing is stored, and the
         # message will be offered again. Not the message's fault: no quarantine.
         raise failed.error from None
+    except (OperationalError, InterfaceError):
+        # The database is away (or a deadlock outlived the retry): not the message's
+        # fault either. Nothing is stored; the caller tries again later.
+        raise
     except Exception as exc:  # noqa: BLE001 - kept in the quarantine, never lost
         return quarantined(
             mailbox,
@@ -243,14 +268,18 @@ def ingest_batch(
     *,
     history: bool = True,
     on_batch: Callable[[list[IngestResult]], None] | None = None,
+    digests: list[str] | None = None,
 ) -> list[IngestResult]:
     """Ingest messages in one transaction with a batch store (a fast import).
 
     A batch in which any message fails is rolled back and run again one message
     at a time, so a poison message is quarantined and its neighbours stored.
     `on_batch` is called inside the batch's transaction with its results.
+    `digests` names bytes already in the raw store (the inbox's).
     """
-    stored = [(item, store_raw(item.raw)) for item in batch]
+    if digests is None:
+        digests = [store_raw(item.raw) for item in batch]
+    stored = list(zip(batch, digests, strict=True))
     try:
         with transaction.atomic():
             store = BatchStore.prepare(
@@ -280,14 +309,15 @@ def ingest_batch(
     except Exception:  # noqa: BLE001 - the batch is retried message by message
         log.warning("a batch of %d failed; ingesting one by one", len(stored))
         done = [
-            ingest(
+            ingest_stored(
                 mailbox,
                 item.raw,
+                digest,
                 source=item.source,
                 delivered_to=item.delivered_to,
                 history=history,
             )
-            for item, _ in stored
+            for item, digest in stored
         ]
         if on_batch is not None:
             with transaction.atomic():

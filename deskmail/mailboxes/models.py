@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from deskmail.core.crypto import EncryptedTextField
 from deskmail.mailboxes.config import MailboxConfig
@@ -28,6 +29,9 @@ class Mailbox(models.Model):
     inbound_secret = EncryptedTextField(blank=True, default="")
     outbound_secret = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it last became active: mail that reached the server before is history
+    # (imported without acknowledgements or rate limits), mail after it is live.
+    activated_at = models.DateTimeField(null=True, blank=True)
     # The configuration's version: the worker restarts a mailbox's sync when it moves.
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,6 +54,8 @@ class Mailbox(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, keeping the config's name/key/address and the address rows in step."""
         self.config = self._config_with_columns()
+        if self.status == self.Status.ACTIVE and self.activated_at is None:
+            self.activated_at = timezone.now()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "config" not in update_fields:
             kwargs["update_fields"] = [*update_fields, "config"]
@@ -66,7 +72,13 @@ class Mailbox(models.Model):
             parsed = MailboxConfig.model_validate(source)
             self._settings = (source, parsed)
             return parsed
-        return cached[1]
+        kept: MailboxConfig = cached[1]
+        return kept
+
+    def activate(self) -> None:
+        """Make it active from now on (not saved): mail already on the server is history."""
+        self.status = self.Status.ACTIVE
+        self.activated_at = timezone.now()
 
     def own_addresses(self) -> dict[str, bool]:
         """Every address this mailbox receives for, mapped to whether it is an alias."""
@@ -88,6 +100,15 @@ class Mailbox(models.Model):
 
     def _config_with_columns(self) -> dict[str, Any]:
         return {**(self.config or {}), "name": self.name, "key": self.key, "address": self.address}
+
+
+def request_retry(mailbox: Mailbox) -> None:
+    """Ask the worker to try a failing mailbox again at once, whatever its cool-off.
+
+    A new configuration version does it: the worker restarts the mailbox's sync
+    on every version, and a sync restarted after the last failure does not wait.
+    """
+    Mailbox.objects.filter(pk=mailbox.pk).update(updated_at=timezone.now())
 
 
 class MailboxAddress(models.Model):

@@ -603,7 +603,7 @@ maximal_backoff_time = 10s
             while not _accepts(self.ports[name]):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise MailServersError(
-                        f"{process.args[0]} did not open port {name} ({self.ports[name]}); "
+                        f"{process.args!r} did not open port {name} ({self.ports[name]}); "
                         f"exit code {process.returncode}\n{self.log_tail()}"
                     )
                 time.sleep(0.01)

@@ -69,7 +69,8 @@ def store_raw(raw: bytes) -> str:
 
 def read_raw(digest: str) -> bytes:
     with default_storage.open(raw_name(digest), "rb") as handle:
-        return handle.read()
+        data: bytes = handle.read()
+    return data
 
 
 def store_blob(data: bytes) -> str:

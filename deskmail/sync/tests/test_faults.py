@@ -8,6 +8,7 @@ put on the server is stored exactly once, in a ticket of its own.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -86,15 +87,17 @@ def _assert_exactly_once(
     numbers = [n for (n,) in db.query("SELECT number FROM tickets_ticket ORDER BY number")]
     assert numbers == list(range(1, len(sent) + 1)), "ticket numbers are not 1..N without gaps"
     assert db.scalar("SELECT COUNT(*) FROM ingest_quarantinedmessage") == 0
+    assert db.scalar("SELECT COUNT(*) FROM ingest_inboxitem") == 0
     stored_files = list((db.data_dir / "files" / "raw").rglob("*.eml"))
     assert len(stored_files) == len(sent)
     # The after-fetch action (mark_seen) has reached every message, and the
-    # checkpoint says so.
+    # cursor says so.
     flags = servers.flags(account)
     assert len(flags) == len(sent)
     assert all("\\Seen" in f for f in flags.values())
-    ((last_uid, acked_uid),) = db.query("SELECT last_uid, acked_uid FROM sync_foldercheckpoint")
-    assert last_uid == acked_uid == max(flags)
+    ((value,),) = db.query("SELECT value FROM sync_synccursor")
+    cursor = json.loads(value) if isinstance(value, str) else value
+    assert cursor["last_uid"] == max(flags) and cursor["unacked"] == []
 
 
 def test_it_stores_every_message_once_when_the_worker_is_killed_again_and_again(

@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from deskmail.cli.common import find_mailbox, service_errors
+from deskmail.mailboxes import connections
 from deskmail.mailboxes.exporting import ExportError, export_yaml
 from deskmail.mailboxes.loading import LoadRefused, load_mailboxes
-from deskmail.mailboxes.models import Mailbox, Membership
+from deskmail.mailboxes.models import Mailbox, Membership, request_retry
 from deskmail.services import people
 from deskmail.services.access import SYSTEM
 
@@ -46,6 +47,10 @@ class Command(BaseCommand):
             "test", help="connect, log in, list folders, count messages, try SMTP login"
         )
         test.add_argument("name", help="the mailbox's name")
+        retry = actions.add_parser(
+            "retry", help="try a failing mailbox again now, without waiting out its cool-off"
+        )
+        retry.add_argument("name", help="the mailbox's name")
         agents = actions.add_parser(
             "agents", help="who is on a mailbox's team: list, add or remove people"
         )
@@ -66,6 +71,8 @@ class Command(BaseCommand):
             self.status()
         elif action == "test":
             self.test(options["name"])
+        elif action == "retry":
+            self.retry(options["name"])
         elif action == "agents":
             self.agents(options["change"], options["name"], options["emails"], options)
         else:
@@ -122,31 +129,25 @@ class Command(BaseCommand):
         self._print(table)
 
     def test(self, name: str) -> None:
-        from django.conf import settings
-
-        from deskmail.connectors.testconn import test_inbound, test_outbound
-
-        mailbox = Mailbox.objects.filter(name=name).first()
-        if mailbox is None:
-            known = ", ".join(Mailbox.objects.values_list("name", flat=True)) or "none"
-            raise CommandError(f"no mailbox named {name} (known: {known})")
-        config = mailbox.settings
+        mailbox = find_mailbox(name)
         failed = False
-        sections = [
-            ("inbound", config.inbound, mailbox.inbound_secret, test_inbound),
-            ("outbound", config.outbound, mailbox.outbound_secret, test_outbound),
-        ]
-        for label, part, secret, check in sections:
-            if part is None:
-                self.stdout.write(f"{label}: not configured")
+        for direction, steps in connections.test(mailbox).items():
+            if steps is None:
+                self.stdout.write(f"{direction}: not configured")
                 continue
-            self.stdout.write(f"{label} ({part.protocol}):")
-            for step in check(part, secret or "", ca_file=settings.CA_FILE):
+            part = getattr(mailbox.settings, direction)
+            self.stdout.write(f"{direction} ({part.protocol}):")
+            for step in steps:
                 self.stdout.write(f"  {step}")
                 failed = failed or not step.ok
         if failed:
             raise CommandError(f"mailbox {name}: the connection test failed")
         self.stdout.write(f"mailbox {name}: every step passed")
+
+    def retry(self, name: str) -> None:
+        mailbox = find_mailbox(name)
+        request_retry(mailbox)
+        self.stdout.write(f"mailbox {name}: the worker tries it again within a few seconds")
 
     def agents(self, change: str, name: str, emails: list[str], options: dict[str, Any]) -> None:
         mailbox = find_mailbox(name)
@@ -154,10 +155,10 @@ class Command(BaseCommand):
             raise CommandError(f"mailboxes agents {change} needs at least one address")
         with service_errors():
             if change == "add":
-                role = (
+                joins = (
                     Membership.Role.SUPERVISOR if options["supervisor"] else Membership.Role.AGENT
                 )
-                added = people.add_to_team(SYSTEM, mailbox, emails, role)
+                added = people.add_to_team(SYSTEM, mailbox, emails, joins)
                 self.stdout.write(f"{name}: added {', '.join(added) or 'nobody new'}")
             elif change == "remove":
                 removed = people.remove_from_team(SYSTEM, mailbox, emails)

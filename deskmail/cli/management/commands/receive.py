@@ -8,7 +8,9 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from django.core.management.base import BaseCommand, CommandParser
 
+from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.receiver import DeliveryHandler, smtp_kwargs
+from deskmail.sync.supervisor import worker_name
 
 
 class Command(BaseCommand):
@@ -21,7 +23,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, host: str, port: int, lmtp: bool, **options: object) -> None:
         protocol = LMTP if lmtp else SMTP
-        handler = DeliveryHandler()
+        # The mail it stores goes through the pipeline here too, so that a forwarding
+        # address works without a worker; workers share the inbox safely.
+        processor = InboxProcessor(f"receive:{worker_name()}")
+        processor.start()
+        handler = DeliveryHandler(on_accepted=processor.wake)
 
         async def serve() -> None:
             loop = asyncio.get_running_loop()
@@ -37,3 +43,6 @@ class Command(BaseCommand):
             asyncio.run(serve())
         except KeyboardInterrupt:
             pass
+        finally:
+            processor.stop()
+            processor.join(timeout=30)

@@ -7,10 +7,10 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from deskmail.sync.connect import connector_for
 from deskmail.sync.jobs import periodic_jobs
+from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.runner import MailboxRunner
-from deskmail.sync.supervisor import Supervisor
+from deskmail.sync.supervisor import Supervisor, worker_name
 
 
 class Command(BaseCommand):
@@ -28,13 +28,21 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        owner = worker_name()
+        processor = InboxProcessor(owner)
         supervisor = Supervisor(
             runner_factory=lambda mailbox_id, owner: MailboxRunner(
-                mailbox_id, owner, connector_for
+                mailbox_id, owner, on_accepted=processor.wake
             ),
+            owner=owner,
             capacity=capacity,
             tick_seconds=tick,
             periodic_jobs=periodic_jobs(),
         )
         self.stdout.write(f"deskmail worker {supervisor.owner}: running (Ctrl-C stops)")
-        supervisor.run(stop)
+        processor.start()
+        try:
+            supervisor.run(stop)
+        finally:
+            processor.stop()
+            processor.join(timeout=30)
