@@ -27,11 +27,11 @@ run: install  ## Set up the embedded default (SQLite, ./data) and run the consol
 test: install install-test-services  ## Run every test, on SQLite and on PostgreSQL, and the corpus check.
 	$(MAKE) test-sqlite test-postgres corpus
 
-test-sqlite:  ## Every test on the embedded default, SQLite.
-	$(BIN)/pytest
+test-sqlite:  ## Every test on the embedded default, SQLite (PostgreSQL variants need TEST_DB's server).
+	TEST_DB=$(TEST_DB) $(BIN)/pytest
 
-test-postgres:  ## The database tests again, on PostgreSQL (TEST_DB).
-	DATABASE_URL=$(TEST_DB) $(BIN)/pytest -m django_db
+test-postgres:  ## The database tests again, on PostgreSQL (TEST_DB); fails if it is unreachable.
+	TEST_DB=$(TEST_DB) DATABASE_URL=$(TEST_DB) $(BIN)/pytest -m django_db
 
 corpus:  ## The real-world parsing corpus in corpus/ (see corpus/README.md).
 	$(BIN)/python corpus/check.py --cmd '$(BIN)/deskmail parse --json {}'

@@ -186,6 +186,15 @@ class MailServers:
         self._write_pgids()
         self._wait_for_ports(POSTFIX_PORTS, self._postfix, timeout)
 
+    def postfix_queue_empty(self) -> bool:
+        """Whether Postfix holds no mail any more (nothing left to deliver or retry)."""
+        spool = self.dir / "spool"
+        return not any(
+            path.is_file()
+            for queue in ("maildrop", "incoming", "active", "deferred", "hold")
+            for path in (spool / queue).rglob("*")
+        )
+
     # -- users and tokens -------------------------------------------------------------
 
     def new_account(self) -> MailAccount:

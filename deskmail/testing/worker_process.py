@@ -34,7 +34,12 @@ from cryptography.fernet import Fernet
 
 from deskmail.testing.mailservers import MailAccount, MailServers
 
-POSTGRES_SERVER = os.environ.get("DESKMAIL_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+# The server of TEST_DB (make test), or the local default.
+POSTGRES_SERVER = os.environ.get("DESKMAIL_TEST_POSTGRES") or (
+    os.environ["TEST_DB"].rsplit("/", 1)[0]
+    if os.environ.get("TEST_DB")
+    else "postgres://postgres@127.0.0.1:5432"
+)
 DESKMAIL = str(Path(sys.executable).with_name("deskmail"))
 
 
