@@ -146,8 +146,8 @@ def test_two_workers_never_sync_one_mailbox_at_once_and_one_takes_over_the_other
         )
         _send_round(mail_servers, accounts, "after", sent)
         wait_until(lambda: _stored(db) == len(sent), 60, "mail still flows to every mailbox")
-        taken = len(sampler.samples)
-        wait_until(lambda: len(sampler.samples) >= taken + 5, 30, "five more samples")
+        sampled = len(sampler.samples)
+        wait_until(lambda: len(sampler.samples) >= sampled + 5, 30, "five more samples")
     finally:
         samples = sampler.stop() if sampler.is_alive() else sampler.samples
         first.stop()
