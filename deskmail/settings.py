@@ -7,6 +7,7 @@ key and an encryption key generated into that folder on first start.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -18,6 +19,7 @@ from deskmail.env import (
     env_bool,
     env_list,
     env_str,
+    fernet_keys,
     new_fernet_key,
     new_secret_key,
     persisted_secret,
@@ -35,9 +37,9 @@ try:
         DATA_DIR / "secret_key", new_secret_key
     )
     # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt.
-    ENCRYPTION_KEYS = env_list("DESKMAIL_ENCRYPTION_KEYS") or [
-        persisted_secret(DATA_DIR / "encryption_key", new_fernet_key)
-    ]
+    ENCRYPTION_KEYS = fernet_keys(
+        "DESKMAIL_ENCRYPTION_KEYS", env_list("DESKMAIL_ENCRYPTION_KEYS")
+    ) or [persisted_secret(DATA_DIR / "encryption_key", new_fernet_key)]
     ALLOWED_HOSTS = env_list("DESKMAIL_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]"]
     CSRF_TRUSTED_ORIGINS = env_list("DESKMAIL_CSRF_TRUSTED_ORIGINS")
     # Extra CA bundle for mail servers with a private CA (verification stays on).
@@ -51,11 +53,16 @@ except SettingError as exc:
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Owner only: it holds the keys, the secrets and the mail (an existing one is left as it
+    # is; `deskmail run` says when it is open to others).
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _database_file = DATA_DIR / "deskmail.sqlite3"
+    if not _database_file.exists():
+        os.close(os.open(_database_file, os.O_WRONLY | os.O_CREAT, 0o600))
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(DATA_DIR / "deskmail.sqlite3"),
+            "NAME": str(_database_file),
             "OPTIONS": {
                 # WAL lets the console read while the worker writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",

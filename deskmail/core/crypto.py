@@ -18,9 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.db.models.query_utils import DeferredAttribute
 
+from deskmail.core.errors import DecryptionError
 
-class DecryptionError(Exception):
-    """A stored secret cannot be decrypted with any configured key."""
+__all__ = ["DecryptionError", "EncryptedTextField", "Secret", "decrypt", "encrypt", "rotate_all"]
 
 
 @cache
@@ -68,6 +68,33 @@ class Secret(str):
         return "Secret('********')"
 
 
+class UnreadableSecret(Secret):
+    """A stored secret no configured key decrypts: empty, and saying so when asked.
+
+    Reading a row must not fail because of one secret: the mailbox can still
+    be listed, exported and fixed. Whoever needs the value checks `unreadable`.
+    """
+
+    unreadable = True
+
+    def __new__(cls) -> UnreadableSecret:
+        return super().__new__(cls, "")
+
+    def __repr__(self) -> str:
+        return "UnreadableSecret()"
+
+
+def is_unreadable(value: object) -> bool:
+    return isinstance(value, UnreadableSecret)
+
+
+UNREADABLE_ADVICE = (
+    "cannot be decrypted with DESKMAIL_ENCRYPTION_KEYS: set it to the key the secrets were "
+    "encrypted with (a new key may come first, the old one after it, comma-separated) and "
+    "run `deskmail rotate_keys`; or enter the secret again"
+)
+
+
 class _SecretAttribute(DeferredAttribute):
     """Wraps every value assigned to the field in `Secret`, so its repr is hidden at once."""
 
@@ -95,6 +122,8 @@ class EncryptedTextField(models.TextField[str, str]):
     def get_prep_value(self, value: object) -> object:
         if value is None or value == "":
             return value
+        if is_unreadable(value):
+            raise DecryptionError(f"a stored secret {UNREADABLE_ADVICE}")
         return encrypt(str(value))
 
 
@@ -176,3 +205,24 @@ def _write_raw(table: str, pk_column: str, pk: Any, values: dict[str, str]) -> N
             f"UPDATE {quote(table)} SET {assignments} WHERE {quote(pk_column)} = %s",  # noqa: S608
             [*values.values(), pk],
         )
+
+
+def unreadable_secrets() -> list[str]:
+    """Every stored secret no configured key decrypts, named for an operator."""
+    found = []
+    for model, names in encrypted_fields():
+        columns = [_column(model, name) for name in names]
+        table = model._meta.db_table
+        pk = model._meta.pk
+        assert pk is not None and pk.column is not None
+        for row_pk, *tokens in _raw_rows(table, pk.column, columns):
+            for name, token in zip(names, tokens, strict=True):
+                if not token:
+                    continue
+                try:
+                    decrypt(token)
+                except DecryptionError:
+                    row = model._default_manager.filter(pk=row_pk).only("pk").first()
+                    label = str(getattr(row, "name", None) or row_pk)
+                    found.append(f"{model._meta.verbose_name} {label}: {name}")
+    return found

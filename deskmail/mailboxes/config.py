@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from deskmail.connectors.settings import InboundConfig, OutboundConfig, Strict
+from deskmail.mailboxes import patterns
 
 __all__ = ["InboundConfig", "MailboxConfig", "OutboundConfig", "Strict"]
 
@@ -51,11 +52,8 @@ class IdentityRule(Strict):
 
     @field_validator("pattern")
     @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
+    def _usable(cls, value: str) -> str:
+        patterns.check(value)
         return value
 
 
