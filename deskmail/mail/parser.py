@@ -342,16 +342,35 @@ def _guess_type(name: str) -> str:
 
 
 def unflow(text: str, delsp: bool = False) -> str:
-    """Undo RFC 3676 format=flowed: join soft line breaks, remove space-stuffing."""
+    """Undo RFC 3676 format=flowed: join soft line breaks, remove space-stuffing.
+
+    Only lines of the same quote depth are joined (section 4.5): a flowed quoted
+    line followed by an unquoted one ends its paragraph. A joined paragraph keeps
+    the quote marks of its first line.
+    """
     out: list[str] = []
     current: list[str] = []
+    depth = 0
     for line in text.split("\n"):
-        if line.startswith(" "):
-            line = line[1:]
-        if line.endswith(" ") and line != "-- ":
-            current.append(line[:-1] if delsp else line)
+        marks = len(line) - len(line.lstrip(">"))
+        if current and marks != depth:
+            out.append("".join(current))
+            current = []
+        if not current:
+            depth = marks
+            prefix = line[:marks]
+        else:
+            prefix = ""
+        content = line[marks:]
+        if content.startswith(" "):
+            # Space-stuffing (section 4.4); after quote marks it is kept for reading.
+            content = content[1:]
+            if prefix:
+                prefix += " "
+        if content.endswith(" ") and content != "-- ":
+            current.append(prefix + (content[:-1] if delsp else content))
             continue
-        current.append(line)
+        current.append(prefix + content)
         out.append("".join(current))
         current = []
     if current:
