@@ -5,12 +5,53 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterator
 
 from deskmail.mail.charsets import codec_for, decode_text
 
-# Lenient on purpose: the encoded text may contain "?" (seen in forged local parts)
-# and the word may touch the surrounding text.
-_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([QqBb])\?(.*?)\?=", re.DOTALL)
+
+class _Word:
+    __slots__ = ("start", "end", "charset", "kind", "text")
+
+    def __init__(self, start: int, end: int, charset: str, kind: str, text: str) -> None:
+        self.start, self.end, self.charset, self.kind, self.text = start, end, charset, kind, text
+
+
+def _encoded_words(value: str) -> Iterator[_Word]:
+    """The encoded words in `value`: `=?charset?Q|B?text?=`, found in linear time.
+
+    Lenient on purpose: the encoded text may contain "?" (seen in forged local
+    parts) and the word may touch the surrounding text. A regular expression
+    with a lazy `.*?` would rescan the rest of the header for every "=?" that
+    never closes; here the next "?=" is searched once and remembered.
+    """
+    position = 0
+    close = -1
+    while True:
+        start = value.find("=?", position)
+        if start < 0:
+            return
+        mark = value.find("?", start + 2)
+        if mark < 0:
+            return
+        charset = value[start + 2 : mark]
+        kind = value[mark + 1 : mark + 2]
+        if (
+            kind not in ("Q", "q", "B", "b")
+            or value[mark + 2 : mark + 3] != "?"
+            or any(c.isspace() for c in charset)
+        ):
+            position = start + 2
+            continue
+        text_start = mark + 3
+        if close < text_start:
+            close = value.find("?=", text_start)
+            if close < 0:
+                return
+        yield _Word(start, close + 2, charset, kind.upper(), value[text_start:close])
+        position = close + 2
+
+
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _NEWLINES = re.compile(r"[\r\n]+")
@@ -41,7 +82,7 @@ def _raw_text(value: str, defects: list[str] | None) -> str:
         return value
     if defects is not None:
         defects.append("8-bit bytes in a header")
-    return decode_text(data, None, defects)
+    return decode_text(data, None, defects, header=True)
 
 
 def decode_header(value: str, defects: list[str] | None = None) -> str:
@@ -66,9 +107,9 @@ def decode_header(value: str, defects: list[str] | None = None) -> str:
             out.append(decode_text(b"".join(pending), pending_charset, defects))
         pending, pending_charset = [], None
 
-    for match in _ENCODED_WORD.finditer(value):
-        gap = value[last_end : match.start()]
-        charset = match.group(1).split("*", 1)[0]  # RFC 2231 language suffix
+    for word in _encoded_words(value):
+        gap = value[last_end : word.start]
+        charset = word.charset.split("*", 1)[0]  # RFC 2231 language suffix
         if gap and not (pending and gap.isspace()):
             flush()
             out.append(_raw_text(gap, defects))
@@ -77,10 +118,9 @@ def decode_header(value: str, defects: list[str] | None = None) -> str:
             or (codec_for(charset) or "").startswith(("utf-16", "utf-32"))
         ):
             flush()  # UTF-16/32 words each start with their own byte order mark
-        kind, text = match.group(2).upper(), match.group(3)
-        pending.append(_decode_q(text) if kind == "Q" else _decode_b(text))
+        pending.append(_decode_q(word.text) if word.kind == "Q" else _decode_b(word.text))
         pending_charset = charset
-        last_end = match.end()
+        last_end = word.end
     flush()
     out.append(_raw_text(value[last_end:], defects))
     return "".join(out)
