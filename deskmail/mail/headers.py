@@ -144,10 +144,15 @@ def header_block_end(raw: bytes) -> int:
 def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
     """Make a broken header block parseable; return `raw` itself when it is fine.
 
-    Lines before the first header that are not headers are dropped, and later
-    lines that are neither headers nor folded (the leading whitespace was lost)
-    become continuation lines of the header above.
+    Blank lines and lines that are not headers before the first header are
+    dropped, and later lines that are neither headers nor folded (the leading
+    whitespace was lost) become continuation lines of the header above.
     """
+    if raw[:1] in (b"\r", b"\n"):
+        start = len(raw) - len(raw.lstrip(b"\r\n"))
+        if _HEADER_START.match(raw, start):
+            defects.append("removed blank lines before the headers")
+            raw = raw[start:]
     end = header_block_end(raw)
     block = raw[:end]
     if _BAD_LINE.search(block.rstrip(b"\r\n")) is None:

@@ -270,6 +270,7 @@ class _Builder:
             if not self.lenient:
                 return None
             msg._payload = self.field_blocks(body, end)
+            msg._raw_body = self.view[body:end]
             return msg
         inner = self.entity(body, end, depth + 1)
         if inner is None:
