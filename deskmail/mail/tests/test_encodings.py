@@ -136,7 +136,7 @@ def test_it_decodes_iso_2022_jp_with_microsoft_extension_characters():
 )  # fmt: skip
 def test_it_never_lets_a_charset_label_empty_the_message(label):
     raw = (
-        f"From: Ann <ann@example.com>\r\nSubject: =?{label}?B?w6k=?= Rechnung\r\n"
+        f"From: Ann <ann@example.com>\r\nSubject: =?{label}?Q?=FF=FE=00=81?= Rechnung\r\n"
         f"Message-ID: <charset-{len(label)}@example.com>\r\n"
         'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
         f"--b\r\nContent-Type: text/plain; charset={label}\r\n\r\nGr\xfc\xdfe aus K\xf6ln\r\n"
