@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 
 from deskmail.mail.charsets import codec_for, decode_text
+from deskmail.mail.mime import ESSENTIAL, MAX_FIELDS
 
 
 class _Word:
@@ -130,10 +131,10 @@ _HEADER_START = re.compile(rb"[!-9;-~]+[ \t]*:")
 _BAD_LINE = re.compile(rb"^(?![ \t]|[!-9;-~]+[ \t]*:|\r?$)", re.MULTILINE)
 
 
-def header_block_end(raw: bytes) -> int:
+def header_block_end(raw: bytes, start: int = 0) -> int:
     """Offset just past the blank line that ends the header block, or len(raw)."""
-    lf = raw.find(b"\n\n")
-    crlf = raw.find(b"\n\r\n")
+    lf = raw.find(b"\n\n", start)
+    crlf = raw.find(b"\n\r\n", start)
     ends = [i for i in (lf, crlf) if i >= 0]
     if not ends:
         return len(raw)
@@ -142,42 +143,72 @@ def header_block_end(raw: bytes) -> int:
 
 
 def repair_header_block(raw: bytes, defects: list[str]) -> bytes:
-    """Make a broken header block parseable; return `raw` itself when it is fine.
+    """Make a broken header block parseable; return `raw` itself when it is fine."""
+    repaired = repaired_header_block(raw, defects)
+    if repaired is None:
+        return raw
+    block, body = repaired
+    return b"".join((block, memoryview(raw)[body:]))
+
+
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+")
+
+
+def repaired_header_block(raw: bytes, defects: list[str]) -> tuple[bytes, int] | None:
+    """The header block of `raw` made parseable (ending in a blank line) and where
+    the body starts in `raw`; None when the block is fine as it is.
 
     Blank lines and lines that are not headers before the first header are
     dropped, and later lines that are neither headers nor folded (the leading
-    whitespace was lost) become continuation lines of the header above.
+    whitespace was lost) become continuation lines of the header above. Only
+    the header block is copied, never the body.
     """
+    start = 0
     if raw[:1] in (b"\r", b"\n"):
-        start = len(raw) - len(raw.lstrip(b"\r\n"))
-        if _HEADER_START.match(raw, start):
+        first = len(raw) - len(raw.lstrip(b"\r\n"))
+        if _HEADER_START.match(raw, first):
             defects.append("removed blank lines before the headers")
-            raw = raw[start:]
-    end = header_block_end(raw)
-    block = raw[:end]
-    if _BAD_LINE.search(block.rstrip(b"\r\n")) is None:
-        return raw
-    lines = block.rstrip(b"\r\n").splitlines()
-    fixed: list[bytes] = []
-    dropped = folded = 0
-    if lines and lines[0].startswith(b"From "):
-        lines = lines[1:]
-        defects.append("removed the mbox 'From ' line")
-    for line in lines:
+            start = first
+    end = header_block_end(raw, start)
+    stop = end
+    while stop > start and raw[stop - 1] in (0x0A, 0x0D):
+        stop -= 1
+    if _BAD_LINE.search(raw, start, stop) is None:
+        return None if start == 0 else (raw[start:end], end)
+    fixed = bytearray()
+    dropped = folded = skipped = fields = 0
+    keep = True
+    for match in _LINE.finditer(raw, start, stop):
+        line = match.group(0).rstrip(b"\r\n")
+        if match.start() == start and line.startswith(b"From "):
+            defects.append("removed the mbox 'From ' line")
+            continue
         if _HEADER_START.match(line):
-            fixed.append(line)
-        elif line[:1] in (b" ", b"\t"):
-            if fixed:
-                fixed.append(line)
+            fields += 1
+            name = line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+            # Past the cap, only the fields a parser reads (mime.py caps the same way).
+            keep = fields <= MAX_FIELDS or name in ESSENTIAL
+            if keep:
+                fixed += (b"\r\n" if fixed else b"") + line
             else:
+                skipped += 1
+        elif line[:1] in (b" ", b"\t"):
+            if fixed and keep:
+                fixed += b"\r\n" + line
+            elif not fixed:
                 dropped += 1
         elif not fixed:
             dropped += 1
-        else:
-            fixed.append(b" " + line)
+        elif keep:
+            fixed += b"\r\n " + line
             folded += 1
     if dropped:
         defects.append(f"dropped {dropped} line(s) before the first header")
     if folded:
         defects.append(f"re-folded {folded} header line(s) that lacked leading whitespace")
-    return b"\r\n".join(fixed) + b"\r\n\r\n" + raw[end:]
+    if skipped:
+        defects.append(f"{skipped:,} header fields past the first {MAX_FIELDS:,} skipped")
+    fixed += b"\r\n\r\n"
+    block = bytes(fixed)
+    del fixed
+    return block, end

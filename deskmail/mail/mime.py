@@ -24,15 +24,47 @@ from email.policy import Policy
 
 MAX_DEPTH = 30
 MAX_PARTS = 1_000
+# Header fields kept per entity; past it only the ones a parser reads, a tenth as many.
+MAX_FIELDS = 10_000
+ESSENTIAL = {
+    "from", "sender", "to", "cc", "reply-to", "subject", "message-id", "in-reply-to",
+    "references", "date", "content-type", "content-transfer-encoding", "content-disposition",
+    "content-id", "auto-submitted", "precedence", "x-auto-response-suppress",
+}  # fmt: skip
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _BAD_HEADER_LINE = re.compile(rb"^(?![\x21-\x39\x3b-\x7e]+:|[ \t])", re.MULTILINE)
-_HEADER = re.compile(r"^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.M)
+_HEADER = re.compile(rb"^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.M)
 _LENIENT_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]*")
 _LEAF_CTES = ("", "7bit", "8bit", "binary")
 
 
 class TooManyPartsDefect(errors.MessageDefect):
     """More MIME entities than MAX_PARTS: the rest were not read."""
+
+
+class TooManyHeadersDefect(errors.MessageDefect):
+    """More header fields than MAX_FIELDS: the rest were not kept."""
+
+
+class _Fields:
+    """Header fields of one entity, at most MAX_FIELDS of any kind."""
+
+    def __init__(self, found: list[errors.MessageDefect]) -> None:
+        self.fields: list[tuple[str, str]] = []
+        self.found = found
+        self.extra = 0
+        self.skipped = 0
+
+    def add(self, name: str, value: str) -> bool:
+        if len(self.fields) >= MAX_FIELDS:
+            if name.lower() not in ESSENTIAL or self.extra >= MAX_FIELDS // 10:
+                if not self.skipped:
+                    self.found.append(TooManyHeadersDefect(f"more than {MAX_FIELDS:,}"))
+                self.skipped += 1
+                return False
+            self.extra += 1
+        self.fields.append((name, value))
+        return True
 
 
 class NestedTooDeeplyDefect(errors.MessageDefect):
@@ -138,16 +170,21 @@ def _split_head(data: bytes, start: int, end: int) -> tuple[bytes, int]:
     return data[start : match.start() + 1], match.end()
 
 
-def _headers(block: bytes) -> list[tuple[str, str]] | None:
+def _headers(block: bytes, found: list[errors.MessageDefect]) -> list[tuple[str, str]] | None:
     if not block:
         return []
-    stripped = block.rstrip(b"\r\n")
-    if stripped[:1] in (b" ", b"\t") or _BAD_HEADER_LINE.search(stripped):
+    stop = len(block)
+    while stop and block[stop - 1] in (0x0A, 0x0D):
+        stop -= 1
+    if block[:1] in (b" ", b"\t") or _BAD_HEADER_LINE.search(block, 0, stop):
         return None
     if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
         return None
-    text = block.decode("ascii", "surrogateescape")
-    return [(m.group(1), m.group(2)) for m in _HEADER.finditer(text)]
+    fields = _Fields(found)
+    for match in _HEADER.finditer(block):  # field by field: the block is never copied
+        name, value = match.group(1, 2)
+        fields.add(name.decode("ascii"), value.decode("ascii", "surrogateescape"))
+    return fields.fields
 
 
 def _lenient_headers(
@@ -155,7 +192,9 @@ def _lenient_headers(
 ) -> tuple[list[tuple[str, str]], int]:
     """Headers of a block as the stdlib reads them, and how many bytes they took:
     the first line that is neither a header nor folded starts the body."""
-    headers: list[tuple[str, str]] = []
+    fields = _Fields(found)
+    headers = fields.fields
+    kept = False
     position = 0
     size = len(block)
     while position < size:
@@ -163,13 +202,13 @@ def _lenient_headers(
         stop = size if stop < 0 else stop + 1
         content = block[position:stop].rstrip(b"\r\n").decode("ascii", "surrogateescape")
         if content[:1] in (" ", "\t"):
-            if headers:
+            if headers and kept:
                 name, value = headers[-1]
                 headers[-1] = (name, value + "\r\n" + content)
-            else:
+            elif not headers:
                 found.append(errors.FirstHeaderLineIsContinuationDefect(content[:60]))
         elif (match := _LENIENT_HEADER.match(content)) is not None:
-            headers.append((match.group(1), content[match.end() :]))
+            kept = fields.add(match.group(1), content[match.end() :])
         elif content:
             found.append(errors.MissingHeaderBodySeparatorDefect())
             return headers, position
@@ -225,6 +264,7 @@ class _Builder:
         self.lenient = lenient
         self.count = 0
         self.capped = False
+        self.head: tuple[bytes, int] | None = None  # a repaired top-level header block
 
     def leaf(self, msg: IndexedMessage, body: int, end: int) -> IndexedMessage:
         msg.set_raw_payload(self.view[body:end])
@@ -235,9 +275,12 @@ class _Builder:
     ) -> IndexedMessage | None:
         data = self.data
         self.count += 1
-        head, body = _split_head(data, start, end)
-        headers = _headers(head)
+        if depth == 0 and self.head is not None:
+            head, body = self.head
+        else:
+            head, body = _split_head(data, start, end)
         found: list[errors.MessageDefect] = []
+        headers = _headers(head, found)
         if headers is None:
             if not self.lenient:
                 return None
@@ -349,10 +392,20 @@ class _Builder:
         return msg
 
 
-def build(raw: bytes, policy: Policy, *, lenient: bool = False) -> Message | None:
+def build(
+    raw: bytes,
+    policy: Policy,
+    *,
+    lenient: bool = False,
+    head: tuple[bytes, int] | None = None,
+) -> Message | None:
     """The message tree the stdlib would build, or None when the stdlib should build it.
 
     With `lenient`, always a tree: damage is repaired the way the stdlib repairs it,
-    and recorded in the entities' `defects`.
+    and recorded in the entities' `defects`. `head` is a repaired header block for
+    the message and where its body starts in `raw` (implies `lenient`): the body is
+    then read from `raw` in place, never copied.
     """
-    return _Builder(raw, policy, lenient).entity(0, len(raw), 0)
+    builder = _Builder(raw, policy, lenient or head is not None)
+    builder.head = head
+    return builder.entity(0, len(raw), 0)

@@ -36,7 +36,7 @@ from deskmail.mail.attachments import (
 from deskmail.mail.autoreply import auto_submitted_reason, suppresses_auto_reply
 from deskmail.mail.bounce import bounce_info
 from deskmail.mail.charsets import decode_text, detection_budget, guess_header_charset, scrub
-from deskmail.mail.headers import decode_header, repair_header_block
+from deskmail.mail.headers import decode_header, repaired_header_block
 from deskmail.mail.html import render_html, sanitize
 from deskmail.mail.message import Address, Attachment, BounceInfo, ParsedMessage
 from deskmail.mail.mime import IndexedMessage
@@ -518,9 +518,10 @@ def _parse(
     the failure is a defect, and the other stages still run."""
     defects = result.defects
     with detection_budget():
-        repaired = _stage(defects, "header repair", lambda: repair_header_block(raw, defects))
-        raw = raw if repaired is None else repaired
-        msg = _stage(defects, "MIME structure", lambda: build_tree(raw, _POLICY, lenient=True))
+        head = _stage(defects, "header repair", lambda: repaired_header_block(raw, defects))
+        msg = _stage(
+            defects, "MIME structure", lambda: build_tree(raw, _POLICY, lenient=True, head=head)
+        )
         if not isinstance(msg, IndexedMessage):
             msg = IndexedMessage(_POLICY)
             msg.set_raw_payload(memoryview(raw))

@@ -109,3 +109,14 @@ def test_it_removes_a_gmail_html_signature_from_the_reply():
     message = parse_bytes(raw)
     assert message.reply_text == "Thanks, it works now!"
     assert "Ann Customer" in message.body_text
+
+
+def test_it_keeps_a_bounded_number_of_header_fields_in_the_tree():
+    from deskmail.mail.mime import MAX_FIELDS
+
+    junk = b"".join(b"Received: from relay%d\r\n" % i for i in range(MAX_FIELDS + 10))
+    message = parse_bytes(junk + HEAD + b"\r\nBody\r\n")
+    assert (message.from_address, message.subject) == ("ann@example.com", "hostile")
+    assert message.body_text == "Body"
+    assert len(message.headers["received"]) < MAX_FIELDS
+    assert any("too many headers" in d for d in message.defects)
