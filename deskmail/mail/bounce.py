@@ -77,13 +77,12 @@ def _from_report(report: Message, info: BounceInfo) -> None:
 
 def bounce_info(msg: Message, from_address: str, subject: str, body_text: str) -> BounceInfo | None:
     """What failed, for a DSN (RFC 3464) or a bounce from a mailer daemon; None otherwise."""
-    report_type = msg.get_param("report-type")
-    if isinstance(report_type, tuple):  # RFC 2231 form
-        report_type = report_type[2]
-    is_report = (
-        msg.get_content_type() == "multipart/report"
-        and str(report_type or "").lower() == "delivery-status"
-    )
+    is_report = False
+    if msg.get_content_type() == "multipart/report":
+        report_type = msg.get_param("report-type")
+        if isinstance(report_type, tuple):  # RFC 2231 form
+            report_type = report_type[2]
+        is_report = str(report_type or "").lower() == "delivery-status"
     if not is_report and not (is_daemon_sender(from_address) and _BOUNCE_SUBJECT.search(subject)):
         return None
     info = BounceInfo()

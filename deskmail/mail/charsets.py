@@ -11,13 +11,11 @@ negative cache would grow with every new name a sender makes up).
 from __future__ import annotations
 
 import codecs
-import contextlib
 import encodings
 import encodings.aliases
 import pkgutil
 import re
-from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -180,6 +178,8 @@ def decode_iso2022jp(data: bytes, errors: str = "strict") -> str:
 def _decode(data: bytes, codec: str, errors: str = "strict") -> str:
     if codec == ISO2022JP:
         return decode_iso2022jp(data, errors)
+    if codec == "utf-7":  # the one charset whose decoder can yield lone surrogates
+        return scrub(data.decode(codec, errors))
     return data.decode(codec, errors)
 
 
@@ -209,15 +209,20 @@ class _Budget:
 _BUDGET: ContextVar[_Budget | None] = ContextVar("deskmail_charset_budget", default=None)
 
 
-@contextlib.contextmanager
-def detection_budget(limit: int = MAX_DETECTIONS) -> Iterator[None]:
+class detection_budget:  # noqa: N801 - used like a function: `with detection_budget():`
     """Bound charset detection while parsing one message: at most `limit` runs; after
     that, what an earlier run found for the same (or no) label is tried instead."""
-    token = _BUDGET.set(_Budget(left=limit))
-    try:
-        yield
-    finally:
-        _BUDGET.reset(token)
+
+    def __init__(self, limit: int = MAX_DETECTIONS) -> None:
+        self.limit = limit
+        self.token: Token[_Budget | None] | None = None
+
+    def __enter__(self) -> None:
+        self.token = _BUDGET.set(_Budget(left=self.limit))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            _BUDGET.reset(self.token)
 
 
 def detect(data: bytes) -> str | None:
@@ -371,7 +376,7 @@ def scrub(text: str) -> str:
     """`text` without surrogates, which no UTF-8 output can carry: bytes kept as
     surrogate escapes are decoded (UTF-8, else Windows-1252), pairs are joined and
     anything left over becomes U+FFFD."""
-    if _SURROGATES.search(text) is None:
+    if text.isascii() or _SURROGATES.search(text) is None:  # isascii() reads a flag
         return text
     text = _ESCAPED_BYTES.sub(_unescape, text)
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

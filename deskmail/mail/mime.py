@@ -34,6 +34,8 @@ ESSENTIAL = {
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _BAD_HEADER_LINE = re.compile(rb"^(?![\x21-\x39\x3b-\x7e]+:|[ \t])", re.MULTILINE)
 _HEADER = re.compile(rb"^([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.M)
+_TEXT_HEADER = re.compile(_HEADER.pattern.decode("ascii"), re.M)
+_SMALL_BLOCK = 64 * 1024
 _LENIENT_HEADER = re.compile(r"([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]*")
 _LEAF_CTES = ("", "7bit", "8bit", "binary")
 
@@ -84,6 +86,10 @@ class IndexedMessage(Message):
     _index: dict[str, str] | None = None
     _index_size = -1
     _params: dict[str, object] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        self.get("")  # refreshes the index
+        return isinstance(name, str) and self._index is not None and name.lower() in self._index
 
     def get(self, name: str, failobj: object = None) -> object:  # type: ignore[override]
         index = self._index
@@ -180,8 +186,17 @@ def _headers(block: bytes, found: list[errors.MessageDefect]) -> list[tuple[str,
         return None
     if b"\r" in block and block.count(b"\r") != block.count(b"\r\n"):
         return None
+    if len(block) <= _SMALL_BLOCK:
+        text = block.decode("ascii", "surrogateescape")
+        pairs = [(m.group(1), m.group(2)) for m in _TEXT_HEADER.finditer(text)]
+        if len(pairs) <= MAX_FIELDS:
+            return pairs
+        capped = _Fields(found)
+        for name, value in pairs:
+            capped.add(name, value)
+        return capped.fields
     fields = _Fields(found)
-    for match in _HEADER.finditer(block):  # field by field: the block is never copied
+    for match in _HEADER.finditer(block):  # field by field: a large block is not copied
         name, value = match.group(1, 2)
         fields.add(name.decode("ascii"), value.decode("ascii", "surrogateescape"))
     return fields.fields

@@ -53,6 +53,7 @@ MAX_DEPTH = 40
 # and decoded body text, per part and in all. Larger text parts are kept whole as
 # attachments; the body shows their beginning.
 MAX_HEADER_FIELDS = 1_000
+MAX_DEFECTS = 200  # distinct defects listed; the count of the rest follows
 MAX_TEXT_PART = 2 * 1024 * 1024
 MAX_BODY_TEXT = 4 * 1024 * 1024
 _ALWAYS_KEPT = {
@@ -648,7 +649,7 @@ def _read_bodies(
     if not html:
         return None
     result.body_html = sanitize(html, result.defects)
-    cids = set(_CID.findall(result.body_html))
+    cids = set(_CID.findall(result.body_html)) if "cid:" in result.body_html else set()
     for attachment in result.attachments:
         # Outlook sometimes puts images the HTML shows outside multipart/related.
         if attachment.content_id and attachment.content_id in cids:
@@ -682,10 +683,24 @@ def _read_automatic(result: ParsedMessage) -> None:
 
 
 def _scrub_result(result: ParsedMessage) -> None:
-    """No string in the result may hold a surrogate: they cannot be written as UTF-8."""
-    for name in ("from_address", "from_name", "subject", "body_text", "reply_text"):
+    """No string in the result may hold a surrogate: they cannot be written as UTF-8.
+
+    The bodies need no pass: decode_text() never yields surrogates and the HTML
+    comes out of nh3, which holds UTF-8 only. Raw header values are what can.
+    """
+    strings = [result.from_address, result.from_name, result.subject, *result.references]
+    strings += [result.message_id or "", result.in_reply_to or ""]
+    strings += [a.address + a.name for a in (*result.to, *result.cc, *result.reply_to)]
+    strings += [a.filename + a.content_type + (a.content_id or "") for a in result.attachments]
+    strings += [k + "".join(vs) for k, vs in result.headers.items()]
+    strings += result.defects
+    if "".join(strings).isascii() and result.bounce_info is None:
+        if len(result.defects) > 1:
+            result.defects[:] = dict.fromkeys(result.defects)
+        return
+    for name in ("from_address", "from_name", "subject"):
         setattr(result, name, scrub(getattr(result, name)))
-    for name in ("message_id", "in_reply_to", "body_html", "auto_submitted_reason"):
+    for name in ("message_id", "in_reply_to", "auto_submitted_reason"):
         value = getattr(result, name)
         if value is not None:
             setattr(result, name, scrub(value))
@@ -700,9 +715,14 @@ def _scrub_result(result: ParsedMessage) -> None:
     info = result.bounce_info
     if info is not None:
         _scrub_bounce(info)
-    if any(_has_surrogate(k) or any(map(_has_surrogate, v)) for k, v in result.headers.items()):
-        result.headers = {scrub(k): [scrub(v) for v in vs] for k, vs in result.headers.items()}
-    result.defects[:] = dict.fromkeys(scrub(d) for d in result.defects)  # each repair once
+    headers = result.headers
+    if not all(k.isascii() and all(v.isascii() for v in vs) for k, vs in headers.items()):
+        result.headers = {scrub(k): [scrub(v) for v in vs] for k, vs in headers.items()}
+    defects = dict.fromkeys(scrub(d) for d in result.defects)  # each repair once
+    if len(defects) > MAX_DEFECTS:
+        more = len(defects) - MAX_DEFECTS
+        defects = dict.fromkeys([*list(defects)[:MAX_DEFECTS], f"... and {more:,} more"])
+    result.defects[:] = defects
 
 
 def _scrub_bounce(info: BounceInfo) -> None:
@@ -711,10 +731,6 @@ def _scrub_bounce(info: BounceInfo) -> None:
         value = getattr(info, name)
         if value is not None:
             setattr(info, name, scrub(value))
-
-
-def _has_surrogate(text: str) -> bool:
-    return scrub(text) is not text
 
 
 def parse_bytes(

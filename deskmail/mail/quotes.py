@@ -46,44 +46,50 @@ _SIGNATURE = re.compile(r"^--\s?$")
 _MOBILE = re.compile(r"^\s*(?:Sent from my|Von meinem|Envoyé de mon|Get Outlook for)\b", re.I)
 
 
-def _quoted_below(lines: list[str]) -> list[bool]:
-    """quoted[i]: every line from i on is quoted (">") or blank, and one at least is quoted."""
-    count = len(lines)
-    quoted = [False] * (count + 1)
-    seen = False
-    all_quoted = True
-    for i in range(count - 1, -1, -1):
-        line = lines[i]
-        if line.startswith(">"):
-            seen = True
-        elif line.strip():
-            all_quoted = False
-        quoted[i] = all_quoted and seen
-    return quoted
+class _QuotedTail:
+    """Whether every line from i on is quoted (">") or blank, one at least quoted.
 
+    That holds exactly for the lines after the last unquoted non-blank line, up to
+    the last quoted one: found by reading the text's tail once, from the bottom up.
+    """
 
-def _has_colon(line: str) -> bool:
-    return ":" in line or "：" in line
+    def __init__(self, lines: list[str]) -> None:
+        self.first = 0  # quoted[i] for first <= i <= last
+        self.last = -1
+        for i in range(len(lines) - 1, -1, -1):
+            line = lines[i]
+            if line[:1] == ">":
+                if self.last < 0:
+                    self.last = i
+            elif line.strip():
+                self.first = i + 1
+                break
+
+    def __getitem__(self, i: int) -> bool:
+        return self.first <= i <= self.last
 
 
 def _history_start(lines: list[str]) -> int | None:
     count = len(lines)
-    quoted = _quoted_below(lines)
+    quoted = _QuotedTail(lines)
     for i, line in enumerate(lines):
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if line.startswith(">"):
+        first = line[:1]
+        if first == ">":
             if quoted[i]:
                 return i
             continue
-        if len(stripped) > _MAX_ATTRIBUTION:
-            continue
-        following = lines[i + 1] if i + 1 < count else ""
         # Every pattern below needs a colon on this or the next line, or starts with
         # one of these characters: most lines are rejected here, cheaply.
-        if not _has_colon(line) and stripped[0] not in "-_" and not _has_colon(following):
+        if ":" not in line and "：" not in line:
+            following = lines[i + 1] if i + 1 < count else ""
+            if ":" not in following and "：" not in following:
+                stripped = line.lstrip()
+                if not stripped or stripped[0] not in "-_":
+                    continue
+        stripped = line.strip()
+        if not stripped or len(stripped) > _MAX_ATTRIBUTION:
             continue
+        following = lines[i + 1] if i + 1 < count else ""
         if _ATTRIBUTION.match(stripped):
             if stripped.startswith("_") and not any(_FROM.match(x) for x in lines[i + 1 : i + 3]):
                 continue
