@@ -160,7 +160,9 @@ def problems(
     """(exceptions, emptied): what went wrong parsing `mutated`, as sentences."""
     try:
         message = parse_bytes(mutated)
-    except Exception:
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # a panic in a native extension is a BaseException
         return [traceback.format_exc(limit=3)], []
     errors = [d for d in message.defects if _INTERNAL.search(d)]
     try:
@@ -179,7 +181,13 @@ def problems(
     return errors, emptied
 
 
-def run(minutes: float, seed: int, corpus: list[Path], limit: int | None = None) -> Outcome:
+def run(
+    minutes: float,
+    seed: int,
+    corpus: list[Path],
+    limit: int | None = None,
+    save: Path | None = None,
+) -> Outcome:
     rng = random.Random(seed)
     pool = [(raw, parse_bytes(raw), protected_fields(raw)) for raw in seeds(corpus)]
     outcome = Outcome()
@@ -194,6 +202,9 @@ def run(minutes: float, seed: int, corpus: list[Path], limit: int | None = None)
         outcome.emptied += bool(emptied)
         if (errors or emptied) and len(outcome.failures) < 20:
             outcome.failures.append(f"{errors + emptied}\n{mutated[:2000]!r}")
+            if save is not None:
+                save.mkdir(parents=True, exist_ok=True)
+                (save / f"failure-{outcome.examples}.eml").write_bytes(mutated)
     return outcome
 
 
@@ -203,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--examples", type=int, default=None, help="stop after this many")
     parser.add_argument("--corpus", type=Path, action="append", default=[], help="more seeds")
+    parser.add_argument("--save", type=Path, help="write failing inputs to this folder")
     args = parser.parse_args(argv)
-    outcome = run(args.minutes, args.seed, args.corpus, args.examples)
+    outcome = run(args.minutes, args.seed, args.corpus, args.examples, args.save)
     for failure in outcome.failures:
         print(failure, file=sys.stderr)
     print(

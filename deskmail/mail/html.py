@@ -87,11 +87,32 @@ def _cleaner() -> nh3.Cleaner:
 def sanitize(html: str, defects: list[str] | None = None) -> str:
     """HTML safe to show an agent: no scripts, handlers, forms, frames or javascript:
     URLs, and nothing that loads from the network (see the module docstring)."""
-    html = limit_nesting(html, defects)
-    cleaned = _cleaner().clean(html).strip()
+    html = limit_nesting(_META.sub("", html), defects)
+    try:
+        cleaned = _cleaner().clean(html).strip()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a Rust panic surfaces as a BaseException
+        if defects is not None:
+            defects.append(f"HTML could not be sanitised ({type(exc).__name__}), kept as text")
+        return _as_text_html(html)
     if not any(marker in cleaned for marker in _MAY_LOAD):
         return cleaned
     return _START_TAG.sub(_make_inert, cleaned)
+
+
+# <meta> never survives sanitising; html5ever 0.39 panics on some of them
+# (content="text/html; charset"), so they are removed before it reads the HTML.
+_META = re.compile(r"<[mM][eE][tT][aA](?![A-Za-z0-9-])[^<>]*>?")
+
+
+def _as_text_html(html: str) -> str:
+    """HTML the sanitiser could not read, as escaped text: no markup survives."""
+    text = _WS.sub(" ", _ANY_MARKUP.sub(" ", html)).strip()
+    return f"<p>{htmllib.escape(htmllib.unescape(text))}</p>" if text else ""
+
+
+_ANY_MARKUP = re.compile(r"<[^<>]*>?")
 
 
 # -- remote content -----------------------------------------------------------------

@@ -120,3 +120,28 @@ def test_it_keeps_a_bounded_number_of_header_fields_in_the_tree():
     assert message.body_text == "Body"
     assert len(message.headers["received"]) < MAX_FIELDS
     assert any("too many headers" in d for d in message.defects)
+
+
+def test_it_survives_a_meta_element_that_makes_the_html_parser_panic():
+    html = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset">'
+        "</head><body><p>Still readable.</p></body></html>"
+    )
+    raw = HEAD + b"Content-Type: text/html\r\n\r\n" + html.encode()
+    message = parse_bytes(raw)
+    assert message.body_text == "Still readable."
+    assert message.body_html == "<p>Still readable.</p>"
+
+
+def test_it_shows_html_the_sanitiser_cannot_read_as_escaped_text(monkeypatch):
+    import deskmail.mail.html as html_module
+
+    class Broken:
+        def clean(self, html: str) -> str:
+            raise BaseException("panicked")  # what a Rust panic looks like from Python
+
+    monkeypatch.setattr(html_module, "_cleaner", lambda: Broken())
+    defects: list[str] = []
+    cleaned = sanitize("<p>Tom &amp; Jerry<script>x()</script></p>", defects)
+    assert cleaned == "<p>Tom &amp; Jerry x()</p>"
+    assert any("could not be sanitised" in d for d in defects)
