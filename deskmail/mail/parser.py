@@ -1,10 +1,16 @@
 """Turn raw RFC 5322 bytes into a `ParsedMessage`. Any bytes in, a result out.
 
-The MIME tree is a compat32 tree, built by mime.py for well-formed mail and by
-the stdlib's feed parser (with its recovery rules) for the rest; both keep
-header values raw. This module then decodes only the headers and parts it
-uses, with lenient rules of its own (headers.py, addresses.py, charsets.py)
-where compat32 is too strict and the modern policy both too strict and slow.
+The MIME tree is a compat32 tree built by mime.py, which applies the stdlib's
+recovery rules to broken mail in linear time and keeps header values raw. This
+module then decodes only the headers and parts it uses, with lenient rules of
+its own (headers.py, addresses.py, charsets.py) where compat32 is too strict and
+the modern policy both too strict and slow.
+
+Every input costs bounded work: the caps live next to what they bound (mime.py:
+parts, depth, header fields; html.py: HTML nesting; charsets.py: detection runs;
+here: decoded header fields and body text). A cap that was hit is a defect, and
+the rest of the message is still read. Parsing runs in stages, and a stage or
+part that fails costs only itself.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import email
-import email.parser
 import email.utils
 import hashlib
 import io
