@@ -372,6 +372,10 @@ def _unescape(match: re.Match[str]) -> str:
         return data.decode("cp1252", "replace")
 
 
+def has_surrogates(text: str) -> bool:
+    return not text.isascii() and _SURROGATES.search(text) is not None
+
+
 def scrub(text: str) -> str:
     """`text` without surrogates, which no UTF-8 output can carry: bytes kept as
     surrogate escapes are decoded (UTF-8, else Windows-1252), pairs are joined and

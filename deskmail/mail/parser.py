@@ -40,7 +40,13 @@ from deskmail.mail.attachments import (
 )
 from deskmail.mail.autoreply import auto_submitted_reason, suppresses_auto_reply
 from deskmail.mail.bounce import bounce_info
-from deskmail.mail.charsets import decode_text, detection_budget, guess_header_charset, scrub
+from deskmail.mail.charsets import (
+    decode_text,
+    detection_budget,
+    guess_header_charset,
+    has_surrogates,
+    scrub,
+)
 from deskmail.mail.headers import decode_header, repaired_header_block
 from deskmail.mail.html import render_html, sanitize
 from deskmail.mail.message import Address, Attachment, BounceInfo, ParsedMessage
@@ -453,22 +459,22 @@ def unflow(text: str, delsp: bool = False) -> str:
     current: list[str] = []
     depth = 0
     for line in text.split("\n"):
-        marks = len(line) - len(line.lstrip(">"))
+        marks = len(line) - len(line.lstrip(">")) if line[:1] == ">" else 0
         if current and marks != depth:
             out.append("".join(current))
             current = []
-        if not current:
-            depth = marks
-            prefix = line[:marks]
+        if marks:
+            # Space-stuffing after the quote marks (section 4.4) is kept for reading.
+            prefix = (
+                "" if current else line[:marks] + (" " if line[marks : marks + 1] == " " else "")
+            )
+            content = line[marks + 1 :] if line[marks : marks + 1] == " " else line[marks:]
         else:
             prefix = ""
-        content = line[marks:]
-        if content.startswith(" "):
-            # Space-stuffing (section 4.4); after quote marks it is kept for reading.
-            content = content[1:]
-            if prefix:
-                prefix += " "
-        if content.endswith(" ") and content != "-- ":
+            content = line[1:] if line[:1] == " " else line  # space-stuffing (4.4)
+        if not current:
+            depth = marks
+        if content[-1:] == " " and content != "-- ":
             current.append(prefix + (content[:-1] if delsp else content))
             continue
         current.append(prefix + content)
@@ -561,11 +567,11 @@ def _read_headers(msg: Message, result: ParsedMessage, spooler: Spooler | None) 
     count = 0
     skipped = 0
     fields = _raw_headers(msg)
-    eight_bit = [str(v) for _, v in fields[:MAX_HEADER_FIELDS] if not str(v).isascii()]
-    if eight_bit:
+    if not all(value.isascii() for _, value in fields):
+        eight_bit = [v for _, v in fields[:MAX_HEADER_FIELDS] if not v.isascii()]
         guess_header_charset([_raw_bytes(v) for v in eight_bit])
-    for name, value in _raw_headers(msg):  # raw values, in order; decoded once here
-        key = str(name).strip().lower()
+    for name, value in fields:  # raw values, in order; decoded once here
+        key = name.strip().lower()
         if key == internal:
             continue
         count += 1
@@ -573,10 +579,10 @@ def _read_headers(msg: Message, result: ParsedMessage, spooler: Spooler | None) 
             skipped += 1
             continue
         try:
-            text = decode_header(str(value), defects)
+            text = decode_header(value, defects)
         except Exception as exc:
             defects.append(f"header {key[:40]} kept undecoded ({_failure(exc)})")
-            text = scrub(str(value))
+            text = scrub(value)
         headers.setdefault(key, []).append(text)
     if skipped:
         defects.append(
@@ -699,7 +705,7 @@ def _scrub_result(result: ParsedMessage) -> None:
     strings += [a.filename + a.content_type + (a.content_id or "") for a in result.attachments]
     strings += [k + "".join(vs) for k, vs in result.headers.items()]
     strings += result.defects
-    if "".join(strings).isascii() and result.bounce_info is None:
+    if result.bounce_info is None and not has_surrogates("".join(strings)):
         if len(result.defects) > 1:
             result.defects[:] = dict.fromkeys(result.defects)
         return
