@@ -25,6 +25,7 @@ from pathlib import Path
 
 SECTIONS = {
     "parse": "bench.parse_bench",
+    "hostile": "bench.hostile_bench",
     "import": "bench.import_bench",
     "imap": "bench.imap_bench",
     "sync": "bench.sync_bench",
