@@ -37,6 +37,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise SettingError(f"{name}={raw!r}: expected true or false")
 
 
+def env_number(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env_str(name)
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: expected a number") from None
+    if value < minimum:
+        raise SettingError(f"{name}={raw!r}: expected at least {minimum:g}")
+    return value
+
+
 def env_list(name: str) -> list[str]:
     return [item.strip() for item in env_str(name).split(",") if item.strip()]
 

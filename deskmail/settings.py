@@ -18,6 +18,7 @@ from deskmail.env import (
     SettingError,
     env_bool,
     env_list,
+    env_number,
     env_str,
     fernet_keys,
     new_fernet_key,
@@ -46,6 +47,12 @@ try:
     CA_FILE = env_str("DESKMAIL_CA_FILE") or None
     # The mailbox that sends for tickets that did not come in by email.
     DESKMAIL_DEFAULT_SENDING_MAILBOX = env_str("DESKMAIL_DEFAULT_SENDING_MAILBOX")
+    # Each message is parsed in a pool of processes (one per core), within a budget:
+    # a message over it is kept raw in the quarantine.
+    PARSE_IN_PROCESSES = env_bool("DESKMAIL_PARSE_IN_PROCESSES", True)
+    PARSE_PROCESSES = int(env_number("DESKMAIL_PARSE_PROCESSES", os.cpu_count() or 2, minimum=1))
+    PARSE_SECONDS = env_number("DESKMAIL_PARSE_SECONDS", 30, minimum=0.1)
+    PARSE_MEMORY_MB = int(env_number("DESKMAIL_PARSE_MEMORY_MB", 2048, minimum=256))
     _database_url = env_str("DATABASE_URL")
 except SettingError as exc:
     raise ImproperlyConfigured(str(exc)) from exc

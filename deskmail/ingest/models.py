@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-from deskmail.ingest.types import NotAnEmail
+from deskmail.ingest.types import NotAnEmail, OverBudget
 from deskmail.mailboxes.models import Mailbox
 
 _FOLD = re.compile(rb"\r?\n[ \t]+")
@@ -102,7 +102,7 @@ class QuarantinedMessage(models.Model):
                 history=history,
             )
         item.error, item.traceback = error, trace
-        item.failed(retry=not isinstance(exc, NotAnEmail))
+        item.failed(retry=not isinstance(exc, (NotAnEmail, OverBudget)))
         item.save()
         return item
 

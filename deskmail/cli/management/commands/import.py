@@ -35,6 +35,7 @@ from rich.progress import (
 from rich.text import Text
 
 from deskmail.cli.common import find_mailbox
+from deskmail.ingest import parsing
 from deskmail.ingest.api import IngestResult, Outcome, SourcePosition, ingest_many
 from deskmail.ingest.importers import read_archives
 
@@ -117,15 +118,18 @@ class Command(BaseCommand):
             task = progress.add_task(f"Importing into {mailbox.name}", total=None)
             # One pipeline batch per call: progress after every batch, and the
             # results (stored messages) let go of at once, so memory stays flat.
-            for chunk in _chunks(items(), batch_size):
-                results = ingest_many(
-                    mailbox, chunk, history=not options["live"], batch_size=batch_size
-                )
-                for (_, position), result in zip(chunk, results, strict=True):
-                    line = tally.add(position, result)
-                    if line and show_progress:
-                        progress.console.print(f"[yellow]{line}")
-                progress.advance(task, len(chunk))
+            try:
+                for chunk in _chunks(items(), batch_size):
+                    results = ingest_many(
+                        mailbox, chunk, history=not options["live"], batch_size=batch_size
+                    )
+                    for (_, position), result in zip(chunk, results, strict=True):
+                        line = tally.add(position, result)
+                        if line and show_progress:
+                            progress.console.print(f"[yellow]{line}")
+                    progress.advance(task, len(chunk))
+            finally:
+                parsing.close()
         tally.seconds = time.monotonic() - started
         for line in tally.summary(mailbox.name):
             self.stdout.write(line)

@@ -10,6 +10,7 @@ from aiosmtpd.smtp import SMTP
 from django.core.management.base import BaseCommand, CommandParser
 
 from deskmail.core.lifecycle import StopRequest
+from deskmail.ingest import parsing
 from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.receiver import DeliveryHandler, smtp_kwargs
 from deskmail.sync.supervisor import worker_name
@@ -51,5 +52,6 @@ class Command(BaseCommand):
         finally:
             processor.stop()
             processor.join(timeout=30)
+            parsing.close()
             StopRequest.done()
         self.stdout.write("deskmail: receiving stopped")

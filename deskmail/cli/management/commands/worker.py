@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from deskmail.core.crypto import unreadable_secrets
 from deskmail.core.lifecycle import StopRequest
+from deskmail.ingest import parsing
 from deskmail.sync.jobs import periodic_jobs
 from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.runner import MailboxRunner
@@ -51,6 +52,7 @@ class Command(BaseCommand):
             running.join()
             processor.stop()
             processor.join(timeout=30)
+            parsing.close()
             request.done()
         self.stdout.write(f"deskmail worker {supervisor.owner}: stopped")
 
