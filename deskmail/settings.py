@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "deskmail.outbound",
     "deskmail.sync",
     "deskmail.cli",
+    "deskmail.apitokens",
 ]
 
 MIDDLEWARE = [
