@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "deskmail.sync",
     "deskmail.cli",
     "deskmail.apitokens",
+    "deskmail.webhooks",
 ]
 
 MIDDLEWARE = [
