@@ -53,6 +53,8 @@ try:
     PARSE_PROCESSES = int(env_number("DESKMAIL_PARSE_PROCESSES", os.cpu_count() or 2, minimum=1))
     PARSE_SECONDS = env_number("DESKMAIL_PARSE_SECONDS", 30, minimum=0.1)
     PARSE_MEMORY_MB = int(env_number("DESKMAIL_PARSE_MEMORY_MB", 2048, minimum=256))
+    # Requests a minute one API token (or console session) may make, counted in the database.
+    DESKMAIL_API_RATE_LIMIT = int(env_number("DESKMAIL_API_RATE_LIMIT", 600, minimum=1))
     _database_url = env_str("DATABASE_URL")
 except SettingError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
@@ -99,8 +101,12 @@ INSTALLED_APPS = [
     "deskmail.outbound",
     "deskmail.sync",
     "deskmail.cli",
+    # The API (django-ninja: listed for its bundled, offline /api/docs assets), its
+    # tokens and the webhooks.
+    "ninja",
     "deskmail.apitokens",
     "deskmail.webhooks",
+    "deskmail.api",
 ]
 
 MIDDLEWARE = [
