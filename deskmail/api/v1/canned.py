@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
 
 from deskmail.api.auth import actor
+from deskmail.api.v1.shapes import Shape
 from deskmail.api.v1.types import Id
 from deskmail.outbound.models import CannedAnswer
 from deskmail.services import canned
@@ -16,7 +17,7 @@ from deskmail.services import canned
 router = Router(tags=["canned answers"])
 
 
-class CannedOut(Schema):
+class CannedOut(Shape):
     id: int
     name: str
     body: str = Field(description="Django template language over ticket, contact, agent, mailbox")

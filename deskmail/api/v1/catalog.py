@@ -9,25 +9,25 @@ from ninja import Field, Query, Router, Schema
 
 from deskmail.api.auth import actor
 from deskmail.api.v1 import shapes
-from deskmail.api.v1.shapes import ContactOut
+from deskmail.api.v1.shapes import ContactOut, Shape
 from deskmail.api.v1.types import Id
 from deskmail.services import access, catalog
 
 router = Router(tags=["queues, types, tags, contacts"])
 
 
-class QueueOut(Schema):
+class QueueOut(Shape):
     id: int
     name: str
 
 
-class TicketTypeOut(Schema):
+class TicketTypeOut(Shape):
     id: int
     name: str
     fields: list[dict[str, Any]] = Field(description="[{name, label, kind}]: its custom fields")
 
 
-class TagOut(Schema):
+class TagOut(Shape):
     name: str
 
 
@@ -58,7 +58,7 @@ class ContactQuery(Schema):
     limit: int = Field(50, ge=1, le=catalog.MAX_LIMIT)
 
 
-class ContactPage(Schema):
+class ContactPage(Shape):
     items: list[ContactOut]
     next_cursor: str | None
 

@@ -6,16 +6,17 @@ import datetime as dt
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router
 
 from deskmail.api.auth import actor
+from deskmail.api.v1.shapes import Shape
 from deskmail.mailboxes.models import Mailbox
 from deskmail.services import access, mailbox_admin
 
 router = Router(tags=["mailboxes"])
 
 
-class MailboxOut(Schema):
+class MailboxOut(Shape):
     name: str
     key: str
     address: str
@@ -33,7 +34,7 @@ def _out(row: Mailbox) -> MailboxOut:
     )
 
 
-class HealthOut(Schema):
+class HealthOut(Shape):
     status: str
     failed_reason: str
     last_sync_at: dt.datetime | None

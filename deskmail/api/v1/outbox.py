@@ -9,7 +9,7 @@ from ninja import Field, Query, Router, Schema
 
 from deskmail.api.auth import actor
 from deskmail.api.v1 import shapes
-from deskmail.api.v1.shapes import OutboxOut
+from deskmail.api.v1.shapes import OutboxOut, Shape
 from deskmail.api.v1.types import Id
 from deskmail.services import access, actions
 from deskmail.services import outbox as outbox_service
@@ -29,7 +29,7 @@ class OutboxQuery(Schema):
     limit: int = Field(50, ge=1, le=outbox_service.MAX_LIMIT)
 
 
-class OutboxPage(Schema):
+class OutboxPage(Shape):
     items: list[OutboxOut]
     next_cursor: str | None
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
 from deskmail.api.auth import actor
+from deskmail.api.v1.shapes import Shape
 from deskmail.api.v1.types import Id
 from deskmail.apitokens.models import AccessToken
 from deskmail.services import access
@@ -19,12 +20,12 @@ from deskmail.services.tokens import MAX_DAYS
 router = Router(tags=["me and my tokens"])
 
 
-class Membership(Schema):
+class Membership(Shape):
     mailbox: str
     role: str
 
 
-class MeOut(Schema):
+class MeOut(Shape):
     id: int
     email: str
     name: str
@@ -51,7 +52,7 @@ def get_me(request: HttpRequest) -> MeOut:
     )
 
 
-class TokenOut(Schema):
+class TokenOut(Shape):
     id: int
     name: str
     prefix: str = Field(description="the token's first characters, to tell tokens apart")

@@ -10,7 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from deskmail.api.auth import actor
 from deskmail.api.v1 import shapes
-from deskmail.api.v1.shapes import OutboxOut, TicketOut
+from deskmail.api.v1.shapes import OutboxOut, Shape, TicketOut
 from deskmail.api.v1.types import Id, IsoDateTime
 from deskmail.services import access, actions, new_tickets, queries, ticket_fields
 from deskmail.services.queries import TicketFilter
@@ -38,7 +38,7 @@ class TicketQuery(Schema):
     total: bool = Field(False, description="also count every matching ticket (slower)")
 
 
-class TicketPage(Schema):
+class TicketPage(Shape):
     items: list[TicketOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
     total: int | None = Field(description="every matching ticket, when asked with ?total=true")
@@ -89,7 +89,7 @@ class NewTicketIn(Schema):
     priority: PriorityName | None = None
 
 
-class NewTicketOut(Schema):
+class NewTicketOut(Shape):
     ticket: TicketOut
     outbox: OutboxOut
 

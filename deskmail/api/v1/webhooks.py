@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from deskmail.api.auth import actor
+from deskmail.api.v1.shapes import Shape
 from deskmail.api.v1.types import Id
 from deskmail.services import webhooks
 from deskmail.webhooks.models import Attempt, Delivery, Endpoint
@@ -27,7 +28,7 @@ EventKind = Literal[
 ]
 
 
-class EndpointOut(Schema):
+class EndpointOut(Shape):
     id: int
     url: str
     description: str
@@ -135,7 +136,7 @@ def delete_webhook(request: HttpRequest, pk: Id) -> Status[None]:
     return Status(204, None)
 
 
-class AttemptOut(Schema):
+class AttemptOut(Shape):
     attempted_at: dt.datetime
     ok: bool
     status_code: int | None
@@ -144,7 +145,7 @@ class AttemptOut(Schema):
     error: str
 
 
-class DeliveryOut(Schema):
+class DeliveryOut(Shape):
     id: str = Field(description="the Deskmail-Delivery header")
     event: str
     event_id: int
@@ -208,7 +209,7 @@ class DeliveryQuery(Schema):
     limit: int = Field(50, ge=1, le=webhooks.MAX_LIMIT)
 
 
-class DeliveryPage(Schema):
+class DeliveryPage(Shape):
     items: list[DeliveryOut]
     next_cursor: str | None
 
