@@ -43,6 +43,8 @@ def outbox_page(
         if not after.isdigit() or len(after) > 18:
             raise Invalid("the cursor is not one this list gave out", field="cursor")
         query = query.filter(id__lt=int(after))
-    rows = list(query.select_related("ticket", "outgoing", "mailbox").order_by("-id")[: limit + 1])
+    rows = list(
+        query.select_related("ticket__mailbox", "outgoing", "mailbox").order_by("-id")[: limit + 1]
+    )
     items = rows[:limit]
     return OutboxPage(items, str(items[-1].pk) if len(rows) > limit else None)

@@ -2,14 +2,17 @@
 
 An endpoint names a URL, a secret for the signature, the event kinds and the
 mailboxes it wants (none: all). It receives only what happens after it was
-registered. Its URL must be http(s) and, unless the admin allows private
-addresses for it, must not name a loopback, private or link-local address;
-the sender checks the resolved addresses again at every delivery.
+registered, and nothing while it is disabled (what was pending then waits
+for it to be enabled again). Its URL must be http(s) and, unless the admin
+allows private addresses for it, must not name a loopback, private or
+link-local address; the sender checks the resolved addresses again at every
+delivery.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -225,8 +228,6 @@ def redeliver(actor: Actor, pk: int, delivery_id: str) -> Delivery:
 
 
 def _uuid(text: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(text)
     except ValueError:

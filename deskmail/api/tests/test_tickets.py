@@ -110,8 +110,11 @@ def test_it_refuses_a_change_naming_the_field(api, north_ticket):
         f"tickets/{north_ticket.number}", {"assignee": "stan@helpdesk.example"}
     )
 
+    long_tag = api.nora.patch(f"tickets/{north_ticket.number}", {"tags": ["ok", "x" * 101]})
+
     assert (wrong.status, wrong.json()["field"]) == (422, "status")
     assert (stranger.status, stranger.json()["field"]) == (422, "assignee")
+    assert (long_tag.status, long_tag.json()["field"]) == (422, "tags.1")
 
 
 def test_it_starts_a_ticket_with_a_mail_in_the_outbox(api, team):

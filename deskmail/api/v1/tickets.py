@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +20,7 @@ router = Router(tags=["tickets"])
 StatusName = Literal["new", "open", "pending", "resolved", "closed"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
 ViewName = Literal["mine", "unassigned", "open", "pending", "closed", "all"]
+TagName = Annotated[str, Field(min_length=1, max_length=100)]
 
 
 class TicketQuery(Schema):
@@ -125,7 +126,7 @@ class TicketPatch(Schema):
     queue: str | None = Field(None, description="a queue's name")
     type: str | None = Field(None, description="a ticket type's name")
     assignee: Id | str | None = Field(None, description="a user id or address")
-    tags: list[str] | None = Field(None, max_length=100, description="the whole set of tags")
+    tags: list[TagName] | None = Field(None, max_length=100, description="the whole set of tags")
     custom_fields: dict[str, str | int | float | bool | None] | None = Field(
         None, description="fields to set; null removes one"
     )
