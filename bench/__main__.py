@@ -30,6 +30,7 @@ SECTIONS = {
     "imap": "bench.imap_bench",
     "sync": "bench.sync_bench",
     "outbox": "bench.outbox_bench",
+    "api": "bench.api_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
