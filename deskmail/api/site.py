@@ -15,6 +15,7 @@ from ninja.operation import Operation
 from deskmail.api import idempotency, inputs, openapi, problems, ratelimit
 from deskmail.api.auth import BearerToken, ConsoleSession
 from deskmail.api.parsing import ObjectParser
+from deskmail.api.rendering import PydanticJSONRenderer
 from deskmail.api.v1 import (
     canned,
     catalog,
@@ -56,6 +57,7 @@ def build() -> DeskmailAPI:
         urls_namespace="api",
         auth=[BearerToken(), ConsoleSession()],
         parser=ObjectParser(),
+        renderer=PydanticJSONRenderer(),
     )
     problems.install(api)
     # Applied in this order around each operation: the rate limit outermost.

@@ -8,13 +8,21 @@ tickets are named by number, everything else by its id.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.urls import reverse
 from pydantic import BaseModel
 
 from deskmail.outbound.models import OutboxItem
-from deskmail.tickets.models import Attachment, Contact, InternalNote, Message, Ticket
+from deskmail.tickets.models import (
+    Attachment,
+    Contact,
+    InternalNote,
+    Message,
+    Ticket,
+    TicketType,
+)
 
 
 class Shape(BaseModel):
@@ -77,10 +85,31 @@ class TicketOut(Shape):
     closed_at: dt.datetime | None
 
 
-def ticket(row: Ticket, tags: list[str] | None = None) -> TicketOut:
-    """A ticket; its tags are read unless given (lists prefetch them)."""
-    if tags is None:
-        tags = sorted(tag.name for tag in row.tags.all())
+@dataclass(frozen=True)
+class Related:
+    """What a list reads for all its tickets at once, by ticket id: tag names, type names,
+    and the numbers of the tickets they were linked from."""
+
+    tags: dict[int, list[str]]
+    types: dict[int, str]
+    linked: dict[int, int]
+
+    @classmethod
+    def of(cls, rows: list[Ticket]) -> Related:
+        tags: dict[int, list[str]] = {}
+        through = Ticket.tags.through.objects.filter(ticket_id__in=[r.pk for r in rows])
+        for ticket_id, name in through.values_list("ticket_id", "tag__name").order_by("tag__name"):
+            tags.setdefault(ticket_id, []).append(name)
+        type_ids = {r.type_id for r in rows if r.type_id}
+        types = dict(TicketType.objects.filter(pk__in=type_ids).values_list("pk", "name"))
+        linked_ids = {r.linked_from_id for r in rows if r.linked_from_id}
+        numbers = dict(Ticket.objects.filter(pk__in=linked_ids).values_list("pk", "number"))
+        return cls(tags, types, numbers)
+
+
+def ticket(row: Ticket, related: Related | None = None) -> TicketOut:
+    """A ticket; a list passes what it read for all its tickets at once."""
+    related = related or Related.of([row])
     return TicketOut(
         number=row.number,
         mailbox=row.mailbox.name,
@@ -88,13 +117,13 @@ def ticket(row: Ticket, tags: list[str] | None = None) -> TicketOut:
         status=row.status,
         priority=row.priority,
         queue=row.queue.name if row.queue_id and row.queue else None,
-        type=row.type.name if row.type_id and row.type else None,
+        type=related.types.get(row.type_id) if row.type_id else None,
         custom_fields=dict(row.custom_fields or {}),
-        tags=tags,
+        tags=related.tags.get(row.pk, []),
         assignee=person(row.assignee) if row.assignee_id else None,
         contact=contact(row.contact) if row.contact_id else None,
         participants=list(row.participants or []),
-        linked_from=row.linked_from.number if row.linked_from_id and row.linked_from else None,
+        linked_from=related.linked.get(row.linked_from_id) if row.linked_from_id else None,
         created_at=row.created_at,
         updated_at=row.updated_at,
         first_mail_at=row.first_mail_at,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
@@ -71,9 +70,9 @@ def list_tickets(request: HttpRequest, filters: Query[TicketQuery]) -> TicketPag
         cursor=filters.cursor,
         with_total=filters.total,
     )
-    prefetch_related_objects(page.items, "tags", "type", "linked_from")
+    related = shapes.Related.of(page.items)
     return TicketPage(
-        items=[shapes.ticket(t) for t in page.items],
+        items=[shapes.ticket(t, related) for t in page.items],
         next_cursor=page.next_cursor,
         total=page.total,
     )
