@@ -14,6 +14,8 @@ class ConnectorError(Exception):
     folder) or not (timeout, refused connection, 4xx). `server_reply` keeps the
     server's own words for the admin. `auth` marks a login failure, which the
     admin fixes by re-entering the password or reauthorizing the account.
+    `retry_after` is how many seconds the server asked to wait before the next try
+    (a throttled request), when it said.
     """
 
     def __init__(
@@ -23,12 +25,14 @@ class ConnectorError(Exception):
         permanent: bool,
         server_reply: str | None = None,
         auth: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.server_reply = server_reply
         self.auth = auth
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return (

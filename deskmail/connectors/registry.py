@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from deskmail.connectors.base import InboundSession, Sender
 from deskmail.connectors.credentials import TokenSource
 from deskmail.connectors.errors import ConnectorError
+from deskmail.connectors.graph import GraphConnector, GraphSender
 from deskmail.connectors.imap import ImapConnector
 from deskmail.connectors.pop3 import Pop3Connector
 from deskmail.connectors.settings import InboundConfig, OutboundConfig
@@ -45,13 +46,23 @@ def _smtp(config: OutboundConfig, credentials: TokenSource, ca_file: str | None)
     return SmtpConnector(config, credentials, ca_file=ca_file)
 
 
+def _graph(config: InboundConfig, credentials: TokenSource, ca_file: str | None) -> InboundSession:
+    return GraphConnector(config, credentials, ca_file=ca_file)
+
+
+def _graph_send(config: OutboundConfig, credentials: TokenSource, ca_file: str | None) -> Sender:
+    return GraphSender(config, credentials, ca_file=ca_file)
+
+
 INBOUND: dict[str, Protocol] = {
     "imap": Protocol("imap", "IMAP", inbound=_imap),
     "pop3": Protocol("pop3", "POP3", inbound=_pop3),
+    "graph": Protocol("graph", "Microsoft Graph (Exchange Online)", inbound=_graph),
     "forward": Protocol("forward", "forwarding address"),
 }
 OUTBOUND: dict[str, Protocol] = {
     "smtp": Protocol("smtp", "SMTP", outbound=_smtp),
+    "graph": Protocol("graph", "Microsoft Graph (Exchange Online)", outbound=_graph_send),
 }
 
 

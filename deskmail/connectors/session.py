@@ -10,6 +10,7 @@ says how to do each part with its library; nothing here knows a protocol.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Self
 
 from deskmail.connectors.credentials import TokenSource
@@ -106,6 +107,17 @@ class Session[Client](ABC):
         assert self._client is not None
         return self._client
 
+    def connection_steps(self) -> list[tuple[str, Callable[[], str]]]:
+        """The connection test's first steps (connect, log in): (what, do it -> what was found)."""
+        c = self.config
+        where = f"{c.host}:{c.default_port()} ({c.security})"
+        steps: list[tuple[str, Callable[[], str]]] = [
+            (f"connect to {where}", lambda: _done(self.connect, "connected"))
+        ]
+        if c.username:
+            steps.append((f"log in as {c.username}", lambda: _done(self.login, "logged in")))
+        return steps
+
     # -- what each protocol says ---------------------------------------------------------
 
     @abstractmethod
@@ -129,3 +141,8 @@ class Session[Client](ABC):
 
     def _forget(self) -> None:  # noqa: B027 - optional for a subclass
         """Forget what belonged to the connection (a selected folder, message numbers)."""
+
+
+def _done(action: Callable[[], None], verdict: str) -> str:
+    action()
+    return verdict

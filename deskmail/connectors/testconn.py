@@ -44,14 +44,6 @@ def _run(plan: Plan) -> list[Step]:
     return steps
 
 
-def _connection_plan(session: Session[object], config: InboundConfig | OutboundConfig) -> Plan:
-    where = f"{config.host}:{config.default_port()} ({config.security})"
-    plan: Plan = [(f"connect to {where}", lambda: _done(session.connect, "connected"))]
-    if config.username:
-        plan.append((f"log in as {config.username}", lambda: _done(session.login, "logged in")))
-    return plan
-
-
 def test_inbound(
     config: InboundConfig, credentials: TokenSource, *, ca_file: str | None = None
 ) -> list[Step]:
@@ -62,7 +54,7 @@ def test_inbound(
         return [Step("connect", False, exc.message)]
     assert isinstance(session, Session)
     try:
-        return _run([*_connection_plan(session, config), *session.checks()])
+        return _run([*session.connection_steps(), *session.checks()])
     finally:
         session.close()
 
@@ -77,11 +69,6 @@ def test_outbound(
         return [Step("connect", False, exc.message)]
     assert isinstance(sender, Session)
     try:
-        return _run(_connection_plan(sender, config))
+        return _run(sender.connection_steps())
     finally:
         sender.close()
-
-
-def _done(action: Callable[[], None], verdict: str) -> str:
-    action()
-    return verdict

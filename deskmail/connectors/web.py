@@ -1,0 +1,54 @@
+"""What the connectors that speak HTTP (Graph, EWS) share: the URL check and the reach test.
+
+A connector never does less than asked: a plain `http://` URL is used only with
+`security: none` (a test server on a trusted network); otherwise the URL must be
+`https://` and its certificate is verified (against `DESKMAIL_CA_FILE` when set)
+unless the mailbox turns `verify_certificate` off.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import urlsplit
+
+from deskmail.connectors.base import ssl_context
+from deskmail.connectors.errors import ConnectorError, network_errors
+from deskmail.connectors.settings import Security
+
+
+def checked_url(url: str, security: Security, what: str) -> str:
+    """The URL if it is as secure as `security` asks; else a permanent ConnectorError."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectorError(f"{what} {url!r} is not an http(s) URL.", permanent=True)
+    if parts.scheme == "http" and security != "none":
+        raise ConnectorError(
+            f"{what} {url!r} is not encrypted; not sending credentials over it. Use https, "
+            "or security: none only for a test server on a trusted network.",
+            permanent=True,
+        )
+    return url
+
+
+def requests_verify(verify_certificate: bool, ca_file: str | None) -> bool | str:
+    """The `verify` argument for requests: our CA bundle, the system's, or (asked for) none."""
+    if not verify_certificate:
+        return False
+    return ca_file or True
+
+
+def reach(url: str, verify_certificate: bool, ca_file: str | None, timeout: float) -> str:
+    """Open a TCP connection to the URL's server and, for https, complete a verified TLS
+    handshake; what was found, or a ConnectorError saying what failed."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with network_errors(f"Connecting to {host}:{port}", timeout):
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            if parts.scheme != "https":
+                return f"{host}:{port} answers (http, not encrypted)"
+            context = ssl_context(verify_certificate, ca_file)
+            with context.wrap_socket(sock, server_hostname=host) as tls:
+                version = tls.version() or "TLS"
+    checked = "certificate verified" if verify_certificate else "certificate NOT verified"
+    return f"{host}:{port} answers over {version}, {checked}"
