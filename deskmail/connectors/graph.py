@@ -59,7 +59,7 @@ from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.graph_api import MAX_CONCURRENT, GraphApi, GraphRefused
 from deskmail.connectors.session import Session
 from deskmail.connectors.settings import InboundConfig, OutboundConfig
-from deskmail.connectors.web import checked_url, reach, requests_verify
+from deskmail.connectors.web import checked_url, reach_steps, requests_verify
 from deskmail.mail.headerfilter import matches, parse_header_filter
 
 log = logging.getLogger(__name__)
@@ -184,12 +184,7 @@ class _GraphSession(Session[GraphApi]):
     def connection_steps(self) -> list[tuple[str, Callable[[], str]]]:
         c = self.config
         return [
-            (
-                f"reach {self.base_url}",
-                lambda: reach(
-                    self.base_url, c.verify_certificate, self.ca_file, c.connect_timeout_s
-                ),
-            ),  # fmt: skip
+            *reach_steps(self.base_url, c.verify_certificate, self.ca_file, c.connect_timeout_s),
             (f"sign in to Graph for {self.user}", self._signed_in),
         ]
 

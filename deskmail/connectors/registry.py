@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from deskmail.connectors.base import InboundSession, Sender
 from deskmail.connectors.credentials import TokenSource
 from deskmail.connectors.errors import ConnectorError
+from deskmail.connectors.ews import EwsConnector, EwsSender
 from deskmail.connectors.graph import GraphConnector, GraphSender
 from deskmail.connectors.imap import ImapConnector
 from deskmail.connectors.pop3 import Pop3Connector
@@ -54,15 +55,25 @@ def _graph_send(config: OutboundConfig, credentials: TokenSource, ca_file: str |
     return GraphSender(config, credentials, ca_file=ca_file)
 
 
+def _ews(config: InboundConfig, credentials: TokenSource, ca_file: str | None) -> InboundSession:
+    return EwsConnector(config, credentials, ca_file=ca_file)
+
+
+def _ews_send(config: OutboundConfig, credentials: TokenSource, ca_file: str | None) -> Sender:
+    return EwsSender(config, credentials, ca_file=ca_file)
+
+
 INBOUND: dict[str, Protocol] = {
     "imap": Protocol("imap", "IMAP", inbound=_imap),
     "pop3": Protocol("pop3", "POP3", inbound=_pop3),
     "graph": Protocol("graph", "Microsoft Graph (Exchange Online)", inbound=_graph),
+    "ews": Protocol("ews", "Exchange Web Services (Exchange Server)", inbound=_ews),
     "forward": Protocol("forward", "forwarding address"),
 }
 OUTBOUND: dict[str, Protocol] = {
     "smtp": Protocol("smtp", "SMTP", outbound=_smtp),
     "graph": Protocol("graph", "Microsoft Graph (Exchange Online)", outbound=_graph_send),
+    "ews": Protocol("ews", "Exchange Web Services (Exchange Server)", outbound=_ews_send),
 }
 
 

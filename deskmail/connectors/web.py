@@ -9,6 +9,7 @@ unless the mailbox turns `verify_certificate` off.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from deskmail.connectors.base import ssl_context
@@ -37,18 +38,31 @@ def requests_verify(verify_certificate: bool, ca_file: str | None) -> bool | str
     return ca_file or True
 
 
-def reach(url: str, verify_certificate: bool, ca_file: str | None, timeout: float) -> str:
-    """Open a TCP connection to the URL's server and, for https, complete a verified TLS
-    handshake; what was found, or a ConnectorError saying what failed."""
+Step = tuple[str, Callable[[], str]]
+
+
+def reach_steps(
+    url: str, verify_certificate: bool, ca_file: str | None, timeout: float
+) -> list[Step]:
+    """The connection test's first steps: the server answers; TLS (for https) is verified."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    with network_errors(f"Connecting to {host}:{port}", timeout):
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            if parts.scheme != "https":
-                return f"{host}:{port} answers (http, not encrypted)"
-            context = ssl_context(verify_certificate, ca_file)
-            with context.wrap_socket(sock, server_hostname=host) as tls:
-                version = tls.version() or "TLS"
-    checked = "certificate verified" if verify_certificate else "certificate NOT verified"
-    return f"{host}:{port} answers over {version}, {checked}"
+
+    def connect() -> str:
+        with network_errors(f"Connecting to {host}:{port}", timeout):
+            socket.create_connection((host, port), timeout=timeout).close()
+        return f"{host}:{port} answers"
+
+    def handshake() -> str:
+        if parts.scheme != "https":
+            return "not encrypted: http, as security: none allows"
+        context = ssl_context(verify_certificate, ca_file)
+        with network_errors(f"TLS with {host}:{port}", timeout):
+            with socket.create_connection((host, port), timeout=timeout) as sock:
+                with context.wrap_socket(sock, server_hostname=host) as tls:
+                    version = tls.version() or "TLS"
+        checked = "certificate verified" if verify_certificate else "certificate NOT verified"
+        return f"{version}, {checked}"
+
+    return [(f"reach {host}:{port}", connect), (f"TLS with {host}", handshake)]
