@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from deskmail.connectors.settings import InboundConfig, OutboundConfig, Strict
+from deskmail.connectors.settings import InboundConfig, OAuthSettings, OutboundConfig, Strict
 from deskmail.mailboxes import patterns
 
 __all__ = ["InboundConfig", "MailboxConfig", "OutboundConfig", "Strict"]
@@ -107,6 +107,8 @@ class MailboxConfig(Strict):
     purpose: Literal["receive", "receive_send"] = "receive_send"
     inbound: InboundConfig | None = None
     outbound: OutboundConfig | None = None
+    # App-only OAuth2 (client credentials) for `auth: oauth2`; see OAuthSettings.
+    oauth: OAuthSettings | None = None
     filters: FiltersConfig = FiltersConfig()
     aliases: list[str] = []
     threading: ThreadingConfig = ThreadingConfig()

@@ -3,29 +3,75 @@
 The one place that turns a mailbox row into something a connector can use:
 the decrypted secret becomes a token source, the configuration picks the
 protocol from the connector registry.
+
+Graph and EWS read and send as `user`, the mailbox's own address unless the
+configuration names another (the shared mailbox behind a login). An outbound
+section of the same protocol as the inbound one (`outbound: {protocol: graph}`)
+sends through the same account. With an `oauth` section and `auth: oauth2`, the
+token is the application's own (client credentials); with `auth: oauth2` alone,
+the stored secret is the access token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Literal
 
 from django.conf import settings
+from pydantic import SecretStr
 
 from deskmail.connectors import registry
+from deskmail.connectors.apptoken import AppToken
 from deskmail.connectors.base import InboundSession, Sender
 from deskmail.connectors.credentials import BearerToken, Password, TokenSource
 from deskmail.connectors.errors import ConnectorError
+from deskmail.connectors.oauth import OAuthProvider
+from deskmail.connectors.settings import (
+    InboundConfig,
+    OAuthSettings,
+    OutboundConfig,
+    borrows_inbound_login,
+    sending_config,
+)
 from deskmail.connectors.testconn import Step, test_inbound, test_outbound
 from deskmail.core.crypto import UNREADABLE_ADVICE, is_unreadable
+from deskmail.env import env_str
 from deskmail.mailboxes.models import Mailbox
 
 Direction = Literal["inbound", "outbound"]
 
+# The app-only scope when the `oauth` section names none: the API the protocol speaks to.
+DEFAULT_APP_SCOPE = {
+    "graph": "https://graph.microsoft.com/.default",
+    "default": "https://outlook.office365.com/.default",
+}
+
+
+def inbound_config(mailbox: Mailbox) -> InboundConfig | None:
+    """The inbound settings, `user` defaulting to the mailbox's address."""
+    inbound = mailbox.settings.inbound
+    if inbound is None or inbound.user:
+        return inbound
+    return inbound.model_copy(update={"user": mailbox.address})
+
+
+def outbound_config(mailbox: Mailbox) -> OutboundConfig | None:
+    """The outbound settings, filled in from the inbound account when it is the same one."""
+    outbound = mailbox.settings.outbound
+    if outbound is None:
+        return None
+    sending = sending_config(outbound, inbound_config(mailbox))
+    if sending.user:
+        return sending
+    return sending.model_copy(update={"user": mailbox.address})
+
 
 def credentials(mailbox: Mailbox, direction: Direction) -> TokenSource:
     """What the mailbox logs in with for reading or for sending."""
-    config = mailbox.settings.inbound if direction == "inbound" else mailbox.settings.outbound
+    inbound, outbound = mailbox.settings.inbound, mailbox.settings.outbound
+    if direction == "outbound" and outbound is not None:
+        if borrows_inbound_login(outbound, inbound):
+            direction = "inbound"
+    config = inbound if direction == "inbound" else outbound
     secret = (mailbox.inbound_secret if direction == "inbound" else mailbox.outbound_secret) or ""
     if is_unreadable(secret):
         raise ConnectorError(
@@ -34,13 +80,47 @@ def credentials(mailbox: Mailbox, direction: Direction) -> TokenSource:
             auth=True,
         )
     if config is not None and config.auth == "oauth2":
+        oauth = mailbox.settings.oauth
+        if oauth is not None:
+            return AppToken(_provider(oauth), _scope(oauth, config.protocol))
         return BearerToken(secret)
     return Password(secret)
 
 
+def _provider(oauth: OAuthSettings) -> OAuthProvider:
+    secret = env_str(oauth.client_secret_env)
+    if not secret:
+        raise ConnectorError(
+            f"the OAuth client secret is not set: the environment variable "
+            f"{oauth.client_secret_env} (client_secret_env) is empty in this process",
+            permanent=True,
+            auth=True,
+        )
+    try:
+        return OAuthProvider(
+            kind=oauth.provider,
+            client_id=oauth.client_id,
+            client_secret=SecretStr(secret),
+            tenant=oauth.tenant,
+            authority_host=oauth.authority_host,
+            token_url=oauth.token_url,
+            # Client credentials never visit the authorization endpoint.
+            auth_url=oauth.token_url if oauth.provider == "generic" else None,
+            ca_file=settings.CA_FILE,
+        )
+    except ValueError as exc:
+        raise ConnectorError(f"the oauth settings are wrong: {exc}", permanent=True) from None
+
+
+def _scope(oauth: OAuthSettings, protocol: str) -> tuple[str, ...]:
+    if oauth.scope:
+        return tuple(oauth.scope)
+    return (DEFAULT_APP_SCOPE.get(protocol, DEFAULT_APP_SCOPE["default"]),)
+
+
 def inbound_session(mailbox: Mailbox) -> InboundSession:
     """A (not yet opened) session reading the mailbox's source."""
-    inbound = mailbox.settings.inbound
+    inbound = inbound_config(mailbox)
     if inbound is None:
         raise ConnectorError(f"mailbox {mailbox.name} has no inbound settings", permanent=True)
     return registry.inbound(inbound, credentials(mailbox, "inbound"), ca_file=settings.CA_FILE)
@@ -48,7 +128,7 @@ def inbound_session(mailbox: Mailbox) -> InboundSession:
 
 def sender(mailbox: Mailbox) -> Sender:
     """A (not yet opened) connection sending the mailbox's mail."""
-    outbound = mailbox.settings.outbound
+    outbound = outbound_config(mailbox)
     if outbound is None:
         raise ConnectorError(f"mailbox {mailbox.name} has no outbound settings", permanent=True)
     return registry.outbound(outbound, credentials(mailbox, "outbound"), ca_file=settings.CA_FILE)
@@ -62,29 +142,17 @@ def syncs(mailbox: Mailbox) -> bool:
 
 def test(mailbox: Mailbox) -> dict[Direction, list[Step] | None]:
     """The connection test of each configured direction (None: not configured)."""
-    config = mailbox.settings
-    results: dict[Direction, list[Step] | None] = {"inbound": None, "outbound": None}
-    inbound, outbound = config.inbound, config.outbound
-    if inbound is not None:
-        results["inbound"] = _test(
-            mailbox,
-            "inbound",
-            lambda tokens: test_inbound(inbound, tokens, ca_file=settings.CA_FILE),
-        )
-    if outbound is not None:
-        results["outbound"] = _test(
-            mailbox,
-            "outbound",
-            lambda tokens: test_outbound(outbound, tokens, ca_file=settings.CA_FILE),
-        )
-    return results
+    return {"inbound": _test(mailbox, "inbound"), "outbound": _test(mailbox, "outbound")}
 
 
-def _test(
-    mailbox: Mailbox, direction: Direction, run: Callable[[TokenSource], list[Step]]
-) -> list[Step]:
+def _test(mailbox: Mailbox, direction: Direction) -> list[Step] | None:
+    config = inbound_config(mailbox) if direction == "inbound" else outbound_config(mailbox)
+    if config is None:
+        return None
     try:
         tokens = credentials(mailbox, direction)
-    except ConnectorError as exc:
-        return [Step("credentials", False, exc.message)]
-    return run(tokens)
+    except ConnectorError as exc:  # e.g. the OAuth client secret is not in the environment
+        return [Step("credentials", False, exc.message, exc.server_reply)]
+    if isinstance(config, InboundConfig):
+        return test_inbound(config, tokens, ca_file=settings.CA_FILE)
+    return test_outbound(config, tokens, ca_file=settings.CA_FILE)
