@@ -61,11 +61,16 @@ import xml.etree.ElementTree as ET  # noqa: S405 (requests come from the test's 
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
-from deskmail.testing.graphserver import header_summary, stamp_missing_headers, strip_header
+from deskmail.testing.graphserver import (
+    QuietHTTPServer,
+    header_summary,
+    stamp_missing_headers,
+    strip_header,
+)
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 MNS = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -263,7 +268,7 @@ class EwsServer:
         self.add_mailbox(mailbox)
         self.add_user(username, password)
         self.grant(username, mailbox)
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
         self._thread: threading.Thread | None = None
 

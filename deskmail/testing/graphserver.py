@@ -77,6 +77,7 @@ import math
 import queue
 import re
 import secrets
+import sys
 import threading
 import time
 import urllib.error
@@ -385,7 +386,7 @@ class GraphServer:
         self.max_subscription_minutes = 4230
         self.validation_timeout = 10.0
         self.clock: Callable[[], float] = time.monotonic
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
         self._threads: list[threading.Thread] = []
 
@@ -1416,6 +1417,15 @@ class GraphServer:
         with self._lock:
             self._subscriptions[subscription.id] = subscription
         return _json_response(201, self._subscription_json(subscription))
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """Says nothing when a client goes away mid-connection (a worker process killed by a test)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _compose(message: Json, mailbox: str) -> bytes:
