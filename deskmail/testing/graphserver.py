@@ -626,6 +626,9 @@ class GraphServer:
         )
 
     def _message(self, mailbox: _Mailbox, ref: str) -> _Message:
+        found = mailbox.messages.get(ref)  # keyed by immutable id: no scan for those
+        if found is not None:
+            return found
         for message in mailbox.messages.values():
             if ref in (message.immutable_id, message.rest_id):
                 return message
