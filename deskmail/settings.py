@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "deskmail.ingest",
     "deskmail.outbound",
     "deskmail.sync",
+    "deskmail.msgraph",
     "deskmail.cli",
     # The API (django-ninja: listed for its bundled, offline /api/docs assets), its
     # tokens and the webhooks.

@@ -57,6 +57,7 @@ from deskmail.connectors.credentials import TokenSource
 from deskmail.connectors.envelope import with_envelope
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.graph_api import MAX_CONCURRENT, GraphApi, GraphRefused
+from deskmail.connectors.graph_notifications import ChangeNotifications, SubscriptionStore
 from deskmail.connectors.session import Session
 from deskmail.connectors.settings import InboundConfig, OutboundConfig
 from deskmail.connectors.web import checked_url, reach_steps, requests_verify
@@ -73,8 +74,12 @@ WINDOW = 2 * MAX_CONCURRENT
 SEND_LIMIT_PER_MINUTE = 30
 # How long a send may wait out Graph's throttling before the outbox is told to try later.
 SEND_PATIENCE_S = 5.0
-# How often a wait for new mail checks whether it should stop.
+# How often a wait for new mail checks whether it should stop, or was woken.
 STOP_CHECK_S = 0.25
+# While waiting for notifications, the subscription is looked after this often.
+ENSURE_EVERY_S = 60.0
+# After a subscription could not be made, delta polling for this long before trying again.
+RESUBSCRIBE_AFTER_S = 30 * 60.0
 # Well-known folder names Graph accepts in place of an id (/graph/api/resources/mailfolder).
 WELL_KNOWN_FOLDERS = frozenset(
     {"inbox", "archive", "clutter", "deleteditems", "drafts", "junkemail", "outbox",
@@ -215,6 +220,9 @@ class GraphConnector(_GraphSession):
         self._pool: ThreadPoolExecutor | None = None
         # `@removed` entries seen by this session: deletions are the folder's business.
         self.removals_ignored = 0
+        self._notifications: ChangeNotifications | None = None
+        # After a failed subscription, delta polling until then (monotonic seconds).
+        self._subscribe_after = 0.0
 
     def _login(self, client: GraphApi) -> None:
         self._folder = self._find_folder(client, self.config.folder)
@@ -515,8 +523,27 @@ class GraphConnector(_GraphSession):
 
     # -- waiting ------------------------------------------------------------------------------
 
+    def notify_through(self, store: SubscriptionStore) -> None:
+        """Be woken by Graph's change notifications, kept in `store`, when the mailbox has a
+        `notifications_url` (see `graph_notifications`)."""
+        if not self.config.notifications_url:
+            return
+        self._notifications = ChangeNotifications(
+            self.client,
+            self.user,
+            lambda: str(self._folder_info()["id"]),
+            self.config.notifications_url,
+            store,
+        )
+
+    def close(self) -> None:
+        super().close()
+        if self._notifications is not None:
+            self._notifications.store.close()
+
     def can_wait(self) -> bool:
-        return False
+        """Whether change notifications wake the sync (else the worker polls every poll_seconds)."""
+        return self._notifications is not None and time.monotonic() >= self._subscribe_after
 
     def wait_for_new_mail(
         self,
@@ -525,16 +552,49 @@ class GraphConnector(_GraphSession):
         poll_every: float | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> bool:
-        """Poll the folder's counts every poll_every (poll_seconds) seconds; True once they move.
+        """Wait up to seconds for new mail; True as soon as some may have come.
 
-        The worker does not call this for Graph: it runs a delta round every
-        `poll_seconds`, which is as cheap when nothing changed.
+        With change notifications: until a notification wakes it (the subscription
+        made or renewed first). Without: the folder's counts every poll_every
+        (poll_seconds) seconds; the worker does not call this then, it runs a delta
+        round every poll_seconds, which is as cheap.
         """
+        stopped = stop or (lambda: False)
+        deadline = time.monotonic() + seconds
+        notifications = self._notifications
+        if notifications is not None and self.can_wait():
+            try:
+                if notifications.ensure():
+                    return True  # mail that came before the subscription has no notification
+            except ConnectorError as exc:
+                self._subscribe_after = time.monotonic() + RESUBSCRIBE_AFTER_S
+                log.warning(
+                    "graph %s: no change notifications (%s); polling every %d s",
+                    self.user,
+                    exc.message,
+                    self.config.poll_seconds,
+                )
+                deadline = min(deadline, time.monotonic() + self.config.poll_seconds)
+                _sleep_until(deadline, stopped)
+                return False
+            next_check = time.monotonic()
+            while time.monotonic() < deadline and not stopped():
+                if notifications.store.woken():
+                    return True
+                if time.monotonic() >= next_check:
+                    try:
+                        # A lifecycle event may have asked for something, or renewal is due.
+                        if notifications.ensure():
+                            return True
+                    except ConnectorError as exc:
+                        log.warning("graph %s: %s; syncing now", self.user, exc.message)
+                        return False
+                    next_check = time.monotonic() + ENSURE_EVERY_S
+                time.sleep(min(STOP_CHECK_S, max(0.0, deadline - time.monotonic())))
+            return False
         every = poll_every or float(self.config.poll_seconds)
         before = self.count_messages()
-        deadline = time.monotonic() + seconds
         next_poll = time.monotonic() + every
-        stopped = stop or (lambda: False)
         while (left := deadline - time.monotonic()) > 0 and not stopped():
             time.sleep(min(STOP_CHECK_S, left, max(0.0, next_poll - time.monotonic())))
             if time.monotonic() >= next_poll:
@@ -542,6 +602,11 @@ class GraphConnector(_GraphSession):
                 if self.count_messages() != before:
                     return True
         return False
+
+
+def _sleep_until(deadline: float, stopped: Callable[[], bool]) -> None:
+    while (left := deadline - time.monotonic()) > 0 and not stopped():
+        time.sleep(min(STOP_CHECK_S, left))
 
 
 class GraphSender(_GraphSession):

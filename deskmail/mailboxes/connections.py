@@ -9,7 +9,8 @@ configuration names another (the shared mailbox behind a login). An outbound
 section of the same protocol as the inbound one (`outbound: {protocol: graph}`)
 sends through the same account. With an `oauth` section and `auth: oauth2`, the
 token is the application's own (client credentials); with `auth: oauth2` alone,
-the stored secret is the access token.
+the stored secret is the access token. A Graph mailbox with a `notifications_url`
+is woken by change notifications, kept in the database (`deskmail.msgraph`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from deskmail.connectors.apptoken import AppToken
 from deskmail.connectors.base import InboundSession, Sender
 from deskmail.connectors.credentials import BearerToken, Password, TokenSource
 from deskmail.connectors.errors import ConnectorError
+from deskmail.connectors.graph_notifications import Notifiable
 from deskmail.connectors.oauth import OAuthProvider
 from deskmail.connectors.settings import (
     InboundConfig,
@@ -36,6 +38,7 @@ from deskmail.connectors.testconn import Step, test_inbound, test_outbound
 from deskmail.core.crypto import UNREADABLE_ADVICE, is_unreadable
 from deskmail.env import env_str
 from deskmail.mailboxes.models import Mailbox
+from deskmail.msgraph.store import DatabaseSubscriptions
 
 Direction = Literal["inbound", "outbound"]
 
@@ -123,7 +126,10 @@ def inbound_session(mailbox: Mailbox) -> InboundSession:
     inbound = inbound_config(mailbox)
     if inbound is None:
         raise ConnectorError(f"mailbox {mailbox.name} has no inbound settings", permanent=True)
-    return registry.inbound(inbound, credentials(mailbox, "inbound"), ca_file=settings.CA_FILE)
+    session = registry.inbound(inbound, credentials(mailbox, "inbound"), ca_file=settings.CA_FILE)
+    if inbound.notifications_url and isinstance(session, Notifiable):
+        session.notify_through(DatabaseSubscriptions(mailbox.pk))
+    return session
 
 
 def sender(mailbox: Mailbox) -> Sender:
