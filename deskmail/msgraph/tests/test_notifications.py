@@ -18,9 +18,11 @@ from django.test import Client
 from deskmail.connectors.credentials import BearerToken
 from deskmail.connectors.graph import GraphConnector
 from deskmail.connectors.tests.mshelpers import SUPPORT, graph_inbound, mail
+from deskmail.ingest.models import InboxItem
 from deskmail.mailboxes.connections import inbound_session
 from deskmail.msgraph.models import GraphSubscription
 from deskmail.msgraph.store import DatabaseSubscriptions
+from deskmail.sync.runner import MailboxRunner
 from deskmail.testing.builders import make_mailbox
 from deskmail.testing.graphserver import GraphServer
 from deskmail.testing.waiting import eventually
@@ -270,3 +272,36 @@ def test_a_mailbox_with_a_notifications_url_gets_a_waiting_session(graph: GraphS
                  "auth": "oauth2"},
     )  # fmt: skip
     assert not inbound_session(without).can_wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_syncs_a_graph_mailbox_when_a_notification_comes(
+    graph: GraphServer, live_server: Any
+) -> None:
+    """The worker's runner on a mailbox that would poll once an hour: only a notification
+    can bring the mail in time."""
+    mailbox = make_mailbox(
+        address=SUPPORT,
+        inbound={"protocol": "graph", "graph_url": graph.graph_url, "security": "none",
+                 "auth": "oauth2", "poll_seconds": 3600, "notifications_url": live_server.url},
+    )  # fmt: skip
+    mailbox.inbound_secret = graph.issue_token(SUPPORT, ["Mail.ReadWrite"])
+    mailbox.save()
+    runner = MailboxRunner(mailbox.pk, "test-worker")
+    runner.start()
+    try:
+        eventually(
+            lambda: (
+                GraphSubscription.objects.filter(wake=False).exclude(subscription_id="").exists()
+                and runner.passes >= 2
+            ),
+            30,
+            "subscribed and synced",
+        )
+        graph.deliver(SUPPORT, mail(1))
+        eventually(lambda: InboxItem.objects.count() == 1, 30, "the new mail in the inbox")
+    finally:
+        runner.stop()
+        runner.join(timeout=15)
+    assert not runner.is_alive()
+    assert [m.is_read for m in graph.messages(SUPPORT)] == [True]
