@@ -377,6 +377,53 @@ def test_it_reports_a_removed_permission_in_graphs_words(graph: GraphServer) -> 
     assert SHARED in raised.value.message
 
 
+def test_it_resumes_without_loss_or_duplicates_once_access_is_given_back(
+    graph: GraphServer,
+) -> None:
+    graph.add_mailbox(SHARED)
+    graph.grant(APP, SHARED, APP_PERMISSIONS)
+    app = BearerToken(graph.issue_token(APP, APP_PERMISSIONS, application=True))
+    raws = [mail(n, SHARED) for n in range(6)]
+    for raw in raws:
+        graph.deliver(SHARED, raw)
+    with connector(graph, app, user=SHARED, page_size=2) as session:
+        batches = session.fetch({}).batches
+        first = next(batches)
+        cursor = session.acknowledge(first.cursor)
+        graph._grants.clear()  # noqa: SLF001 - the admin took the app's access away
+        with pytest.raises(ConnectorError) as raised:
+            next(batches)
+    assert raised.value.auth  # the mailbox is marked failed, waiting for a new authorization
+    graph.grant(APP, SHARED, APP_PERMISSIONS)  # reauthorized
+    with connector(graph, app, user=SHARED, page_size=2) as session:
+        _, rest, _ = sync(session, cursor)
+    assert [m.raw for m in first.messages] + rest == raws
+
+
+def test_it_gets_a_new_app_token_when_graph_refuses_the_one_it_has(graph: GraphServer) -> None:
+    graph.add_mailbox(SHARED)
+    graph.grant(APP, SHARED, APP_PERMISSIONS)
+
+    class AppTokens:
+        mechanism = "xoauth2"
+
+        def __init__(self) -> None:
+            self.token = "expired"
+            self.asked_anew = 0
+
+        def secret(self) -> str:
+            return self.token
+
+        def invalidate(self) -> None:
+            self.asked_anew += 1
+            self.token = graph.issue_token(APP, APP_PERMISSIONS, application=True)
+
+    tokens = AppTokens()
+    with connector(graph, tokens, user=SHARED) as session:
+        assert list(session.fetch({}).messages()) == []
+    assert tokens.asked_anew == 1
+
+
 def test_it_reports_a_disabled_account_as_graph_words_it(
     graph: GraphServer, token: BearerToken
 ) -> None:
