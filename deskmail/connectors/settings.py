@@ -57,7 +57,8 @@ class InboundConfig(Strict):
     # Graph and EWS: the mailbox read (and sent from), e.g. a shared mailbox's address;
     # the mailbox's own address when unset.
     user: str | None = None
-    graph_url: str = GRAPH_URL
+    # Graph's service root: https://graph.microsoft.com/v1.0 unless a national cloud's.
+    graph_url: str | None = None
     ews_url: str | None = None
     # Graph: deskmail's public HTTPS base URL, for change notifications; else delta polling.
     notifications_url: str | None = None
@@ -87,7 +88,7 @@ class InboundConfig(Strict):
                 "ews_url is required for ews, typically https://mail.example.com/EWS/Exchange.asmx"
             )
         if self.protocol == "graph":
-            _check_url("graph_url", self.graph_url, self.security)
+            _check_url("graph_url", self.graph_url or GRAPH_URL, self.security)
             if self.notifications_url is not None:
                 _check_url("notifications_url", self.notifications_url, self.security)
         if self.protocol == "ews" and self.ews_url:
@@ -96,7 +97,7 @@ class InboundConfig(Strict):
 
     def service_url(self) -> str | None:
         """Graph's or EWS's URL, for the protocols that speak HTTP."""
-        return {"graph": self.graph_url, "ews": self.ews_url}.get(self.protocol)
+        return {"graph": self.graph_url or GRAPH_URL, "ews": self.ews_url}.get(self.protocol)
 
     def default_port(self) -> int:
         if self.port:
