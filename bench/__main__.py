@@ -31,6 +31,7 @@ SECTIONS = {
     "sync": "bench.sync_bench",
     "outbox": "bench.outbox_bench",
     "api": "bench.api_bench",
+    "graph": "bench.graph_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -195,7 +195,18 @@ def _failure(item: OutboxItem, exc: ConnectorError, now: dt.datetime, report: Se
         words = f"{exc.message} (the server said: {exc.server_reply})"
     # A refused login is permanent for the connection but not for the mail: once an
     # admin fixes the password or reauthorizes, the waiting mail goes out by itself.
-    if (exc.permanent and not exc.auth) or item.attempts >= MAX_ATTEMPTS:
+    if exc.retry_after is not None and not exc.permanent:
+        # Throttled (Graph's 429, a sending quota): the server asked for a pause, which
+        # is not a failed attempt; a large backlog must not use up MAX_ATTEMPTS waiting.
+        _finish(
+            item,
+            status=OutboxItem.Status.PENDING,
+            attempts=item.attempts - 1,
+            next_attempt_at=now + dt.timedelta(seconds=exc.retry_after),
+            last_error=words,
+        )
+        report.deferred += 1
+    elif (exc.permanent and not exc.auth) or item.attempts >= MAX_ATTEMPTS:
         _fail(item, words, now)
         report.failed += 1
     else:
