@@ -15,7 +15,8 @@ class ConnectorError(Exception):
     server's own words for the admin. `auth` marks a login failure, which the
     admin fixes by re-entering the password or reauthorizing the account.
     `retry_after` is how many seconds the server asked to wait before the next try
-    (a throttled request), when it said.
+    (a throttled request), when it said. `reauthorize`: an OAuth2 grant was refused
+    for good; only a person signing in again can fix it, so trying again is useless.
     """
 
     def __init__(
@@ -26,6 +27,7 @@ class ConnectorError(Exception):
         server_reply: str | None = None,
         auth: bool = False,
         retry_after: float | None = None,
+        reauthorize: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -33,6 +35,7 @@ class ConnectorError(Exception):
         self.server_reply = server_reply
         self.auth = auth
         self.retry_after = retry_after
+        self.reauthorize = reauthorize
 
     def __repr__(self) -> str:
         return (

@@ -189,25 +189,39 @@ def borrows_inbound_login(outbound: OutboundConfig, inbound: InboundConfig | Non
 
 
 class OAuthSettings(Strict):
-    """App-only OAuth2 for a mailbox: the client-credentials grant (RFC 6749 section 4.4).
+    """OAuth2 for a mailbox with `auth: oauth2`: whose token, from which provider.
 
-    For Microsoft 365 tenants that grant the application permissions (`Mail.ReadWrite`,
-    `Mail.Send`) rather than a user's delegated ones. The client secret is read from
-    the environment variable `client_secret_env` (or the file `<name>_FILE` names) of
-    the process that needs a token.
+    `grant: user` (delegated): a person signed in once with the authorization-code
+    flow (the console's "Connect", or `deskmail mailboxes authorize`); deskmail keeps
+    the refresh token, encrypted, and refreshes the access token ahead of expiry.
+    `grant: app` (RFC 6749 section 4.4, client credentials): for Microsoft 365
+    tenants that grant the application permissions (`Mail.ReadWrite`, `Mail.Send`)
+    rather than a user's delegated ones.
+
+    The client secret is either stored encrypted with the account (entered in the
+    console or by `deskmail mailboxes authorize`) or read from the environment
+    variable `client_secret_env` (or the file `<name>_FILE` names) of the process
+    that needs a token; a public client (PKCE, no secret) has neither.
     """
 
+    grant: Literal["app", "user"] = "app"
     provider: Literal["microsoft", "google", "generic"] = "microsoft"
     client_id: Annotated[str, Field(min_length=1)]
-    client_secret_env: Annotated[str, Field(min_length=1)]
-    # Microsoft: the tenant's id or domain.
+    client_secret_env: str | None = None
+    # Microsoft: the tenant's id or domain (never a silent `common`).
     tenant: str | None = None
-    # Empty: `https://graph.microsoft.com/.default` for Graph, Exchange's for EWS.
+    # Empty: for `app`, `https://graph.microsoft.com/.default` for Graph and Exchange's
+    # for EWS; for `user`, the provider's mail scopes (IMAP, POP3, SMTP, offline access).
     scope: list[str] = []
     # Microsoft: a national cloud's sign-in host, or a local test server.
     authority_host: str | None = None
-    # Google and generic providers: the token endpoint.
+    # Google (to override) and generic providers: the authorization and token endpoints.
+    auth_url: str | None = None
     token_url: str | None = None
+    # Where the provider sends the browser back: deskmail's `/oauth/callback/`.
+    redirect_uri: str | None = None
+    # Google's "testing" publishing status: refresh tokens end after 7 days.
+    testing_app: bool = False
 
     @field_validator("scope", mode="before")
     @classmethod

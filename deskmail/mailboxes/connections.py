@@ -37,7 +37,8 @@ from deskmail.connectors.settings import (
 from deskmail.connectors.testconn import Step, test_inbound, test_outbound
 from deskmail.core.crypto import UNREADABLE_ADVICE, is_unreadable
 from deskmail.env import env_str
-from deskmail.mailboxes.models import Mailbox
+from deskmail.mailboxes.grants import GrantTokenSource
+from deskmail.mailboxes.models import Mailbox, OAuthGrant
 from deskmail.msgraph.store import DatabaseSubscriptions
 
 Direction = Literal["inbound", "outbound"]
@@ -84,20 +85,28 @@ def credentials(mailbox: Mailbox, direction: Direction) -> TokenSource:
         )
     if config is not None and config.auth == "oauth2":
         oauth = mailbox.settings.oauth
+        if oauth is not None and oauth.grant == "user":
+            return GrantTokenSource(mailbox.pk, mailbox.name)
         if oauth is not None:
-            return AppToken(_provider(oauth), _scope(oauth, config.protocol))
+            return AppToken(_provider(mailbox, oauth), _scope(oauth, config.protocol))
         return BearerToken(secret)
     return Password(secret)
 
 
-def _provider(oauth: OAuthSettings) -> OAuthProvider:
-    secret = env_str(oauth.client_secret_env)
+def _provider(mailbox: Mailbox, oauth: OAuthSettings) -> OAuthProvider:
+    stored = OAuthGrant.objects.filter(mailbox=mailbox).values_list("client_secret", flat=True)
+    secret = next(iter(stored), "") or (
+        env_str(oauth.client_secret_env) if oauth.client_secret_env else ""
+    )
     if not secret:
+        where = (
+            f"the environment variable {oauth.client_secret_env} (client_secret_env) is empty "
+            "in this process"
+            if oauth.client_secret_env
+            else "enter it in the console or name an environment variable in client_secret_env"
+        )
         raise ConnectorError(
-            f"the OAuth client secret is not set: the environment variable "
-            f"{oauth.client_secret_env} (client_secret_env) is empty in this process",
-            permanent=True,
-            auth=True,
+            f"the OAuth client secret is not set: {where}", permanent=True, auth=True
         )
     try:
         return OAuthProvider(

@@ -146,3 +146,43 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} is {self.role} of {self.mailbox_id}"
+
+
+class OAuthGrant(models.Model):
+    """A mailbox's OAuth2 tokens from a person's consent (`oauth: {grant: user}`), encrypted.
+
+    The refresh token is the account's lifeline: a provider that rotates it
+    accepts the new one only, so a rotated token is saved (row locked, in its own
+    transaction) before the access token that came with it is used
+    (`deskmail.mailboxes.grants`). The client secret lives here too when an admin
+    entered it, instead of in the environment.
+    """
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected"
+        # The provider refused the refresh token (revoked, expired, consent withdrawn):
+        # only a person signing in again (Reauthorize) can fix it.
+        REAUTHORIZE = "reauthorize"
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="oauth_grant")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONNECTED)
+    client_secret = EncryptedTextField(blank=True, default="")
+    refresh_token = EncryptedTextField(blank=True, default="")
+    access_token = EncryptedTextField(blank=True, default="")
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the refresh token itself ends, as far as anyone can tell (the provider said
+    # so, Google's 7 days for apps in testing, Microsoft's 90 days without use).
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    # Who signed in (from the ID token), shown so the admin sees which account is used.
+    account = models.CharField(max_length=254, blank=True, default="")
+    scope = models.TextField(blank=True, default="")
+    # The provider's own words when it refused, for the console and `mailboxes status`.
+    error = models.TextField(blank=True, default="")
+    connected_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refreshes = models.PositiveIntegerField(default=0)
+    # The last warning that the refresh token ends soon (sent at most once a day).
+    warned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"OAuth grant of {self.mailbox_id} ({self.status})"

@@ -35,8 +35,14 @@ def record_success(mailbox: Mailbox, report: SyncReport | None = None) -> None:
         log.info("mailbox %s: %d fetched", mailbox.name, report.fetched)
 
 
-def record_failure(mailbox: Mailbox, message: str, server_reply: str | None) -> None:
-    """Count a failure; the `max_tries`-th in a row marks the mailbox failed."""
+def record_failure(
+    mailbox: Mailbox, message: str, server_reply: str | None, *, at_once: bool = False
+) -> None:
+    """Count a failure; the `max_tries`-th in a row marks the mailbox failed.
+
+    `at_once` marks it failed now: trying again cannot help (an OAuth2 grant the
+    provider refused for good waits for a person to sign in again).
+    """
     text = message if not server_reply or server_reply in message else f"{message} ({server_reply})"
     now = timezone.now()
     Mailbox.objects.filter(pk=mailbox.pk).update(
@@ -51,13 +57,20 @@ def record_failure(mailbox: Mailbox, message: str, server_reply: str | None) -> 
         mailbox.consecutive_failures,
         text,
     )
-    if mailbox.consecutive_failures >= max_tries and mailbox.status == Mailbox.Status.ACTIVE:
+    if mailbox.status == Mailbox.Status.ACTIVE and (
+        at_once or mailbox.consecutive_failures >= max_tries
+    ):
         with transaction.atomic():
             Mailbox.objects.filter(pk=mailbox.pk).update(
                 status=Mailbox.Status.FAILED, failed_reason=text
             )
             emit(Event.Kind.MAILBOX_FAILED, mailbox_id=mailbox.pk, mailbox=mailbox.name, error=text)
-        log.error("mailbox %s: marked failed after %d tries: %s", mailbox.name, max_tries, text)
+        log.error(
+            "mailbox %s: marked failed after %d tries: %s",
+            mailbox.name,
+            mailbox.consecutive_failures,
+            text,
+        )
 
 
 def _ago(when: Any, now: Any) -> str:

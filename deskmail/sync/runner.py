@@ -78,7 +78,7 @@ class MailboxRunner(threading.Thread):
             try:
                 self._session(mailbox)
             except ConnectorError as exc:
-                self._failed(mailbox, exc.message, exc.server_reply)
+                self._failed(mailbox, exc.message, exc.server_reply, at_once=exc.reauthorize)
             except Exception as exc:  # a database outage, a bug: recorded, retried
                 log.exception("mailbox %s: sync failed", mailbox.name)
                 self._failed(mailbox, f"{type(exc).__name__}: {exc}", None)
@@ -141,10 +141,12 @@ class MailboxRunner(threading.Thread):
         else:
             self._stop_event.wait(poll_seconds)
 
-    def _failed(self, mailbox: Mailbox, message: str, server_reply: str | None) -> None:
+    def _failed(
+        self, mailbox: Mailbox, message: str, server_reply: str | None, *, at_once: bool = False
+    ) -> None:
         if self.stopping:
             return
-        health.record_failure(mailbox, message, server_reply)
+        health.record_failure(mailbox, message, server_reply, at_once=at_once)
         mailbox.refresh_from_db()
         inbound = mailbox.settings.inbound
         assert inbound is not None
