@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_DB ?= postgres://postgres@127.0.0.1:5432/deskmail
 
-.PHONY: help install install-test-services run test test-sqlite test-postgres corpus bench lint format clean
+.PHONY: help install install-test-services run test test-sqlite test-postgres corpus fuzz bench lint format clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,17 +24,20 @@ install-test-services:  ## Install the mail servers the tests start (Dovecot, Po
 run: install  ## Set up the embedded default (SQLite, ./data) and run the console and worker.
 	$(BIN)/deskmail run
 
-test: install install-test-services  ## Run every test, on SQLite and on PostgreSQL, and the corpus check.
-	$(MAKE) test-sqlite test-postgres corpus
+test: install install-test-services  ## The gates, then every test on SQLite and PostgreSQL, and the corpus.
+	$(MAKE) lint test-sqlite test-postgres corpus
 
-test-sqlite:  ## Every test on the embedded default, SQLite.
-	$(BIN)/pytest
+test-sqlite:  ## Every test on the embedded default, SQLite (PostgreSQL variants need TEST_DB's server).
+	TEST_DB=$(TEST_DB) $(BIN)/pytest --cov --cov-report=term
 
-test-postgres:  ## The database tests again, on PostgreSQL (TEST_DB).
-	DATABASE_URL=$(TEST_DB) $(BIN)/pytest -m django_db
+test-postgres:  ## The database tests again, on PostgreSQL (TEST_DB); fails if it is unreachable.
+	TEST_DB=$(TEST_DB) DATABASE_URL=$(TEST_DB) $(BIN)/pytest -m django_db
 
 corpus:  ## The real-world parsing corpus in corpus/ (see corpus/README.md).
 	$(BIN)/python corpus/check.py --cmd '$(BIN)/deskmail parse --json {}'
+
+fuzz: install  ## Fuzz the parser with mutated real mail for five minutes.
+	$(BIN)/python -m deskmail.mail.fuzz --minutes 5 --corpus corpus
 
 bench: install install-test-services  ## Run the benchmarks and write docs/benchmarks.md.
 	$(BIN)/python -m bench

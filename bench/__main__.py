@@ -25,10 +25,13 @@ from pathlib import Path
 
 SECTIONS = {
     "parse": "bench.parse_bench",
+    "hostile": "bench.hostile_bench",
     "import": "bench.import_bench",
     "imap": "bench.imap_bench",
     "sync": "bench.sync_bench",
     "outbox": "bench.outbox_bench",
+    "api": "bench.api_bench",
+    "graph": "bench.graph_bench",
     "console": "bench.console_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

@@ -13,9 +13,9 @@ import random
 import statistics
 import time
 
-from deskmail.connectors.base import Checkpoint
+from deskmail.connectors.credentials import Password
 from deskmail.connectors.imap import ImapConnector
-from deskmail.mailboxes.config import InboundConfig
+from deskmail.connectors.settings import InboundConfig
 from deskmail.testing.mailservers import MailAccount, MailServers
 
 MESSAGES = 10_000
@@ -38,9 +38,11 @@ def _first_sync(
     config: InboundConfig, account: MailAccount, cafile: str, batch: int
 ) -> tuple[float, int, int]:
     started = time.perf_counter()
-    with ImapConnector(config, account.password, ca_file=cafile, batch_size=batch) as imap:
+    with ImapConnector(
+        config, Password(account.password), ca_file=cafile, batch_size=batch
+    ) as imap:
         count = size = 0
-        for message in imap.fetch(Checkpoint()):
+        for message in imap.fetch({}).messages():
             count += 1
             size += len(message.raw)
     return time.perf_counter() - started, count, size
@@ -82,20 +84,20 @@ def run() -> str:
             protocol="imap", host="127.0.0.1", port=servers.ports["imap"], security="none",
             username=account.address,
         )  # fmt: skip
-        with ImapConnector(config, account.password) as imap:
-            result = imap.fetch(Checkpoint())
-            last = max(int(m.position.uid) for m in result)
-            checkpoint = Checkpoint(result.uidvalidity, last)
+        with ImapConnector(config, Password(account.password)) as imap:
+            cursor: dict[str, object] = {}
+            for batch in imap.fetch({}).batches:
+                cursor = batch.cursor
             started = time.perf_counter()
             for _ in range(20):
-                assert list(imap.fetch(checkpoint)) == []
+                assert list(imap.fetch(cursor).messages()) == []
             nothing_new = (time.perf_counter() - started) / 20
 
     return "\n".join(
         [
             "## IMAP first sync",
             "",
-            f"`ImapConnector.fetch()` from an empty checkpoint over a folder of {MESSAGES:,}",
+            f"`ImapConnector.fetch()` from an empty cursor over a folder of {MESSAGES:,}",
             f"unseen messages ({size / 2**20:.0f} MiB, {size // MESSAGES:,} bytes on average)",
             "in Dovecot on loopback: connect, log in, SELECT, SEARCH and batched UID FETCH,",
             f"no database. Median and best of {RUNS} runs. Filling and indexing the folder",

@@ -8,6 +8,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from deskmail.testing.databases import postgres_required
+
 pytest_plugins = [
     "deskmail.testing.fixtures",
     "deskmail.testing.personas",
@@ -45,7 +47,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reason = _postgres_unreachable()
     if reason is None:
         return
-    # Loud, never silent: every database test is reported as skipped with the reason.
+    if postgres_required():
+        pytest.exit(
+            f"{reason}. TEST_DB is set, so the PostgreSQL run needs that server: start it, "
+            "or unset TEST_DB to run on SQLite alone.",
+            returncode=3,
+        )
+    # Run by hand without TEST_DB: every database test is reported as skipped, loudly.
     marker = pytest.mark.skip(reason=reason)
     for item in items:
         if item.get_closest_marker("django_db"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -36,15 +37,28 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise SettingError(f"{name}={raw!r}: expected true or false")
 
 
+def env_number(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env_str(name)
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(f"{name}={raw!r}: expected a number") from None
+    if value < minimum:
+        raise SettingError(f"{name}={raw!r}: expected at least {minimum:g}")
+    return value
+
+
 def env_list(name: str) -> list[str]:
     return [item.strip() for item in env_str(name).split(",") if item.strip()]
 
 
-def persisted_secret(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+def persisted_secret(path: Path, make: Callable[[], str]) -> str:
     """Read a generated secret from the data folder, creating it (mode 0600) on first use."""
     if path.exists():
         return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -58,3 +72,17 @@ def new_secret_key() -> str:
 
 def new_fernet_key() -> str:
     return Fernet.generate_key().decode()
+
+
+def fernet_keys(name: str, keys: list[str]) -> list[str]:
+    """The keys, each checked to be a Fernet key (32 url-safe base64-encoded bytes)."""
+    for position, key in enumerate(keys, 1):
+        try:
+            Fernet(key.encode())
+        except ValueError:
+            raise SettingError(
+                f"{name}: key {position} of {len(keys)} is not a Fernet key (32 url-safe "
+                'base64-encoded bytes; make one with: python -c "from cryptography.fernet '
+                'import Fernet; print(Fernet.generate_key().decode())")'
+            ) from None
+    return keys

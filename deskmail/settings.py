@@ -7,9 +7,11 @@ key and an encryption key generated into that folder on first start.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -17,11 +19,16 @@ from deskmail.env import (
     SettingError,
     env_bool,
     env_list,
+    env_number,
     env_str,
+    fernet_keys,
     new_fernet_key,
     new_secret_key,
     persisted_secret,
 )
+
+# Generic Django classes (ModelAdmin[Mailbox], TextField[str, str]) at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -32,9 +39,9 @@ try:
         DATA_DIR / "secret_key", new_secret_key
     )
     # Comma-separated Fernet keys, newest first: the first encrypts, all decrypt.
-    ENCRYPTION_KEYS = env_list("DESKMAIL_ENCRYPTION_KEYS") or [
-        persisted_secret(DATA_DIR / "encryption_key", new_fernet_key)
-    ]
+    ENCRYPTION_KEYS = fernet_keys(
+        "DESKMAIL_ENCRYPTION_KEYS", env_list("DESKMAIL_ENCRYPTION_KEYS")
+    ) or [persisted_secret(DATA_DIR / "encryption_key", new_fernet_key)]
     ALLOWED_HOSTS = env_list("DESKMAIL_ALLOWED_HOSTS") or ["127.0.0.1", "localhost", "[::1]"]
     CSRF_TRUSTED_ORIGINS = env_list("DESKMAIL_CSRF_TRUSTED_ORIGINS")
     # Served to browsers over HTTPS (directly or by a proxy that sets X-Forwarded-Proto).
@@ -43,6 +50,14 @@ try:
     CA_FILE = env_str("DESKMAIL_CA_FILE") or None
     # The mailbox that sends for tickets that did not come in by email.
     DESKMAIL_DEFAULT_SENDING_MAILBOX = env_str("DESKMAIL_DEFAULT_SENDING_MAILBOX")
+    # Each message is parsed in a pool of processes (one per core), within a budget:
+    # a message over it is kept raw in the quarantine.
+    PARSE_IN_PROCESSES = env_bool("DESKMAIL_PARSE_IN_PROCESSES", True)
+    PARSE_PROCESSES = int(env_number("DESKMAIL_PARSE_PROCESSES", os.cpu_count() or 2, minimum=1))
+    PARSE_SECONDS = env_number("DESKMAIL_PARSE_SECONDS", 30, minimum=0.1)
+    PARSE_MEMORY_MB = int(env_number("DESKMAIL_PARSE_MEMORY_MB", 2048, minimum=256))
+    # Requests a minute one API token (or console session) may make, counted in the database.
+    DESKMAIL_API_RATE_LIMIT = int(env_number("DESKMAIL_API_RATE_LIMIT", 600, minimum=1))
     _database_url = env_str("DATABASE_URL")
 except SettingError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
@@ -50,11 +65,16 @@ except SettingError as exc:
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Owner only: it holds the keys, the secrets and the mail (an existing one is left as it
+    # is; `deskmail run` says when it is open to others).
+    DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _database_file = DATA_DIR / "deskmail.sqlite3"
+    if not _database_file.exists():
+        os.close(os.open(_database_file, os.O_WRONLY | os.O_CREAT, 0o600))
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "deskmail.sqlite3",
+            "NAME": str(_database_file),
             "OPTIONS": {
                 # WAL lets the console read while the worker writes.
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -84,7 +104,14 @@ INSTALLED_APPS = [
     "deskmail.ingest",
     "deskmail.outbound",
     "deskmail.sync",
+    "deskmail.msgraph",
     "deskmail.cli",
+    # The API (django-ninja: listed for its bundled, offline /api/docs assets), its
+    # tokens and the webhooks.
+    "ninja",
+    "deskmail.apitokens",
+    "deskmail.webhooks",
+    "deskmail.api",
     "deskmail.console",
 ]
 

@@ -3,5 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("deskmail.api.urls")),
+    path("graph/", include("deskmail.msgraph.urls")),
     path("", include("deskmail.console.urls")),
 ]

@@ -18,9 +18,17 @@ def main(argv: list[str] | None = None) -> None:
 
         sys.exit(parse_main(args[1:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "deskmail.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["deskmail", *args])
+    from deskmail.core.errors import DecryptionError, StorageFull
+
+    try:
+        execute_from_command_line(["deskmail", *args])
+    except (ImproperlyConfigured, DecryptionError, StorageFull) as exc:
+        # Something about this installation an operator must fix: one sentence, no traceback.
+        sys.stderr.write(f"deskmail: {exc}\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,36 @@
-"""What every connector shares: raw messages with their source position, and checkpoints.
+"""What every inbound connector shares: raw messages with their position, cursors, batches.
 
 A connector talks one protocol and knows nothing of tickets. The caller drives it:
 
-    with connector:
-        result = connector.fetch(checkpoint)
-        for message in result:
-            store(message)              # raw bytes first, checkpoint in the same commit
-        commit()
-        connector.ack(positions)       # only now: mark seen, delete or move
+    with session:
+        cursor = session.acknowledge(cursor)       # finish what a crash left undone
+        fetch = session.fetch(cursor)
+        for batch in fetch.batches:
+            store(batch.messages, batch.cursor)     # raw bytes and the cursor, one commit
+            cursor = session.acknowledge(batch.cursor)  # only now: mark seen, delete, move
 
-A secret (password, or a callable returning a fresh OAuth2 access token) is
-passed separately from the configuration; it is never logged nor shown in a repr.
+The **cursor** is the connector's own record of how far the caller has stored
+(an IMAP UIDVALIDITY and UID, a set of POP3 UIDLs, a Graph deltaLink, an EWS
+sync state) plus what is stored but not yet acknowledged on the server. It is
+opaque to the caller: a JSON object it keeps in the database and hands back.
+
+Credentials come from a `TokenSource` (deskmail.connectors.credentials), asked
+at each login, so a refreshed OAuth2 token is used; they are never logged nor
+shown in a repr.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ssl
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol, Self
 
-Kind = Literal["imap", "pop3", "graph", "ews", "forward"]
-# A password, or a token source called at each login (so a refreshed token is used).
-Secret = str | Callable[[], str]
+# The connector's own record of its progress, as JSON; see the module docstring.
+Cursor = dict[str, Any]
+# Recipients a server refused while it accepted the others: address -> (code, its words).
+Refused = dict[str, tuple[int, bytes | str]]
 
 
 @dataclass(frozen=True)
@@ -70,66 +78,87 @@ class SourcePosition:
 class RawMessage:
     raw: bytes
     position: SourcePosition
+    # When the server received it (IMAP INTERNALDATE, Graph receivedDateTime), if it says.
+    arrived_at: dt.datetime | None = None
 
     def __repr__(self) -> str:
         return f"RawMessage({len(self.raw)} bytes, {self.position!r})"
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """How far the caller has stored: fetch offers only what comes after it."""
+class Batch:
+    """Messages to store together, and the cursor to store with them in the same commit."""
 
-    uidvalidity: int | None = None
-    last_uid: int = 0
-    seen_uidls: frozenset[str] = frozenset()
-
-    def advanced(self, positions: Iterable[SourcePosition]) -> Checkpoint:
-        """This checkpoint moved past positions (which the caller has stored)."""
-        uidvalidity, last_uid, uidls = self.uidvalidity, self.last_uid, set(self.seen_uidls)
-        for position in positions:
-            if position.kind == "imap":
-                if position.uidvalidity != uidvalidity:
-                    uidvalidity, last_uid = position.uidvalidity, 0
-                last_uid = max(last_uid, int(position.uid))
-            else:
-                uidls.add(position.uid)
-        return Checkpoint(uidvalidity, last_uid, frozenset(uidls))
+    messages: list[RawMessage]
+    cursor: Cursor
 
 
 @dataclass
-class FetchResult:
-    """The messages after a checkpoint, in server order, read lazily in batches.
+class Fetch:
+    """What a fetch offers after a cursor, in server order, read lazily batch by batch.
 
-    `resync` is True when the folder's UIDVALIDITY is not the checkpoint's: the
-    server renumbered the folder, so everything matching is offered again and the
-    caller must drop duplicates by Message-ID.
+    `resync` is True when the source renumbered (an IMAP UIDVALIDITY change, an
+    expired delta token): everything matching is offered again and the caller
+    drops duplicates by Message-ID. `skipped` fills while iterating with the
+    positions the exact header check refused; they are stepped over in the
+    batch cursors and never acknowledged.
     """
 
-    messages: Iterator[RawMessage]
-    uidvalidity: int | None = None
-    resync: bool = False
-    # POP3: every UIDL on the server, so the caller can forget the ones gone.
-    server_uids: frozenset[str] | None = None
-    # How many messages the server offered (before the client-side header check).
+    batches: Iterator[Batch]
     total: int = 0
-    # Filled while iterating: messages the server's search matched but the exact
-    # header filter did not. The caller may move its checkpoint past them.
+    resync: bool = False
     skipped: list[SourcePosition] = field(default_factory=list)
 
-    def __iter__(self) -> Iterator[RawMessage]:
-        return self.messages
+    def messages(self) -> Iterator[RawMessage]:
+        """Every message of every batch (the batches' cursors are dropped)."""
+        for batch in self.batches:
+            yield from batch.messages
 
 
-class Connector(Protocol):
-    kind: Kind
+class InboundSession(Protocol):
+    """One connection to one mailbox's source, opened and closed by the caller."""
 
     def open(self) -> None: ...
 
     def close(self) -> None: ...
 
-    def fetch(self, checkpoint: Checkpoint) -> FetchResult: ...
+    def __enter__(self) -> Self: ...
 
-    def ack(self, positions: Sequence[SourcePosition]) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+    def fetch(self, cursor: Cursor) -> Fetch:
+        """The messages after the cursor; each batch carries the cursor past it."""
+        ...
+
+    def acknowledge(self, cursor: Cursor) -> Cursor:
+        """Apply the after-fetch action to what the cursor says is stored but not yet
+        acknowledged; the cursor with nothing left to acknowledge."""
+        ...
+
+    def can_wait(self) -> bool:
+        """Whether `wait_for_new_mail` is pushed by the server (IMAP IDLE) rather than polled."""
+        ...
+
+    def wait_for_new_mail(self, seconds: float, *, stop: Callable[[], bool] | None = None) -> bool:
+        """Wait up to seconds for new mail; True as soon as some arrives."""
+        ...
+
+    def checks(self) -> list[tuple[str, Callable[[], str]]]:
+        """Steps of a connection test after the login: (what, do it -> what was found)."""
+        ...
+
+
+class Sender(Protocol):
+    """One connection that sends mail (SMTP, or an API that takes MIME)."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def send(self, envelope_from: str, recipients: list[str], raw: bytes) -> Refused:
+        """Send; the recipients the server refused (the others got it). Raises
+        ConnectorError when nobody got it."""
+        ...
 
 
 def ssl_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
@@ -140,7 +169,3 @@ def ssl_context(verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def resolve_secret(secret: Secret) -> str:
-    return secret() if callable(secret) else secret

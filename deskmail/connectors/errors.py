@@ -14,6 +14,9 @@ class ConnectorError(Exception):
     folder) or not (timeout, refused connection, 4xx). `server_reply` keeps the
     server's own words for the admin. `auth` marks a login failure, which the
     admin fixes by re-entering the password or reauthorizing the account.
+    `retry_after` is how many seconds the server asked to wait before the next try
+    (a throttled request), when it said. `reauthorize`: an OAuth2 grant was refused
+    for good; only a person signing in again can fix it, so trying again is useless.
     """
 
     def __init__(
@@ -23,12 +26,16 @@ class ConnectorError(Exception):
         permanent: bool,
         server_reply: str | None = None,
         auth: bool = False,
+        retry_after: float | None = None,
+        reauthorize: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
         self.server_reply = server_reply
         self.auth = auth
+        self.retry_after = retry_after
+        self.reauthorize = reauthorize
 
     def __repr__(self) -> str:
         return (
@@ -66,8 +73,9 @@ def network_errors(doing: str, timeout: float | None = None) -> Iterator[None]:
     except ssl.SSLCertVerificationError as exc:
         raise ConnectorError(
             f"{doing}: the server's certificate could not be verified ({exc.verify_message}). "
-            "Fix the certificate, or set verify_certificate: false for a self-signed server "
-            "you trust.",
+            "If the server's certificate comes from your organisation's own CA, point "
+            "DESKMAIL_CA_FILE at that CA's certificate; otherwise fix the server's certificate. "
+            "Only for a test server you trust: set verify_certificate: false.",
             permanent=True,
             server_reply=exc.verify_message,
         ) from None

@@ -73,12 +73,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import msal  # type: ignore[import-untyped]
+import msal
 import requests
-from authlib.integrations.base_client.errors import (  # type: ignore[import-untyped]
+from authlib.integrations.base_client.errors import (
     OAuthError as AuthlibOAuthError,
 )
-from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
+from authlib.integrations.requests_client import OAuth2Session
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 ProviderKind = Literal["microsoft", "google", "generic"]
@@ -219,6 +219,9 @@ class TokenSet:
     expires_at: dt.datetime | None
     scope: tuple[str, ...]
     account: str | None = None
+    # When the refresh token itself ends, if the provider said (Google's
+    # `refresh_token_expires_in` for apps in testing, Microsoft's for some grants).
+    refresh_expires_at: dt.datetime | None = None
 
     def expires_within(self, seconds: float) -> bool:
         if self.expires_at is None:
@@ -455,6 +458,10 @@ def _token_set(
     if expires_in is not None:
         # From when the request was sent: the token cannot have been issued earlier.
         expires_at = dt.datetime.fromtimestamp(started + float(expires_in), dt.UTC)
+    refresh_expires_in = answer.get("refresh_token_expires_in")
+    refresh_expires_at = None
+    if refresh_expires_in is not None:
+        refresh_expires_at = dt.datetime.fromtimestamp(started + float(refresh_expires_in), dt.UTC)
     claims = answer.get("id_token_claims") or _id_token_claims(answer.get("id_token"))
     account = claims.get("preferred_username") or claims.get("email")
     return TokenSet(
@@ -463,6 +470,7 @@ def _token_set(
         expires_at=expires_at,
         scope=tuple(str(answer.get("scope") or "").split()) or provider.scopes,
         account=str(account).lower() if account else None,
+        refresh_expires_at=refresh_expires_at,
     )
 
 

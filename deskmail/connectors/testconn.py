@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from deskmail.connectors.base import Secret
+from deskmail.connectors import registry
+from deskmail.connectors.base import InboundSession, Sender
+from deskmail.connectors.credentials import TokenSource
 from deskmail.connectors.errors import ConnectorError
-from deskmail.connectors.imap import ImapConnector
-from deskmail.connectors.pop3 import Pop3Connector
-from deskmail.connectors.smtp import SmtpConnector
-from deskmail.mailboxes.config import InboundConfig, OutboundConfig
+from deskmail.connectors.session import Session
+from deskmail.connectors.settings import InboundConfig, OutboundConfig
 
 
 @dataclass(frozen=True)
@@ -45,61 +45,30 @@ def _run(plan: Plan) -> list[Step]:
 
 
 def test_inbound(
-    config: InboundConfig, secret: Secret, *, ca_file: str | None = None
+    config: InboundConfig, credentials: TokenSource, *, ca_file: str | None = None
 ) -> list[Step]:
-    """Connect, log in, list folders and count messages; one Step each."""
-    if config.protocol not in ("imap", "pop3"):
-        reason = f"testing {config.protocol} mailboxes is not supported here"
-        return [Step("connect", False, reason)]
-    where = f"{config.host}:{config.default_port()} ({config.security})"
-    connector: ImapConnector | Pop3Connector
-    if config.protocol == "pop3":
-        connector = pop3 = Pop3Connector(config, secret, ca_file=ca_file)
-        plan: Plan = [("count messages", lambda: f"{pop3.count_messages()} messages")]
-    else:
-        connector = imap = ImapConnector(config, secret, ca_file=ca_file)
-        plan = [
-            ("list folders", lambda: _folders(imap, config.folder)),
-            (f"count messages in {config.folder}", lambda: f"{imap.count_messages()} messages"),
-        ]
-    plan = [
-        (f"connect to {where}", lambda: _done(connector.connect, "connected")),
-        (f"log in as {config.username}", lambda: _done(connector.login, "logged in")),
-        *plan,
-    ]
+    """Connect, log in, then the protocol's own checks (folders, message count)."""
     try:
-        return _run(plan)
+        session: InboundSession = registry.inbound(config, credentials, ca_file=ca_file)
+    except ConnectorError as exc:
+        return [Step("connect", False, exc.message)]
+    assert isinstance(session, Session)
+    try:
+        return _run([*session.connection_steps(), *session.checks()])
     finally:
-        connector.close()
+        session.close()
 
 
 def test_outbound(
-    config: OutboundConfig, secret: Secret | None, *, ca_file: str | None = None
+    config: OutboundConfig, credentials: TokenSource, *, ca_file: str | None = None
 ) -> list[Step]:
-    """Connect and log in to the SMTP server (nothing is sent); one Step each."""
-    if config.protocol != "smtp":
-        return [Step("connect", False, f"testing {config.protocol} sending is not supported")]
-    where = f"{config.host}:{config.default_port()} ({config.security})"
-    smtp = SmtpConnector(config, secret, ca_file=ca_file)
-    plan: Plan = [(f"connect to {where}", lambda: _done(smtp.connect, "connected"))]
-    if config.username:
-        plan.append((f"log in as {config.username}", lambda: _done(smtp.login, "logged in")))
+    """Connect and log in to the sending server (nothing is sent)."""
     try:
-        return _run(plan)
+        sender: Sender = registry.outbound(config, credentials, ca_file=ca_file)
+    except ConnectorError as exc:
+        return [Step("connect", False, exc.message)]
+    assert isinstance(sender, Session)
+    try:
+        return _run(sender.connection_steps())
     finally:
-        smtp.close()
-
-
-def _done(action: Callable[[], None], verdict: str) -> str:
-    action()
-    return verdict
-
-
-def _folders(imap: ImapConnector, wanted: str) -> str:
-    folders = imap.list_folders()
-    if wanted not in folders:
-        raise ConnectorError(
-            f"the folder {wanted!r} does not exist; the server has: {', '.join(folders)}",
-            permanent=True,
-        )
-    return f"{len(folders)} folders: {', '.join(folders)}"
+        sender.close()

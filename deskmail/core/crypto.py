@@ -18,9 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, models, transaction
 from django.db.models.query_utils import DeferredAttribute
 
+from deskmail.core.errors import DecryptionError
 
-class DecryptionError(Exception):
-    """A stored secret cannot be decrypted with any configured key."""
+__all__ = ["DecryptionError", "EncryptedTextField", "Secret", "decrypt", "encrypt", "rotate_all"]
 
 
 @cache
@@ -68,6 +68,33 @@ class Secret(str):
         return "Secret('********')"
 
 
+class UnreadableSecret(Secret):
+    """A stored secret no configured key decrypts: empty, and saying so when asked.
+
+    Reading a row must not fail because of one secret: the mailbox can still
+    be listed, exported and fixed. Whoever needs the value checks `unreadable`.
+    """
+
+    unreadable = True
+
+    def __new__(cls) -> UnreadableSecret:
+        return super().__new__(cls, "")
+
+    def __repr__(self) -> str:
+        return "UnreadableSecret()"
+
+
+def is_unreadable(value: object) -> bool:
+    return isinstance(value, UnreadableSecret)
+
+
+UNREADABLE_ADVICE = (
+    "cannot be decrypted with DESKMAIL_ENCRYPTION_KEYS: set it to the key the secrets were "
+    "encrypted with (a new key may come first, the old one after it, comma-separated) and "
+    "run `deskmail rotate_keys`; or enter the secret again"
+)
+
+
 class _SecretAttribute(DeferredAttribute):
     """Wraps every value assigned to the field in `Secret`, so its repr is hidden at once."""
 
@@ -77,7 +104,7 @@ class _SecretAttribute(DeferredAttribute):
         instance.__dict__[self.field.attname] = value
 
 
-class EncryptedTextField(models.TextField):
+class EncryptedTextField(models.TextField[str, str]):
     """A text column holding a Fernet token; Python code sees the plaintext as `Secret`.
 
     An empty string stays empty (no secret), so `blank=True, default=""` means "none set".
@@ -85,14 +112,18 @@ class EncryptedTextField(models.TextField):
 
     descriptor_class = _SecretAttribute
 
-    def from_db_value(self, value, expression, connection):  # noqa: ANN001
+    def from_db_value(
+        self, value: str | None, expression: object, connection: object
+    ) -> str | None:
         if value is None or value == "":
             return value
         return Secret(decrypt(value))
 
-    def get_prep_value(self, value):  # noqa: ANN001
+    def get_prep_value(self, value: object) -> object:
         if value is None or value == "":
             return value
+        if is_unreadable(value):
+            raise DecryptionError(f"a stored secret {UNREADABLE_ADVICE}")
         return encrypt(str(value))
 
 
@@ -126,9 +157,11 @@ def rotate_all() -> RotationResult:
     rows = secrets = 0
     with transaction.atomic():
         for model, names in encrypted_fields():
-            columns = [model._meta.get_field(name).column for name in names]
+            columns = [_column(model, name) for name in names]
             table = model._meta.db_table
-            pk_column = model._meta.pk.column
+            pk = model._meta.pk
+            assert pk is not None and pk.column is not None
+            pk_column = pk.column
             for pk, *tokens in _raw_rows(table, pk_column, columns):
                 fresh = {}
                 for name, column, token in zip(names, columns, tokens, strict=True):
@@ -146,6 +179,12 @@ def rotate_all() -> RotationResult:
                     rows += 1
                     secrets += len(fresh)
     return RotationResult(rows=rows, secrets=secrets)
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column is not None
+    return field.column
 
 
 def _raw_rows(table: str, pk_column: str, columns: list[str]) -> list[tuple[Any, ...]]:
@@ -166,3 +205,24 @@ def _write_raw(table: str, pk_column: str, pk: Any, values: dict[str, str]) -> N
             f"UPDATE {quote(table)} SET {assignments} WHERE {quote(pk_column)} = %s",  # noqa: S608
             [*values.values(), pk],
         )
+
+
+def unreadable_secrets() -> list[str]:
+    """Every stored secret no configured key decrypts, named for an operator."""
+    found = []
+    for model, names in encrypted_fields():
+        columns = [_column(model, name) for name in names]
+        table = model._meta.db_table
+        pk = model._meta.pk
+        assert pk is not None and pk.column is not None
+        for row_pk, *tokens in _raw_rows(table, pk.column, columns):
+            for name, token in zip(names, tokens, strict=True):
+                if not token:
+                    continue
+                try:
+                    decrypt(token)
+                except DecryptionError:
+                    row = model._default_manager.filter(pk=row_pk).only("pk").first()
+                    label = str(getattr(row, "name", None) or row_pk)
+                    found.append(f"{model._meta.verbose_name} {label}: {name}")
+    return found

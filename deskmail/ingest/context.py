@@ -28,6 +28,8 @@ class Context:
     history: bool = False
     dry_run: bool = False
     parsed: ParsedMessage = field(default_factory=ParsedMessage)
+    # Parsed already (a batch parses its messages in parallel first).
+    parsed_in_advance: ParsedMessage | None = None
     message_id: str = ""
     synthetic_message_id: bool = False
     address: str = ""  # which of our addresses it was delivered to

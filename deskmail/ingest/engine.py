@@ -13,17 +13,18 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from deskmail.connectors.base import SourcePosition
-from deskmail.ingest import pipeline, record
+from deskmail.ingest import parsing, pipeline, record
 from deskmail.ingest.batch import BatchStore
 from deskmail.ingest.context import Context
 from deskmail.ingest.models import QuarantinedMessage
 from deskmail.ingest.store import LiveStore, Store
 from deskmail.ingest.trace import Decision
-from deskmail.ingest.types import Outcome, Verdict
+from deskmail.ingest.types import Outcome, OverBudget, Verdict
+from deskmail.mail import ParsedMessage
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.blobs import sha256, store_raw
 from deskmail.tickets.models import Message, Ticket
@@ -175,7 +176,28 @@ def ingest(
     on_stored: Callable[[], None] | None = None,
 ) -> IngestResult:
     """Store the raw message, run the pipeline, commit; a failure goes to the quarantine."""
-    digest = store_raw(raw)
+    return ingest_stored(
+        mailbox,
+        raw,
+        store_raw(raw),
+        source=source,
+        delivered_to=delivered_to,
+        history=history,
+        on_stored=on_stored,
+    )
+
+
+def ingest_stored(
+    mailbox: Mailbox,
+    raw: bytes,
+    digest: str,
+    *,
+    source: SourcePosition | None = None,
+    delivered_to: str | None = None,
+    history: bool = False,
+    on_stored: Callable[[], None] | None = None,
+) -> IngestResult:
+    """`ingest` for bytes already in the raw store under digest."""
     try:
         return ingest_once(
             mailbox,
@@ -190,6 +212,10 @@ def ingest(
         # The source could not record its progress: nothing is stored, and the
         # message will be offered again. Not the message's fault: no quarantine.
         raise failed.error from None
+    except (OperationalError, InterfaceError):
+        # The database is away (or a deadlock outlived the retry): not the message's
+        # fault either. Nothing is stored; the caller tries again later.
+        raise
     except Exception as exc:  # noqa: BLE001 - kept in the quarantine, never lost
         return quarantined(
             mailbox,
@@ -243,56 +269,85 @@ def ingest_batch(
     *,
     history: bool = True,
     on_batch: Callable[[list[IngestResult]], None] | None = None,
+    digests: list[str] | None = None,
 ) -> list[IngestResult]:
     """Ingest messages in one transaction with a batch store (a fast import).
 
-    A batch in which any message fails is rolled back and run again one message
-    at a time, so a poison message is quarantined and its neighbours stored.
-    `on_batch` is called inside the batch's transaction with its results.
+    The messages are parsed first, in parallel, each within the parsing budget;
+    one over it is quarantined on its own. A batch in which any message fails is
+    rolled back and run again one message at a time, so a poison message is
+    quarantined and its neighbours stored. `on_batch` is called inside the
+    batch's transaction with its results. `digests` names bytes already in the
+    raw store (the inbox's).
     """
-    stored = [(item, store_raw(item.raw)) for item in batch]
+    if digests is None:
+        digests = [store_raw(item.raw) for item in batch]
+    marker = mailbox.settings.replies.end_of_message_marker
+    parsed = parsing.parse_many([item.raw for item in batch], marker)
+    done: list[IngestResult | None] = [
+        quarantined(
+            mailbox,
+            item.raw,
+            digest,
+            result,
+            source=item.source,
+            delivered_to=item.delivered_to,
+            history=history,
+        )
+        if isinstance(result, OverBudget)
+        else None
+        for item, digest, result in zip(batch, digests, parsed, strict=True)
+    ]
+    todo = [
+        (index, item, digest, result)
+        for index, (item, digest, result) in enumerate(zip(batch, digests, parsed, strict=True))
+        if isinstance(result, ParsedMessage)
+    ]
     try:
         with transaction.atomic():
             store = BatchStore.prepare(
                 mailbox,
                 [
                     (item.raw, digest, item.source.key() if item.source else "")
-                    for item, digest in stored
+                    for _, item, digest, _ in todo
                 ],
             )
-            done = [
-                process(
-                    _context(
-                        mailbox,
-                        item.raw,
-                        digest,
-                        store,
-                        source=item.source,
-                        delivered_to=item.delivered_to,
-                        history=history,
-                    )
+            for index, item, digest, result in todo:
+                ctx = _context(
+                    mailbox,
+                    item.raw,
+                    digest,
+                    store,
+                    source=item.source,
+                    delivered_to=item.delivered_to,
+                    history=history,
                 )
-                for item, digest in stored
-            ]
+                ctx.parsed_in_advance = result
+                done[index] = process(ctx)
             store.flush()
             if on_batch is not None:
-                on_batch(done)
+                on_batch(_all(done))
     except Exception:  # noqa: BLE001 - the batch is retried message by message
-        log.warning("a batch of %d failed; ingesting one by one", len(stored))
-        done = [
-            ingest(
+        log.warning("a batch of %d failed; ingesting one by one", len(todo))
+        for index, item, digest, _ in todo:
+            done[index] = ingest_stored(
                 mailbox,
                 item.raw,
+                digest,
                 source=item.source,
                 delivered_to=item.delivered_to,
                 history=history,
             )
-            for item, _ in stored
-        ]
         if on_batch is not None:
             with transaction.atomic():
-                on_batch(done)
-    return done
+                on_batch(_all(done))
+    return _all(done)
+
+
+def _all(done: list[IngestResult | None]) -> list[IngestResult]:
+    results = [result for result in done if result is not None]
+    assert len(results) == len(done), "every message of the batch has a result"
+    return results
 
 
 def ingest_many(

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-from deskmail.ingest.types import NotAnEmail
+from deskmail.ingest.types import NotAnEmail, OverBudget
 from deskmail.mailboxes.models import Mailbox
 
 _FOLD = re.compile(rb"\r?\n[ \t]+")
@@ -23,7 +23,8 @@ FIRST_DELAY = dt.timedelta(minutes=5)
 
 def backoff(attempts: int) -> dt.timedelta:
     """5, 10, 20, 40 minutes ... after the 1st, 2nd, 3rd, 4th failure."""
-    return FIRST_DELAY * (2 ** max(attempts - 1, 0))
+    wait: dt.timedelta = FIRST_DELAY * (2 ** max(attempts - 1, 0))
+    return wait
 
 
 def describe(exc: BaseException) -> tuple[str, str]:
@@ -83,15 +84,16 @@ class QuarantinedMessage(models.Model):
         """Keep a failed message (one waiting row per mailbox and content), in the caller's
         transaction. Bytes that are not an email are never retried automatically."""
         error, trace = describe(exc)
-        item = (
-            cls.objects.select_for_update()
+        waiting = (
+            QuarantinedMessage.objects.select_for_update()
             .filter(mailbox=mailbox, raw_sha256=digest, status=cls.Status.PENDING)
             .first()
         )
-        if item is not None:
+        if waiting is not None:
+            item = waiting
             item.attempts += 1
         else:
-            item = cls(
+            item = QuarantinedMessage(
                 mailbox=mailbox,
                 raw_sha256=digest,
                 header_message_id=header_message_id(raw),
@@ -100,7 +102,7 @@ class QuarantinedMessage(models.Model):
                 history=history,
             )
         item.error, item.traceback = error, trace
-        item.failed(retry=not isinstance(exc, NotAnEmail))
+        item.failed(retry=not isinstance(exc, (NotAnEmail, OverBudget)))
         item.save()
         return item
 
@@ -111,3 +113,43 @@ class QuarantinedMessage(models.Model):
         else:
             self.status = self.Status.FAILED
             self.next_retry_at = None
+
+
+class InboxItem(models.Model):
+    """A raw message fetched and stored, waiting for the pipeline.
+
+    A connector's session writes these rows together with its cursor in one
+    transaction, then acknowledges the mail on the server, and never waits for
+    the pipeline. The engine claims a mailbox's rows (`InboxLane`), runs each
+    through the pipeline and deletes it in the same transaction that stores the
+    message or quarantines it. A row outlives every crash until then.
+    """
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="inbox")
+    raw_sha256 = models.CharField(max_length=64)
+    raw_size = models.BigIntegerField(default=0)
+    # SourcePosition as JSON ({} when none).
+    source = models.JSONField(default=dict, blank=True)
+    delivered_to = models.CharField(max_length=254, blank=True, default="")
+    # Mail older than the mailbox's activation: no acknowledgement, no rate limit.
+    history = models.BooleanField(default=False)
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["mailbox", "id"], name="inbox_per_mailbox")]
+
+    def __str__(self) -> str:
+        return f"{self.raw_sha256[:12]} for {self.mailbox_id}"
+
+
+class InboxLane(models.Model):
+    """Who processes a mailbox's inbox rows now: one engine at a time, in arrival order."""
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="inbox_lane")
+    owner = models.CharField(max_length=200, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id} processed by {self.owner or 'nobody'}"

@@ -16,7 +16,7 @@ from django.utils import timezone
 from deskmail.connectors.base import SourcePosition
 from deskmail.ingest.engine import IngestResult, ingest_once
 from deskmail.ingest.models import QuarantinedMessage, describe
-from deskmail.ingest.types import NotAnEmail, Outcome
+from deskmail.ingest.types import NotAnEmail, Outcome, OverBudget
 from deskmail.tickets.blobs import read_raw
 
 
@@ -34,7 +34,7 @@ def retry(item: QuarantinedMessage) -> IngestResult:
     except Exception as exc:  # noqa: BLE001 - kept and counted, never raised to the worker
         item.error, item.traceback = describe(exc)
         item.attempts += 1
-        item.failed(retry=not isinstance(exc, NotAnEmail))
+        item.failed(retry=not isinstance(exc, (NotAnEmail, OverBudget)))
         item.save()
         return IngestResult(Outcome.QUARANTINED, error=item.error)
     item.status = QuarantinedMessage.Status.RESOLVED

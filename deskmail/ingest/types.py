@@ -54,3 +54,8 @@ class Duplicate(StrEnum):
 
 class NotAnEmail(Exception):
     """The bytes are no email at all: kept raw in the quarantine, never a ticket, never retried."""
+
+
+class OverBudget(Exception):
+    """Parsing the message took more time or memory than one message may: kept raw in the
+    quarantine, never retried on its own."""

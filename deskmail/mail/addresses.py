@@ -67,7 +67,16 @@ def _take_comments(text: str) -> tuple[str, list[str]]:
     depth = 0
     quoted = False
     buf: list[str] = []
+    escaped = False
     for ch in text:
+        if escaped:  # a quoted-pair: `\"` or `\(` inside quotes is text
+            escaped = False
+            (buf if depth else out).append(ch)
+            continue
+        if ch == "\\" and (quoted or depth):
+            escaped = True
+            (buf if depth else out).append(ch)
+            continue
         if depth:
             if ch == "(":
                 depth += 1

@@ -8,7 +8,6 @@ import mimetypes
 import re
 
 _UU_BEGIN = re.compile(rb"^begin(?:-base64)?\s+[0-7]{3,4}\s+(.+?)\s*$")
-_UU_BLOCK = re.compile(r"^begin [0-7]{3,4} (\S[^\n]*)\n(.*?)\n(?:`\n)?end[ \t]*$", re.M | re.S)
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -41,18 +40,31 @@ def uudecode(data: bytes) -> tuple[str | None, bytes]:
     return name, b"".join(out)
 
 
+_UU_START = re.compile(r"^begin [0-7]{3,4} (\S[^\n]*)\n", re.M)
+_UU_END = re.compile(r"\n(?:`\n)?end[ \t]*$", re.M)
+
+
 def split_uuencoded(text: str) -> tuple[str, list[tuple[str, bytes]]]:
-    """Take `begin 644 name` ... `end` blocks out of a plain-text body."""
+    """Take `begin 644 name` ... `end` blocks out of a plain-text body.
+
+    Each block ends at the first `end` line after its `begin` line; once a `begin`
+    has no `end` after it, no later one can, so the text is read once.
+    """
     if "begin " not in text:
         return text, []
     found: list[tuple[str, bytes]] = []
-
-    def take(match: re.Match[str]) -> str:
-        name, data = uudecode(match.group(0).encode("latin-1", "replace"))
-        found.append((name or match.group(1), data))
-        return ""
-
-    return _UU_BLOCK.sub(take, text), found
+    kept: list[str] = []
+    position = 0
+    while (start := _UU_START.search(text, position)) is not None:
+        end = _UU_END.search(text, start.end() - 1)
+        if end is None:
+            break
+        name, data = uudecode(text[start.start() : end.end()].encode("latin-1", "replace"))
+        found.append((name or start.group(1), data))
+        kept.append(text[position : start.start()])
+        position = end.end()
+    kept.append(text[position:])
+    return "".join(kept), found
 
 
 def safe_filename(name: str) -> str:

@@ -10,7 +10,6 @@ _PRESENCE = (
     "x-autoresponder",
     "x-autoreply-from",
     "x-mail-autoreply",
-    "x-auto-response-suppress",
     "x-ms-exchange-inbox-rules-loop",
     "x-ms-exchange-generated-message-source",
 )
@@ -54,3 +53,27 @@ def _title(name: str) -> str:
     return "-".join(
         word.upper() if word in ("ms", "x") else word.title() for word in name.split("-")
     )
+
+
+# Microsoft's X-Auto-Response-Suppress (MS-OXCMAIL 2.2.3.2.20) lists the automatic
+# answers its sender does not want. Outlook puts it on mail people write, so it does
+# not make a mail automatic; it asks that this mail get no automatic answer.
+_SUPPRESSING = {"all", "autoreply", "oof"}
+_SUPPRESSING_BITS = 0x10 | 0x20  # OOF, AutoReply; All sets every bit
+
+
+def suppresses_auto_reply(headers: dict[str, list[str]]) -> bool:
+    """Whether the sender asked not to get automatic answers (acknowledgements,
+    out-of-office replies) to this mail."""
+    for value in headers.get("x-auto-response-suppress", ()):
+        for word in value.replace(";", ",").split(","):
+            word = word.strip().lower()
+            if word in _SUPPRESSING:
+                return True
+            if word.startswith("0x") or word.isdigit():
+                try:
+                    if int(word, 0) & _SUPPRESSING_BITS:
+                        return True
+                except ValueError:
+                    continue
+    return False

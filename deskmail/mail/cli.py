@@ -7,12 +7,12 @@ import json
 import os
 import sys
 
-from deskmail.mail.message import ParsedMessage
+from deskmail.mail.message import Address, ParsedMessage
 from deskmail.mail.parser import parse_bytes, parse_file
 
 
 def _summary(message: ParsedMessage) -> str:
-    def people(addresses: list) -> str:
+    def people(addresses: list[Address]) -> str:
         return ", ".join(a.formatted() for a in addresses) or "-"
 
     sender = f"{message.from_name} <{message.from_address}>" if message.from_name else None
@@ -66,12 +66,14 @@ def parse_main(argv: list[str]) -> int:
             print(f"deskmail parse: {exc}", file=sys.stderr)
             return 2
     try:
+        # UTF-8 bytes whatever the locale says: the JSON is read by programs.
         if args.json:
-            json.dump(message.to_json(), sys.stdout, ensure_ascii=False, indent=2)
-            sys.stdout.write("\n")
+            text = json.dumps(message.to_json(), ensure_ascii=False, indent=2) + "\n"
         else:
-            print(_summary(message))
+            text = _summary(message) + "\n"
         sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8", "replace"))
+        sys.stdout.buffer.flush()
     except BrokenPipeError:  # `deskmail parse x.eml | head` is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -76,6 +76,9 @@ class ParsedMessage:
     attachments: list[Attachment] = field(default_factory=list)
     auto_submitted: bool = False
     auto_submitted_reason: str | None = None  # e.g. "Auto-Submitted: auto-replied"
+    # The sender asked for no automatic answer (X-Auto-Response-Suppress: All, AutoReply
+    # or OOF): do not auto-acknowledge. It does not make the mail automatic itself.
+    suppress_auto_reply: bool = False
     bounce: bool = False
     bounce_info: BounceInfo | None = None
     # Lower-cased header names to their decoded values, in order, for rules that read
@@ -105,6 +108,7 @@ class ParsedMessage:
             "attachments": [a.to_json() for a in self.attachments],
             "auto_submitted": self.auto_submitted,
             "auto_submitted_reason": self.auto_submitted_reason,
+            "suppress_auto_reply": self.suppress_auto_reply,
             "bounce": self.bounce,
             "bounce_info": self.bounce_info.to_json() if self.bounce_info else None,
             "defects": list(self.defects),

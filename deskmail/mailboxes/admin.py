@@ -15,7 +15,7 @@ from deskmail.mailboxes.models import Mailbox, MailboxAddress
 _KEEP = "Leave empty to keep the stored secret."
 
 
-class MailboxForm(forms.ModelForm):
+class MailboxForm(forms.ModelForm[Mailbox]):
     # Not bound to the model fields, so the stored values are never the form's initial data.
     new_inbound_secret = forms.CharField(
         label="Inbound password or secret",
@@ -37,7 +37,7 @@ class MailboxForm(forms.ModelForm):
         fields = ["name", "key", "address", "status", "config"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         source = {
@@ -69,7 +69,7 @@ class MailboxForm(forms.ModelForm):
         return cleaned
 
     def save(self, commit: bool = True) -> Mailbox:
-        mailbox = super().save(commit=False)
+        mailbox: Mailbox = super().save(commit=False)
         for field in ("inbound_secret", "outbound_secret"):
             value = self.cleaned_data.get(f"new_{field}")
             if value:
@@ -79,7 +79,7 @@ class MailboxForm(forms.ModelForm):
         return mailbox
 
 
-class MailboxAddressInline(admin.TabularInline):
+class MailboxAddressInline(admin.TabularInline[MailboxAddress, Mailbox]):
     model = MailboxAddress
     extra = 0
     fields = ["address", "is_alias"]
@@ -91,12 +91,12 @@ class MailboxAddressInline(admin.TabularInline):
 
 
 @admin.register(Mailbox)
-class MailboxAdmin(admin.ModelAdmin):
+class MailboxAdmin(admin.ModelAdmin[Mailbox]):
     form = MailboxForm
     list_display = ["name", "key", "address", "status", "protocol", "last_sync_at", "last_error"]
     list_filter = ["status"]
     search_fields = ["name", "key", "address", "addresses__address"]
-    readonly_fields = [
+    readonly_fields = (
         "last_sync_at",
         "last_error",
         "last_error_at",
@@ -104,12 +104,12 @@ class MailboxAdmin(admin.ModelAdmin):
         "failed_reason",
         "created_at",
         "updated_at",
-    ]
-    fieldsets = [
-        (None, {"fields": ["name", "key", "address", "status", "config"]}),
-        ("Secrets", {"fields": ["new_inbound_secret", "new_outbound_secret"]}),
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "key", "address", "status", "config")}),
+        ("Secrets", {"fields": ("new_inbound_secret", "new_outbound_secret")}),
         ("Health", {"fields": readonly_fields}),
-    ]
+    )
     inlines = [MailboxAddressInline]
 
     @admin.display(description="protocol")

@@ -10,105 +10,17 @@ A switched-off setting is omitted or null; lists default to empty.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator
 
-Protocol = Literal["imap", "pop3", "graph", "ews", "forward"]
-OutboundProtocol = Literal["smtp", "graph", "ews"]
-Security = Literal["ssl", "starttls", "none"]
-Auth = Literal["password", "oauth2"]
+from deskmail.connectors.settings import InboundConfig, OAuthSettings, OutboundConfig, Strict
+from deskmail.mailboxes import patterns
+
+__all__ = ["InboundConfig", "MailboxConfig", "OutboundConfig", "Strict"]
+
 TicketStatus = Literal["new", "open", "pending", "resolved", "closed"]
-
-_SKIP_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
-_AFTER_FETCH = re.compile(r"^(mark_seen|leave|delete|move:.+)$")
-
-
-class Strict(BaseModel):
-    """Unknown keys are refused, so a typo is an error rather than a silent no-op."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class InboundConfig(Strict):
-    protocol: Protocol
-    host: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    security: Security = "ssl"
-    # Off only for self-signed test or internal servers; never turned off by itself.
-    verify_certificate: bool = True
-    username: str | None = None
-    auth: Auth = "password"
-    password_env: str | None = None
-    oauth_provider: str | None = None
-    folder: str = "INBOX"
-    after_fetch: str = "mark_seen"
-    idle: bool = True
-    poll_seconds: Annotated[int, Field(ge=1)] = 60
-    sync_since: dt.date | None = None
-    header_filter: str | None = None
-    connect_timeout_s: Annotated[float, Field(gt=0)] = 10
-    auth_timeout_s: Annotated[float, Field(gt=0)] = 5
-    max_tries: Annotated[int, Field(ge=1)] = 3
-    cool_off_minutes: Annotated[float, Field(ge=0)] = 5
-    skip_times: list[str] = []
-    duplicate_check: bool = True
-
-    @field_validator("after_fetch")
-    @classmethod
-    def _after_fetch(cls, value: str) -> str:
-        if not _AFTER_FETCH.match(value):
-            raise ValueError("expected mark_seen, leave, delete or move:FOLDER")
-        return value
-
-    @field_validator("skip_times")
-    @classmethod
-    def _skip_times(cls, value: list[str]) -> list[str]:
-        for item in value:
-            if not _SKIP_TIME.match(item):
-                raise ValueError(f"{item!r} is not a time range like 02:00-04:00")
-        return value
-
-    @model_validator(mode="after")
-    def _server_needed(self) -> InboundConfig:
-        if self.protocol in ("imap", "pop3") and not self.host:
-            raise ValueError(f"host is required for {self.protocol}")
-        return self
-
-    def default_port(self) -> int:
-        if self.port:
-            return self.port
-        table = {
-            ("imap", "ssl"): 993,
-            ("imap", "starttls"): 143,
-            ("imap", "none"): 143,
-            ("pop3", "ssl"): 995,
-            ("pop3", "starttls"): 110,
-            ("pop3", "none"): 110,
-        }
-        return table.get((self.protocol, self.security), 0)
-
-
-class OutboundConfig(Strict):
-    protocol: OutboundProtocol = "smtp"
-    host: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    security: Security = "ssl"
-    verify_certificate: bool = True
-    auth: Auth = "password"
-    username: str | None = None
-    password_env: str | None = None
-    oauth_provider: str | None = None
-    connect_timeout_s: Annotated[float, Field(gt=0)] = 10
-    # Append a copy of each sent mail to the IMAP Sent folder (IMAP mailboxes only).
-    save_to_sent: str | None = None
-
-    def default_port(self) -> int:
-        if self.port:
-            return self.port
-        return {"ssl": 465, "starttls": 587, "none": 25}[self.security]
 
 
 class RateLimit(Strict):
@@ -140,11 +52,8 @@ class IdentityRule(Strict):
 
     @field_validator("pattern")
     @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from exc
+    def _usable(cls, value: str) -> str:
+        patterns.check(value)
         return value
 
 
@@ -198,6 +107,8 @@ class MailboxConfig(Strict):
     purpose: Literal["receive", "receive_send"] = "receive_send"
     inbound: InboundConfig | None = None
     outbound: OutboundConfig | None = None
+    # App-only OAuth2 (client credentials) for `auth: oauth2`; see OAuthSettings.
+    oauth: OAuthSettings | None = None
     filters: FiltersConfig = FiltersConfig()
     aliases: list[str] = []
     threading: ThreadingConfig = ThreadingConfig()

@@ -204,14 +204,14 @@ def _conflicts(configs: list[MailboxConfig], document: YamlDocument) -> list[Pro
         own = [((*base, "address"), config.address, False)] + [
             ((*base, "aliases", n), alias, True) for n, alias in enumerate(config.aliases)
         ]
-        for path, address, is_alias in own:
+        for where_in_file, address, is_alias in own:
             if address in addresses:
                 other, other_is_alias = addresses[address]
                 role = "an alias" if other_is_alias else "the address"
                 if other == index:
-                    problem(path, f"{address!r} is already {role} of this mailbox")
+                    problem(where_in_file, f"{address!r} is already {role} of this mailbox")
                 else:
-                    problem(path, f"{address!r} is also {role} of {where(other)}")
+                    problem(where_in_file, f"{address!r} is also {role} of {where(other)}")
             else:
                 addresses[address] = (index, is_alias)
 
@@ -334,7 +334,14 @@ def _apply_one(mailbox: Mailbox | None, config: MailboxConfig, secrets: _Secrets
         mailbox.consecutive_failures = 0
     mailbox.key = config.key
     mailbox.address = config.address
-    mailbox.status = config.status
+    live = mailbox.pk is not None and mailbox.status in (
+        Mailbox.Status.ACTIVE,
+        Mailbox.Status.FAILED,
+    )
+    if config.status == "active" and not live:
+        mailbox.activate()  # what is on the server already is history from here
+    else:
+        mailbox.status = config.status
     mailbox.config = stored
     if secrets.inbound is not None:
         mailbox.inbound_secret = secrets.inbound

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.utils import timezone
 
 from deskmail.core.crypto import EncryptedTextField
 from deskmail.mailboxes.config import MailboxConfig
@@ -28,6 +29,9 @@ class Mailbox(models.Model):
     inbound_secret = EncryptedTextField(blank=True, default="")
     outbound_secret = EncryptedTextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When it last became active: mail that reached the server before is history
+    # (imported without acknowledgements or rate limits), mail after it is live.
+    activated_at = models.DateTimeField(null=True, blank=True)
     # The configuration's version: the worker restarts a mailbox's sync when it moves.
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,6 +54,8 @@ class Mailbox(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """Save, keeping the config's name/key/address and the address rows in step."""
         self.config = self._config_with_columns()
+        if self.status == self.Status.ACTIVE and self.activated_at is None:
+            self.activated_at = timezone.now()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "config" not in update_fields:
             kwargs["update_fields"] = [*update_fields, "config"]
@@ -66,7 +72,13 @@ class Mailbox(models.Model):
             parsed = MailboxConfig.model_validate(source)
             self._settings = (source, parsed)
             return parsed
-        return cached[1]
+        kept: MailboxConfig = cached[1]
+        return kept
+
+    def activate(self) -> None:
+        """Make it active from now on (not saved): mail already on the server is history."""
+        self.status = self.Status.ACTIVE
+        self.activated_at = timezone.now()
 
     def own_addresses(self) -> dict[str, bool]:
         """Every address this mailbox receives for, mapped to whether it is an alias."""
@@ -88,6 +100,15 @@ class Mailbox(models.Model):
 
     def _config_with_columns(self) -> dict[str, Any]:
         return {**(self.config or {}), "name": self.name, "key": self.key, "address": self.address}
+
+
+def request_retry(mailbox: Mailbox) -> None:
+    """Ask the worker to try a failing mailbox again at once, whatever its cool-off.
+
+    A new configuration version does it: the worker restarts the mailbox's sync
+    on every version, and a sync restarted after the last failure does not wait.
+    """
+    Mailbox.objects.filter(pk=mailbox.pk).update(updated_at=timezone.now())
 
 
 class MailboxAddress(models.Model):
@@ -125,3 +146,43 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} is {self.role} of {self.mailbox_id}"
+
+
+class OAuthGrant(models.Model):
+    """A mailbox's OAuth2 tokens from a person's consent (`oauth: {grant: user}`), encrypted.
+
+    The refresh token is the account's lifeline: a provider that rotates it
+    accepts the new one only, so a rotated token is saved (row locked, in its own
+    transaction) before the access token that came with it is used
+    (`deskmail.mailboxes.grants`). The client secret lives here too when an admin
+    entered it, instead of in the environment.
+    """
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected"
+        # The provider refused the refresh token (revoked, expired, consent withdrawn):
+        # only a person signing in again (Reauthorize) can fix it.
+        REAUTHORIZE = "reauthorize"
+
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, related_name="oauth_grant")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CONNECTED)
+    client_secret = EncryptedTextField(blank=True, default="")
+    refresh_token = EncryptedTextField(blank=True, default="")
+    access_token = EncryptedTextField(blank=True, default="")
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the refresh token itself ends, as far as anyone can tell (the provider said
+    # so, Google's 7 days for apps in testing, Microsoft's 90 days without use).
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    # Who signed in (from the ID token), shown so the admin sees which account is used.
+    account = models.CharField(max_length=254, blank=True, default="")
+    scope = models.TextField(blank=True, default="")
+    # The provider's own words when it refused, for the console and `mailboxes status`.
+    error = models.TextField(blank=True, default="")
+    connected_at = models.DateTimeField(default=timezone.now)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    refreshes = models.PositiveIntegerField(default=0)
+    # The last warning that the refresh token ends soon (sent at most once a day).
+    warned_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"OAuth grant of {self.mailbox_id} ({self.status})"

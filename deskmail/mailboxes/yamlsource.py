@@ -46,8 +46,35 @@ class YamlDocument:
         return 1
 
 
+# A mailbox file with more than this is not one a person wrote.
+MAX_CHARACTERS = 16 * 1024 * 1024
+
+
+def _refuse_aliases(text: str) -> None:
+    """Aliases (`*name`) are refused before anything is built from them.
+
+    A few lines of nested aliases expand to gigabytes ("billion laughs"), and a
+    recursive one never ends; a mailbox file has no need of them. The scan
+    reads the parser's events only, in time and memory linear in the text.
+    """
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise YamlSyntaxError(
+                    line,
+                    f"YAML aliases (*{event.anchor}) are not allowed in a mailbox file: "
+                    "write the values out",
+                )
+    except yaml.MarkedYAMLError:
+        return  # the syntax error is reported, with its line, by the parse below
+
+
 def read_yaml(text: str) -> YamlDocument:
     """Parse one YAML document (safe types only) and record where each value is."""
+    if len(text) > MAX_CHARACTERS:
+        raise YamlSyntaxError(1, f"the file is larger than {MAX_CHARACTERS // 2**20} MiB")
+    _refuse_aliases(text)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

@@ -7,7 +7,7 @@ from deskmail.outbound.send import retry
 
 
 @admin.register(models.OutboxItem)
-class OutboxItemAdmin(admin.ModelAdmin):
+class OutboxItemAdmin(admin.ModelAdmin[models.OutboxItem]):
     list_display = ["id", "kind", "status", "ticket", "recipient", "attempts", "next_attempt_at"]
     list_filter = ["status", "kind"]
     search_fields = ["message_id", "recipient", "ticket__number"]
@@ -22,13 +22,13 @@ class OutboxItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.MailboxTemplate)
-class MailboxTemplateAdmin(admin.ModelAdmin):
+class MailboxTemplateAdmin(admin.ModelAdmin[models.MailboxTemplate]):
     list_display = ["mailbox", "kind", "subject", "updated_at"]
     list_filter = ["kind", "mailbox"]
 
 
 @admin.register(models.CannedAnswer)
-class CannedAnswerAdmin(admin.ModelAdmin):
+class CannedAnswerAdmin(admin.ModelAdmin[models.CannedAnswer]):
     list_display = ["name", "mailbox", "updated_at"]
     list_filter = ["mailbox"]
     search_fields = ["name", "body"]

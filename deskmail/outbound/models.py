@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from deskmail.mailboxes.models import Mailbox
+
 
 class OutboxItem(models.Model):
     class Kind(models.TextChoices):
@@ -95,8 +97,12 @@ class OutboxItem(models.Model):
     def _new_message_id(self) -> str:
         from deskmail.outbound.tokens import new_message_id
 
-        mailbox = self.mailbox if self.mailbox_id else self.ticket.mailbox
-        return new_message_id(self.ticket.number, mailbox.address)
+        return new_message_id(self.ticket.number, self.sending_mailbox.address)
+
+    @property
+    def sending_mailbox(self) -> Mailbox:
+        """The mailbox it goes out from: its own, else its ticket's."""
+        return self.mailbox if self.mailbox is not None else self.ticket.mailbox
 
 
 class MailboxTemplate(models.Model):

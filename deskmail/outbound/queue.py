@@ -482,7 +482,7 @@ def compose_auto_ack(item: OutboxItem, now: dt.datetime | None = None) -> bool:
         )
         item.ticket = ticket
         recipient = (ticket.reply_to or (ticket.contact.address if ticket.contact else "")).lower()
-        mailbox = item.mailbox if item.mailbox_id else ticket.mailbox
+        mailbox = item.sending_mailbox
         reason = cannot_send(mailbox) or auto_ack_refusal(item, recipient, now)
         if reason is None and not mailbox.settings.replies.auto_acknowledge:
             reason = f"mailbox {mailbox.name} does not acknowledge mail (replies.auto_acknowledge)"

@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
 
-from deskmail.mail.html import html_to_text, sanitize
+from deskmail.mail.html import html_to_text, restore_remote_content, sanitize
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import MailboxTemplate
 from deskmail.tickets.models import Ticket
@@ -77,7 +77,8 @@ def body_from_text(text: str) -> SafeString:
 
 
 def body_from_html(html: str) -> SafeString:
-    return mark_safe(sanitize(html))  # noqa: S308 - sanitised by nh3
+    """An agent's HTML message: sanitised, with the images they put in it kept live."""
+    return mark_safe(restore_remote_content(sanitize(html)))  # noqa: S308 - sanitised by nh3
 
 
 def override(mailbox: Mailbox, kind: Kind) -> MailboxTemplate | None:

@@ -29,16 +29,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from deskmail.connectors.base import Refused, Sender
 from deskmail.connectors.errors import ConnectorError
 from deskmail.events.log import emit
 from deskmail.events.models import Event
+from deskmail.mailboxes.connections import sender
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import cannot_send, compose_auto_ack
@@ -61,34 +62,7 @@ BATCH_SIZE = 100
 BUDGET_S = 20.0
 
 
-class Sender(Protocol):
-    """What send_due needs from an SMTP connection (SmtpConnector has this shape)."""
-
-    def open(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def send(
-        self, envelope_from: str, recipients: list[str], raw: bytes
-    ) -> dict[str, tuple[int, str]]: ...
-
-
 SenderFactory = Callable[[Mailbox], Sender]
-
-
-def smtp_sender(mailbox: Mailbox) -> Sender:
-    """The mailbox's SMTP connector (TLS as configured, verified unless turned off)."""
-    from deskmail.connectors.smtp import SmtpConnector
-
-    outbound = mailbox.settings.outbound
-    if outbound is None:
-        raise ConnectorError(f"mailbox {mailbox.name} has no outbound settings", permanent=True)
-    if outbound.protocol != "smtp":
-        raise ConnectorError(
-            f"mailbox {mailbox.name}: sending over {outbound.protocol} is not supported yet",
-            permanent=True,
-        )
-    return SmtpConnector(outbound, mailbox.outbound_secret or None, ca_file=settings.CA_FILE)
 
 
 @dataclass
@@ -109,7 +83,8 @@ class SendReport:
 
 def backoff(attempts: int) -> dt.timedelta:
     """The wait after the attempts-th failure: 30 s, 1 min, 2 min, ... at most 4 h."""
-    return min(BACKOFF_FIRST * (2 ** max(attempts - 1, 0)), BACKOFF_MAX)
+    wait: dt.timedelta = BACKOFF_FIRST * (2 ** max(attempts - 1, 0))
+    return min(wait, BACKOFF_MAX)
 
 
 # -- claiming --------------------------------------------------------------------------------
@@ -150,7 +125,7 @@ def recover_stuck(now: dt.datetime, report: SendReport | None = None) -> int:
     count = 0
     stuck = OutboxItem.objects.filter(status=OutboxItem.Status.SENDING, claimed_at__lt=cutoff)
     for item in stuck.select_related("ticket", "mailbox", "ticket__mailbox", "outgoing"):
-        mailbox = item.mailbox or item.ticket.mailbox
+        mailbox = item.sending_mailbox
         if item.message_id and already_in_sent(mailbox, item.message_id):
             _finish(item, status=OutboxItem.Status.SENT, sent_at=now, saved_to_sent=True,
                     last_error="")  # fmt: skip
@@ -222,7 +197,18 @@ def _failure(item: OutboxItem, exc: ConnectorError, now: dt.datetime, report: Se
         words = f"{exc.message} (the server said: {exc.server_reply})"
     # A refused login is permanent for the connection but not for the mail: once an
     # admin fixes the password or reauthorizes, the waiting mail goes out by itself.
-    if (exc.permanent and not exc.auth) or item.attempts >= MAX_ATTEMPTS:
+    if exc.retry_after is not None and not exc.permanent:
+        # Throttled (Graph's 429, a sending quota): the server asked for a pause, which
+        # is not a failed attempt; a large backlog must not use up MAX_ATTEMPTS waiting.
+        _finish(
+            item,
+            status=OutboxItem.Status.PENDING,
+            attempts=item.attempts - 1,
+            next_attempt_at=now + dt.timedelta(seconds=exc.retry_after),
+            last_error=words,
+        )
+        report.deferred += 1
+    elif (exc.permanent and not exc.auth) or item.attempts >= MAX_ATTEMPTS:
         _fail(item, words, now)
         report.failed += 1
     else:
@@ -236,7 +222,7 @@ def _failure(item: OutboxItem, exc: ConnectorError, now: dt.datetime, report: Se
     report.errors.append(f"#{item.pk}: {words}")
 
 
-def _refused_note(item: OutboxItem, refused: dict[str, tuple[int, str]]) -> None:
+def _refused_note(item: OutboxItem, refused: Refused) -> None:
     lines = [f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items()]
     InternalNote.objects.create(
         ticket_id=item.ticket_id,
@@ -313,8 +299,8 @@ def _send_group(
             report.failed += 1
         return
     try:
-        sender = factory(mailbox)
-        sender.open()
+        connection = factory(mailbox)
+        connection.open()
     except ConnectorError as exc:
         for item in items:
             _failure(item, exc, now, report)
@@ -323,13 +309,13 @@ def _send_group(
     try:
         for item in items:
             try:
-                _deliver(item, sender, mailbox, ours, now, report)
+                _deliver(item, connection, mailbox, ours, now, report)
             except Exception as exc:  # noqa: BLE001 - one broken row must not stop the rest
                 log.exception("outbox #%s: unexpected error", item.pk)
                 error = ConnectorError(f"{type(exc).__name__}: {exc}", permanent=False)
                 _failure(item, error, now, report)
     finally:
-        sender.close()
+        connection.close()
 
 
 def _run(
@@ -337,7 +323,7 @@ def _run(
 ) -> None:
     groups: dict[int, tuple[Mailbox, list[OutboxItem]]] = {}
     for item in items:
-        mailbox = item.mailbox if item.mailbox_id else item.ticket.mailbox
+        mailbox = item.sending_mailbox
         groups.setdefault(mailbox.pk, (mailbox, []))[1].append(item)
     for mailbox, group in groups.values():
         _send_group(mailbox, group, factory, now, report)
@@ -348,7 +334,7 @@ def send_due(
     *,
     limit: int = BATCH_SIZE,
     budget_s: float = BUDGET_S,
-    factory: SenderFactory = smtp_sender,
+    factory: SenderFactory = sender,
 ) -> SendReport:
     """Send the rows that are due, limit at a time, for up to budget_s seconds.
 
@@ -378,7 +364,7 @@ def send_due(
     return report
 
 
-def send_one(item: OutboxItem, *, factory: SenderFactory = smtp_sender) -> SendReport:
+def send_one(item: OutboxItem, *, factory: SenderFactory = sender) -> SendReport:
     """Send this row now if it is pending, whatever its next_attempt_at."""
     report = SendReport()
     now = timezone.now()

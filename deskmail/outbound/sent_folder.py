@@ -8,6 +8,7 @@ from django.conf import settings
 
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.imap import ImapConnector
+from deskmail.mailboxes.connections import credentials
 from deskmail.mailboxes.models import Mailbox
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def _folder(mailbox: Mailbox) -> str | None:
 def _connector(mailbox: Mailbox) -> ImapConnector:
     inbound = mailbox.settings.inbound
     assert inbound is not None
-    return ImapConnector(inbound, mailbox.inbound_secret or "", ca_file=settings.CA_FILE)
+    return ImapConnector(inbound, credentials(mailbox, "inbound"), ca_file=settings.CA_FILE)
 
 
 def save_to_sent(mailbox: Mailbox, raw: bytes) -> bool:

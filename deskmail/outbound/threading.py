@@ -27,7 +27,7 @@ def trim_references(
             unique.append(value)
     if len(unique) <= max_ids and _length(unique) <= max_chars:
         return unique
-    first, kept = unique[0], []
+    first, kept = unique[0], list[str]()
     for value in reversed(unique[1:]):
         if len(kept) + 2 > max_ids or _length([first, value, *kept]) > max_chars:
             break

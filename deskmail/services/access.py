@@ -97,7 +97,8 @@ def actor_for(user: AbstractBaseUser | AnonymousUser | None) -> Actor:
     rows = Membership.objects.filter(user_id=user.pk).values_list("mailbox_id", "role")
     agent_of = frozenset(m for m, r in rows if r == Membership.Role.AGENT)
     supervises = frozenset(m for m, r in rows if r == Membership.Role.SUPERVISOR)
-    name = (user.get_full_name() or user.get_username()).strip()  # type: ignore[union-attr]
+    full_name = getattr(user, "get_full_name", lambda: "")()
+    name = str(full_name or user.get_username()).strip()
     return Actor(user.pk, name, role, agent_of, supervises)
 
 

@@ -40,6 +40,7 @@ OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN, Ticket.Status.PENDING)
 CLOSED_STATUSES = (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
 VIEWS = ("mine", "unassigned", "open", "pending", "snoozed", "closed", "all")
 MAX_LIMIT = 500
+LIST_DEFERS = ("mailbox__config", "mailbox__inbound_secret", "mailbox__outbound_secret")
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,12 @@ def ticket_page(
         raise Invalid(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     query = tickets(actor, where)
     total = query.count() if with_total else None
-    query = query.select_related("mailbox", "contact", "queue", "assignee").order_by(
-        "-updated_at", "-pk"
+    query = (
+        query.select_related("mailbox", "contact", "queue", "assignee")
+        # A list needs its mailboxes' names, not their configuration (JSON parsed per row)
+        # or their secrets (decrypted per row).
+        .defer(*LIST_DEFERS)
+        .order_by("-updated_at", "-pk")
     )
     if cursor:
         updated, pk = _decode(cursor)

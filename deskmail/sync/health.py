@@ -10,17 +10,20 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Min
 from django.utils import timezone
 
 from deskmail.events.log import emit
 from deskmail.events.models import Event
+from deskmail.ingest.models import InboxItem
 from deskmail.mailboxes.models import Mailbox
+from deskmail.sync.driver import SyncReport
+from deskmail.sync.models import Lease, SyncCursor
 
 log = logging.getLogger(__name__)
 
 
-def record_success(mailbox: Mailbox, report: Any = None) -> None:
+def record_success(mailbox: Mailbox, report: SyncReport | None = None) -> None:
     changes: dict[str, Any] = {"last_sync_at": timezone.now(), "consecutive_failures": 0}
     with transaction.atomic():
         if mailbox.status == Mailbox.Status.FAILED:
@@ -29,11 +32,17 @@ def record_success(mailbox: Mailbox, report: Any = None) -> None:
             emit(Event.Kind.MAILBOX_RECOVERED, mailbox_id=mailbox.pk, mailbox=mailbox.name)
         Mailbox.objects.filter(pk=mailbox.pk).update(**changes)
     if report is not None and report.fetched:
-        log.info("mailbox %s: %d fetched %s", mailbox.name, report.fetched, report.outcomes)
+        log.info("mailbox %s: %d fetched", mailbox.name, report.fetched)
 
 
-def record_failure(mailbox: Mailbox, message: str, server_reply: str | None) -> None:
-    """Count a failure; the `max_tries`-th in a row marks the mailbox failed."""
+def record_failure(
+    mailbox: Mailbox, message: str, server_reply: str | None, *, at_once: bool = False
+) -> None:
+    """Count a failure; the `max_tries`-th in a row marks the mailbox failed.
+
+    `at_once` marks it failed now: trying again cannot help (an OAuth2 grant the
+    provider refused for good waits for a person to sign in again).
+    """
     text = message if not server_reply or server_reply in message else f"{message} ({server_reply})"
     now = timezone.now()
     Mailbox.objects.filter(pk=mailbox.pk).update(
@@ -48,13 +57,20 @@ def record_failure(mailbox: Mailbox, message: str, server_reply: str | None) -> 
         mailbox.consecutive_failures,
         text,
     )
-    if mailbox.consecutive_failures >= max_tries and mailbox.status == Mailbox.Status.ACTIVE:
+    if mailbox.status == Mailbox.Status.ACTIVE and (
+        at_once or mailbox.consecutive_failures >= max_tries
+    ):
         with transaction.atomic():
             Mailbox.objects.filter(pk=mailbox.pk).update(
                 status=Mailbox.Status.FAILED, failed_reason=text
             )
             emit(Event.Kind.MAILBOX_FAILED, mailbox_id=mailbox.pk, mailbox=mailbox.name, error=text)
-        log.error("mailbox %s: marked failed after %d tries: %s", mailbox.name, max_tries, text)
+        log.error(
+            "mailbox %s: marked failed after %d tries: %s",
+            mailbox.name,
+            mailbox.consecutive_failures,
+            text,
+        )
 
 
 def _ago(when: Any, now: Any) -> str:
@@ -72,21 +88,25 @@ def _ago(when: Any, now: Any) -> str:
 
 def status_rows() -> list[dict[str, str]]:
     """One row per mailbox for `deskmail mailboxes status`: the admin's health view."""
-    from deskmail.sync.models import FolderCheckpoint, Lease
-
     now = timezone.now()
     leases = {
         lease.mailbox_id: lease.owner
         for lease in Lease.objects.filter(expires_at__gte=now).exclude(owner="")
     }
-    checkpoints: dict[int, list[FolderCheckpoint]] = {}
-    for checkpoint in FolderCheckpoint.objects.all():
-        checkpoints.setdefault(checkpoint.mailbox_id, []).append(checkpoint)
+    cursors = {cursor.mailbox_id: cursor for cursor in SyncCursor.objects.all()}
+    inbox = {
+        row["mailbox_id"]: (row["count"], row["since"])
+        for row in InboxItem.objects.values("mailbox_id").annotate(
+            count=Count("id"), since=Min("accepted_at")
+        )
+    }
     rows = []
     for mailbox in Mailbox.objects.all():
-        own = checkpoints.get(mailbox.pk, [])
-        backlog = sum(c.backlog for c in own)
-        pending = [c.oldest_pending_at for c in own if c.oldest_pending_at]
+        cursor = cursors.get(mailbox.pk)
+        # Not yet fetched from the server, plus fetched and not yet through the pipeline.
+        waiting, since = inbox.get(mailbox.pk, (0, None))
+        backlog = (cursor.backlog if cursor else 0) + waiting
+        pending = [t for t in (cursor.oldest_pending_at if cursor else None, since) if t]
         lag = f"{int((now - min(pending)).total_seconds())} s" if pending else "0 s"
         error = ""
         if mailbox.last_error:

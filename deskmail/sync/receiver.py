@@ -2,9 +2,9 @@
 
 A team forwards its support address to deskmail (or points an MX at it). The
 receiver rejects unknown recipients at RCPT, so the sending server bounces
-them at once, and answers DATA with 250 only after the message is committed:
-if anything fails before that, the sender gets a 4xx and retries, and nothing
-is lost.
+them at once, and answers DATA with 250 only after the message is committed
+to the inbox: if anything fails before that, the sender gets a 4xx and
+retries, and nothing is lost. The pipeline then processes the inbox on its own.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from django.db import close_old_connections, connections
+from django.db import close_old_connections, connections, transaction
 
+from deskmail.connectors.base import SourcePosition
+from deskmail.ingest.inbox import Arrival, accept
 from deskmail.mailboxes.models import Mailbox, MailboxAddress
 
 log = logging.getLogger(__name__)
@@ -43,21 +46,19 @@ def _check_recipient(address: str) -> Mailbox | None:
 
 
 def _deliver(raw: bytes, recipients: list[str]) -> list[str]:
-    """Ingest once per recipient mailbox; returns the outcome per recipient."""
-    from deskmail.connectors.base import SourcePosition
-    from deskmail.ingest.api import ingest
-
-    close_old_connections()
+    """Store the mail in the inbox once per recipient mailbox, in one commit; what became
+    of each recipient."""
     digest = hashlib.sha256(raw).hexdigest()
+    targets = [(address, _recipient_mailbox(address)) for address in recipients]
     outcomes = []
-    for address in recipients:
-        mailbox = _recipient_mailbox(address)
-        if mailbox is None:  # switched off between RCPT and DATA
-            outcomes.append(f"{address}: no longer accepted")
-            continue
-        position = SourcePosition(kind="smtp", folder=address.lower(), uid=digest)
-        result = ingest(mailbox, raw, source=position, delivered_to=address.lower())
-        outcomes.append(f"{address}: {result.outcome}")
+    with transaction.atomic():
+        for address, mailbox in targets:
+            if mailbox is None:  # switched off between RCPT and DATA
+                outcomes.append(f"{address}: no longer accepted")
+                continue
+            position = SourcePosition(kind="smtp", folder=address.lower(), uid=digest)
+            accept(mailbox, [Arrival(raw, position, delivered_to=address.lower())])
+            outcomes.append(f"{address}: stored")
     return outcomes
 
 
@@ -69,7 +70,13 @@ def _deliver_and_close(raw: bytes, recipients: list[str]) -> list[str]:
 
 
 class DeliveryHandler:
-    """aiosmtpd handler: check recipients early, store on DATA, answer after the commit."""
+    """aiosmtpd handler: check recipients early, store on DATA, answer after the commit.
+
+    `on_accepted` is called after each stored mail (it wakes the inbox processor).
+    """
+
+    def __init__(self, on_accepted: Callable[[], None] | None = None) -> None:
+        self.on_accepted = on_accepted
 
     async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -92,6 +99,8 @@ class DeliveryHandler:
             log.exception("could not store a message from %s", session.peer)
             return "451 4.3.0 Temporary failure storing the message, try again later"
         log.info("received %d bytes: %s", len(raw), "; ".join(outcomes))
+        if self.on_accepted is not None:
+            self.on_accepted()
         return "250 2.0.0 Message accepted"
 
 

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from django.db import connections
 from django.utils import timezone
 
-from deskmail.connectors.base import Connector
+from deskmail.connectors.base import InboundSession
 from deskmail.connectors.errors import ConnectorError
+from deskmail.mailboxes.connections import inbound_session
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import health
-from deskmail.sync.folder_sync import sync_pass
+from deskmail.sync.driver import sync_pass
 from deskmail.sync.schedule import backoff_seconds, seconds_until_window_ends
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,24 @@ log = logging.getLogger(__name__)
 # RFC 2177: servers may drop an IDLE after 30 minutes; re-issue well before.
 IDLE_REISSUE_SECONDS = 25 * 60
 
-ConnectorFactory = Callable[[Mailbox], Connector]
+SessionFactory = Callable[[Mailbox], InboundSession]
 
 
 class MailboxRunner(threading.Thread):
-    def __init__(self, mailbox_id: int, owner: str, connector_factory: ConnectorFactory) -> None:
+    def __init__(
+        self,
+        mailbox_id: int,
+        owner: str,
+        session_factory: SessionFactory = inbound_session,
+        *,
+        on_accepted: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(name=f"mailbox-{mailbox_id}", daemon=True)
         self.mailbox_id = mailbox_id
         self.owner = owner
-        self.connector_factory = connector_factory
+        self.session_factory = session_factory
+        # Called when mail went into the inbox: wakes the engine.
+        self.on_accepted = on_accepted
         self._stop_event = threading.Event()
         self._next_attempt: dt.datetime | None = None
         self.passes = 0
@@ -68,7 +78,7 @@ class MailboxRunner(threading.Thread):
             try:
                 self._session(mailbox)
             except ConnectorError as exc:
-                self._failed(mailbox, exc.message, exc.server_reply)
+                self._failed(mailbox, exc.message, exc.server_reply, at_once=exc.reauthorize)
             except Exception as exc:  # a database outage, a bug: recorded, retried
                 log.exception("mailbox %s: sync failed", mailbox.name)
                 self._failed(mailbox, f"{type(exc).__name__}: {exc}", None)
@@ -82,8 +92,14 @@ class MailboxRunner(threading.Thread):
         skip = seconds_until_window_ends(now, inbound.skip_times)
         if skip:
             return skip
-        if self._next_attempt is None and mailbox.consecutive_failures and mailbox.last_error_at:
-            # A worker (re)starting on a mailbox that was failing: respect its pause.
+        if (
+            self._next_attempt is None
+            and mailbox.consecutive_failures
+            and mailbox.last_error_at
+            and mailbox.updated_at <= mailbox.last_error_at
+        ):
+            # A worker (re)starting on a mailbox that was failing respects its pause,
+            # unless its settings changed since (or a retry was asked for): then at once.
             self._next_attempt = mailbox.last_error_at + dt.timedelta(
                 seconds=self._pause(mailbox, inbound.cool_off_minutes)
             )
@@ -101,11 +117,13 @@ class MailboxRunner(threading.Thread):
         """One connection: sync, wait for changes, sync again, until stopped or reconfigured."""
         inbound = mailbox.settings.inbound
         assert inbound is not None
-        connector = self.connector_factory(mailbox)
-        connector.open()
+        session = self.session_factory(mailbox)
+        session.open()
         try:
             while not self.stopping:
-                report = sync_pass(mailbox, connector, stop=lambda: self.stopping)
+                report = sync_pass(
+                    mailbox, session, stop=lambda: self.stopping, on_accepted=self.on_accepted
+                )
                 self.passes += 1
                 self._next_attempt = None
                 health.record_success(mailbox, report)
@@ -113,21 +131,22 @@ class MailboxRunner(threading.Thread):
                 connections.close_all()  # this thread's: none held while idle
                 if seconds_until_window_ends(timezone.now(), inbound.skip_times):
                     return
-                self._wait_for_mail(connector, inbound.idle, inbound.poll_seconds)
+                self._wait_for_mail(session, inbound.idle, inbound.poll_seconds)
         finally:
-            connector.close()
+            session.close()
 
-    def _wait_for_mail(self, connector: Connector, idle: bool, poll_seconds: float) -> None:
-        wait = getattr(connector, "wait_for_new_mail", None)
-        if idle and wait is not None and connector.supports_idle():  # type: ignore[attr-defined]
-            wait(IDLE_REISSUE_SECONDS, stop=lambda: self.stopping)
+    def _wait_for_mail(self, session: InboundSession, idle: bool, poll_seconds: float) -> None:
+        if idle and session.can_wait():
+            session.wait_for_new_mail(IDLE_REISSUE_SECONDS, stop=lambda: self.stopping)
         else:
             self._stop_event.wait(poll_seconds)
 
-    def _failed(self, mailbox: Mailbox, message: str, server_reply: str | None) -> None:
+    def _failed(
+        self, mailbox: Mailbox, message: str, server_reply: str | None, *, at_once: bool = False
+    ) -> None:
         if self.stopping:
             return
-        health.record_failure(mailbox, message, server_reply)
+        health.record_failure(mailbox, message, server_reply, at_once=at_once)
         mailbox.refresh_from_db()
         inbound = mailbox.settings.inbound
         assert inbound is not None

@@ -6,6 +6,7 @@ import datetime as dt
 import random
 
 MAX_BACKOFF_SECONDS = 300.0
+_RANDOM = random.Random()
 
 
 def in_skip_window(now: dt.time, windows: list[str]) -> bool:
@@ -34,6 +35,5 @@ def seconds_until_window_ends(now: dt.datetime, windows: list[str]) -> float:
 
 def backoff_seconds(failures: int, *, base: float = 2.0, rng: random.Random | None = None) -> float:
     """Exponential backoff with full jitter: a random wait in [base, base * 2**(failures-1)]."""
-    rng = rng or random
     ceiling = min(MAX_BACKOFF_SECONDS, base * (2 ** max(0, failures - 1)))
-    return rng.uniform(min(base, ceiling), ceiling)
+    return (rng or _RANDOM).uniform(min(base, ceiling), ceiling)

@@ -20,12 +20,12 @@ from typing import Protocol
 
 from django.db import close_old_connections, connections
 
+from deskmail.connectors import registry
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import leases
 
 log = logging.getLogger(__name__)
 
-SYNCABLE_PROTOCOLS = ("imap", "pop3")
 RUNNABLE_STATUSES = (Mailbox.Status.ACTIVE, Mailbox.Status.FAILED)
 
 
@@ -139,6 +139,6 @@ class Supervisor:
         )
         for mailbox_id, updated_at, config in rows:
             inbound = (config or {}).get("inbound") or {}
-            if inbound.get("protocol") in SYNCABLE_PROTOCOLS:
+            if registry.syncs(str(inbound.get("protocol"))):
                 wanted[mailbox_id] = updated_at.isoformat()
         return wanted

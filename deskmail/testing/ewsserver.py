@@ -34,6 +34,11 @@ https://learn.microsoft.com/en-us/exchange/client-developer/web-service-referenc
   directory with Basic enabled answers. With `ntlm=True` the endpoint also offers NTLM, which
   authenticates the keep-alive connection as IIS does (the handshake is checked by pyspnego's
   acceptor; see `_NtlmUsers` for the one process-wide setting that needs).
+- `ConvertId`: convertid-operation. exchangelib sends one for a made-up id to learn the
+  server's version from the `ServerVersionInfo` header; each id is answered
+  `ErrorInvalidIdMalformed`, as Exchange answers an id it cannot parse.
+- OAuth: `Authorization: Bearer` with a token from `issue_token`, as Exchange Server with
+  hybrid modern authentication accepts (and 401 for an unknown one).
 - Throttling: `busy_next` answers `ErrorServerBusy` with `BackOffMilliseconds` in
   `MessageXml`, the fault EWS throttling sends (ews-throttling-in-exchange).
 
@@ -56,11 +61,16 @@ import xml.etree.ElementTree as ET  # noqa: S405 (requests come from the test's 
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
-from deskmail.testing.graphserver import header_summary, stamp_missing_headers, strip_header
+from deskmail.testing.graphserver import (
+    QuietHTTPServer,
+    header_summary,
+    stamp_missing_headers,
+    strip_header,
+)
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 MNS = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -251,13 +261,14 @@ class EwsServer:
         self._subscriptions: dict[str, _Subscription] = {}
         self._event_seq = 0
         self._busy: deque[int] = deque()
+        self._bearer_tokens: dict[str, str] = {}
         self.default_mailbox = mailbox.lower()
         self.outbox: list[SentMail] = []
         self.requests: list[str] = []  # operation names, in order, for assertions
         self.add_mailbox(mailbox)
         self.add_user(username, password)
         self.grant(username, mailbox)
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -323,6 +334,17 @@ class EwsServer:
                 mailbox.folders[folder.id] = folder
                 self._folder_index[folder.id] = address
             self._mailboxes[address] = mailbox
+
+    def issue_token(self, username: str) -> str:
+        """An OAuth bearer token that authenticates as `username`."""
+        token = "ews." + secrets.token_urlsafe(24)
+        with self._lock:
+            self._bearer_tokens[token] = username.lower()
+        return token
+
+    def revoke_token(self, token: str) -> None:
+        with self._lock:
+            self._bearer_tokens.pop(token, None)
 
     def grant(self, username: str, mailbox: str) -> None:
         """Full Access for `username` on `mailbox`."""
@@ -464,7 +486,10 @@ class EwsServer:
     # -- the SOAP layer ---------------------------------------------------------------------
 
     def authenticate(self, header: str | None) -> str | None:
-        """The user a Basic `Authorization` header proves, or None."""
+        """The user a Basic or Bearer `Authorization` header proves, or None."""
+        if header and header.lower().startswith("bearer "):
+            with self._lock:
+                return self._bearer_tokens.get(header[7:].strip())
         if not header or not header.lower().startswith("basic "):
             return None
         try:
@@ -526,6 +551,14 @@ class EwsServer:
                 self._folder_xml(_sub(message, _m("Folders")), box, folder)
             except EwsError as error:
                 _fail(message, error)
+            answers.append(message)
+        return answers
+
+    def _op_ConvertId(self, username: str, op: ET.Element) -> list[ET.Element]:  # noqa: N802
+        answers = []
+        for _ in _children(op.find(_m("SourceIds"))):
+            message = _message("ConvertId")
+            _fail(message, EwsError("ErrorInvalidIdMalformed", "Id is malformed."))
             answers.append(message)
         return answers
 

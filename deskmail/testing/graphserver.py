@@ -49,8 +49,12 @@ Simplifications, on purpose:
   403 `ErrorAccessDenied`.
 - Messages keep their raw MIME as delivered; summary properties are read from its headers.
   The body, attachments and `$expand` are not served.
-- Delta tokens live in memory until `expire_delta_tokens`; a removal is reported with reason
-  `deleted` for a deleted message and `changed` for one moved to another folder.
+- Delta and skip tokens live in memory until `expire_delta_tokens`, and each can be followed
+  again (a client that crashed after a request repeats it): the same skip token gives the same
+  page, the same delta token the changes since it was issued. Microsoft documents no single use,
+  and answers that a skipToken "just references the page"
+  (learn.microsoft.com/answers/questions/371729). A removal is reported with reason `deleted`
+  for a deleted message and `changed` for one moved to another folder.
 - Exchange Online delays mail past the 30-a-minute rate rather than refusing it; the fake
   answers 429 with `Retry-After` instead, so a client's back-off path can be tested.
 - The concurrency limit (4) is counted per caller and mailbox, as the limit was documented
@@ -73,6 +77,7 @@ import math
 import queue
 import re
 import secrets
+import sys
 import threading
 import time
 import urllib.error
@@ -81,7 +86,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -226,7 +231,10 @@ class _DeltaRound:
     page_size: int
     since: int | None  # None: the initial round
     high: int = 0
-    pending: list[tuple[str, str]] | None = None  # ("message" | reason, immutable id)
+    # The round's changes, ("message" | reason, immutable id), shared by its pages; the page a
+    # token names starts at `offset`.
+    pending: list[tuple[str, str]] | None = None
+    offset: int = 0
 
 
 @dataclass
@@ -378,7 +386,7 @@ class GraphServer:
         self.max_subscription_minutes = 4230
         self.validation_timeout = 10.0
         self.clock: Callable[[], float] = time.monotonic
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._http.daemon_threads = True
         self._threads: list[threading.Thread] = []
 
@@ -618,6 +626,9 @@ class GraphServer:
         )
 
     def _message(self, mailbox: _Mailbox, ref: str) -> _Message:
+        found = mailbox.messages.get(ref)  # keyed by immutable id: no scan for those
+        if found is not None:
+            return found
         for message in mailbox.messages.values():
             if ref in (message.immutable_id, message.rest_id):
                 return message
@@ -1091,19 +1102,20 @@ class GraphServer:
                     "The delta token is no longer valid, and the app must reset the sync state.",
                     {"Location": initial_link + "?$deltatoken="},
                 )
-            found = self._delta.pop(token, None)
+            found = self._delta.get(token)
             if found is None or found.mailbox != mailbox.address or found.folder_id != folder.id:
                 raise GraphError(
                     410, "SyncStateNotFound", "The sync state generation is not found."
                 )
-            state = found
+            state = replace(found)  # the token's own state stays as it was, for a repeat
         else:
             state = self._new_round(request, mailbox, folder)
         if state.pending is None:
             state.high = self._seq
             state.pending = self._changes(mailbox, state)
         page_size = request.page_size or state.page_size
-        page, rest = state.pending[:page_size], state.pending[page_size:]
+        end = state.offset + page_size
+        page, rest = state.pending[state.offset : end], state.pending[end:]
         values: list[Json] = []
         for kind, ref in page:
             if kind == "message":
@@ -1124,8 +1136,7 @@ class GraphServer:
         next_token = secrets.token_urlsafe(24)
         body: Json = {"@odata.context": f"{self.graph_url}/$metadata#Collection(message)"}
         if rest:
-            state.pending = rest
-            self._delta[next_token] = state
+            self._delta[next_token] = replace(state, offset=end)
             body["@odata.nextLink"] = f"{initial_link}?$skiptoken={next_token}"
         else:
             self._delta[next_token] = _DeltaRound(
@@ -1409,6 +1420,15 @@ class GraphServer:
         with self._lock:
             self._subscriptions[subscription.id] = subscription
         return _json_response(201, self._subscription_json(subscription))
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """Says nothing when a client goes away mid-connection (a worker process killed by a test)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _compose(message: Json, mailbox: str) -> bytes:

@@ -186,6 +186,15 @@ class MailServers:
         self._write_pgids()
         self._wait_for_ports(POSTFIX_PORTS, self._postfix, timeout)
 
+    def postfix_queue_empty(self) -> bool:
+        """Whether Postfix holds no mail any more (nothing left to deliver or retry)."""
+        spool = self.dir / "spool"
+        return not any(
+            path.is_file()
+            for queue in ("maildrop", "incoming", "active", "deferred", "hold")
+            for path in (spool / queue).rglob("*")
+        )
+
     # -- users and tokens -------------------------------------------------------------
 
     def new_account(self) -> MailAccount:
@@ -603,7 +612,7 @@ maximal_backoff_time = 10s
             while not _accepts(self.ports[name]):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise MailServersError(
-                        f"{process.args[0]} did not open port {name} ({self.ports[name]}); "
+                        f"{process.args!r} did not open port {name} ({self.ports[name]}); "
                         f"exit code {process.returncode}\n{self.log_tail()}"
                     )
                 time.sleep(0.01)

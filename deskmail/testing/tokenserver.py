@@ -31,7 +31,11 @@ platform sends them (codes and texts modelled on its documented errors).
 
 Refresh tokens are issued as the providers do: Microsoft for the
 `offline_access` scope, Google for `access_type=offline`, the generic style
-always. Test helpers revoke or expire a user's grants, and counters say how
+always. A client registered with `refresh_token_lifetime` gets refresh tokens
+that end that long after the consent, announced as `refresh_token_expires_in`
+in each token answer, as Google documents for apps whose publishing status is
+"Testing" (Google Identity, "Using OAuth 2.0 to Access Google APIs",
+refresh token expiration). Test helpers revoke or expire a user's grants, and counters say how
 many tokens were issued and refreshes made per client. Everything lives in
 memory; the server runs in threads of the test process.
 """
@@ -101,6 +105,9 @@ class RegisteredClient:
     multitenant: bool = False
     # The account a client-credentials (app-only) token acts for; Dovecot accepts it for that.
     app_mailbox: str | None = None
+    # Seconds a grant's refresh tokens last from the consent, said in every answer as
+    # `refresh_token_expires_in` (Google, for apps in "testing": 7 days). None: no end.
+    refresh_token_lifetime: float | None = None
 
 
 @dataclass
@@ -438,6 +445,7 @@ class TokenServer:
         rotate_refresh_tokens: bool = True,
         multitenant: bool = False,
         app_mailbox: str | None = None,
+        refresh_token_lifetime: float | None = None,
     ) -> RegisteredClient:
         """Register an application; a confidential one gets a random secret."""
         client = RegisteredClient(
@@ -452,6 +460,7 @@ class TokenServer:
             rotate_refresh_tokens=rotate_refresh_tokens,
             multitenant=multitenant,
             app_mailbox=app_mailbox.lower() if app_mailbox else None,
+            refresh_token_lifetime=refresh_token_lifetime,
         )
         with self._lock:
             self._clients[client.client_id] = client
@@ -761,7 +770,10 @@ class TokenServer:
                 raise Refusal(
                     "grant_revoked", issued=_ms_time(grant.issued), valid_from=_ms_time(now)
                 )
-            if grant.state == "expired":
+            lifetime = client.refresh_token_lifetime
+            if grant.state == "expired" or (
+                lifetime is not None and now >= grant.issued + lifetime
+            ):
                 raise Refusal("grant_expired")
             if spent:
                 self._counts["refresh_token_reuse"] += 1
@@ -824,6 +836,9 @@ class TokenServer:
                 grant.refresh_token = "rt_" + secrets.token_urlsafe(32)
                 self._refresh_tokens[grant.refresh_token] = (grant.grant_id, False)
             answer["refresh_token"] = grant.refresh_token
+            if client.refresh_token_lifetime is not None:
+                left = grant.issued + client.refresh_token_lifetime - time.time()
+                answer["refresh_token_expires_in"] = max(0, math.floor(left))
         if "openid" in scope and username in self._users:
             answer["id_token"] = self._id_token(style, client, username, nonce)
         return answer

@@ -34,7 +34,12 @@ from cryptography.fernet import Fernet
 
 from deskmail.testing.mailservers import MailAccount, MailServers
 
-POSTGRES_SERVER = os.environ.get("DESKMAIL_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+# The server of TEST_DB (make test), or the local default.
+POSTGRES_SERVER = os.environ.get("DESKMAIL_TEST_POSTGRES") or (
+    os.environ["TEST_DB"].rsplit("/", 1)[0]
+    if os.environ.get("TEST_DB")
+    else "postgres://postgres@127.0.0.1:5432"
+)
 DESKMAIL = str(Path(sys.executable).with_name("deskmail"))
 
 
@@ -125,14 +130,27 @@ class WorkerDatabase:
     # -- reading ----------------------------------------------------------------------
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Rows of one statement; write placeholders as %s for both databases."""
+        """Rows of one statement; write placeholders as %s for both databases.
+
+        The tests read while they break the database on purpose (sessions
+        terminated, a machine busy with the worker): a reading that cannot
+        connect is tried again for up to 30 s, never taken as an answer.
+        """
         if self.kind == "sqlite":
             with _sqlite(self.name, timeout=30) as conn:
                 return conn.execute(sql.replace("%s", "?"), tuple(params)).fetchall()
         import psycopg
 
-        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
-            return conn.execute(sql, tuple(params)).fetchall()  # type: ignore[arg-type]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert self.url is not None
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    return conn.execute(sql.encode(), tuple(params)).fetchall()
+            except psycopg.OperationalError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.query(sql, params)[0][0]
@@ -178,7 +196,7 @@ def _postgres_admin(sql: str, params: Sequence[Any] = ()) -> None:
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"PostgreSQL at {POSTGRES_SERVER} unreachable: {exc}") from exc
     with conn:
-        conn.execute(sql, tuple(params))  # type: ignore[arg-type]
+        conn.execute(sql.encode(), tuple(params))
 
 
 class WorkerProcess:

@@ -6,6 +6,7 @@ so it is written once and never changes; writing it again is a no-op.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import threading
@@ -14,6 +15,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
+
+from deskmail.core.errors import StorageFull
 
 
 def sha256(data: bytes) -> str:
@@ -47,17 +50,25 @@ def _write_file_once(path: Path, data: bytes) -> None:
         return
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        handle = temporary.open("wb")
-    except FileNotFoundError:
-        # The folder is made only when missing: a mkdir per file costs as much as the write.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = temporary.open("wb")
-    with handle:
-        handle.write(data)
-    mode = settings.FILE_UPLOAD_PERMISSIONS
-    if mode is not None:
-        os.chmod(temporary, mode)
-    os.replace(temporary, path)
+        try:
+            handle = temporary.open("wb")
+        except FileNotFoundError:
+            # The folder is made only when missing: a mkdir per file costs as much as the write.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = temporary.open("wb")
+        with handle:
+            handle.write(data)
+        mode = settings.FILE_UPLOAD_PERMISSIONS
+        if mode is not None:
+            os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(
+                exc.errno, f"the data folder is full: no room to write {path.parent}"
+            ) from exc
+        raise
 
 
 def store_raw(raw: bytes) -> str:
@@ -69,7 +80,8 @@ def store_raw(raw: bytes) -> str:
 
 def read_raw(digest: str) -> bytes:
     with default_storage.open(raw_name(digest), "rb") as handle:
-        return handle.read()
+        data: bytes = handle.read()
+    return data
 
 
 def store_blob(data: bytes) -> str:

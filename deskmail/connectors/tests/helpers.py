@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from deskmail.mailboxes.config import InboundConfig, OutboundConfig
+from deskmail.connectors.settings import InboundConfig, OutboundConfig
 from deskmail.testing.mailservers import MailAccount, MailServers
 
 PORTS = {
@@ -56,3 +57,15 @@ def message(n: int, *headers: str) -> bytes:
         f"Subject: message {n}\r\nMessage-ID: <{n}@customer.test>\r\n{extra}\r\n"
         f"Body of message {n}.\r\n"
     ).encode()
+
+
+class TokenOnDemand:
+    """A token source that asks for a fresh token at each login, as the OAuth2 one does."""
+
+    mechanism = "xoauth2"
+
+    def __init__(self, issue: Callable[[], str]) -> None:
+        self.issue = issue
+
+    def secret(self) -> str:
+        return self.issue()

@@ -11,6 +11,7 @@ from typing import Any
 import pydantic
 import pytest
 
+from deskmail.connectors.credentials import BearerToken
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.imap import ImapConnector
 from deskmail.connectors.oauth import (
@@ -358,7 +359,7 @@ def test_it_logs_in_to_imap_with_a_token_from_the_code_flow(
     issued = sign_in(tokens, provider, login=mail_account.address)
     mail_servers.append(mail_account, message(1))
     config = inbound(mail_servers, mail_account, auth="oauth2")
-    with ImapConnector(config, issued.access_token) as imap:
+    with ImapConnector(config, BearerToken(issued.access_token)) as imap:
         assert imap.count_messages() == 1
 
 
@@ -374,10 +375,10 @@ def test_it_logs_in_again_with_a_refreshed_token_once_the_first_expired(
     config = inbound(mail_servers, mail_account, auth="oauth2")
     wait_until(lambda: tokens.introspect(first.access_token) == {"active": False})
     with pytest.raises(ConnectorError) as error:
-        ImapConnector(config, first.access_token).open()
+        ImapConnector(config, BearerToken(first.access_token)).open()
     assert error.value.auth and "Reauthorize" in error.value.message
     assert first.refresh_token
     tokens.set_access_token_lifetime(client.client_id, 3600)  # however slow the login
     renewed = refresh(provider, first.refresh_token)
-    with ImapConnector(config, lambda: renewed.access_token) as imap:
+    with ImapConnector(config, BearerToken(renewed.access_token)) as imap:
         assert imap.count_messages() == 0

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from deskmail.connectors.credentials import BearerToken, Password
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.smtp import SmtpConnector
 from deskmail.connectors.tests.helpers import message, outbound
@@ -36,7 +37,9 @@ def test_it_sends_mail_that_lands_in_the_recipients_mailbox(
 ) -> None:
     customer = mail_servers.new_account()
     config = outbound(mail_servers, mail_account, security=security)
-    with SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile) as smtp:
+    with SmtpConnector(
+        config, Password(mail_account.password), ca_file=mail_servers.cafile
+    ) as smtp:
         assert smtp.send(mail_account.address, [customer.address], message(1)) == {}
     [received] = delivered(mail_servers, customer)
     assert b"Message-ID: <1@customer.test>\r\n" in received
@@ -49,7 +52,9 @@ def test_it_sends_several_mails_on_one_connection(
 ) -> None:
     customer = mail_servers.new_account()
     config = outbound(mail_servers, mail_account)
-    with SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile) as smtp:
+    with SmtpConnector(
+        config, Password(mail_account.password), ca_file=mail_servers.cafile
+    ) as smtp:
         for n in (1, 2):
             smtp.send(mail_account.address, [customer.address], message(n))
     assert len(delivered(mail_servers, customer, 2)) == 2
@@ -60,7 +65,7 @@ def test_it_logs_in_with_an_xoauth2_token(
 ) -> None:
     config = outbound(mail_servers, mail_account, auth="oauth2")
     token = mail_servers.issue_token(mail_account.address)
-    SmtpConnector(config, lambda: token, ca_file=mail_servers.cafile).check_login()
+    SmtpConnector(config, BearerToken(token), ca_file=mail_servers.cafile).check_login()
 
 
 def test_it_asks_to_reauthorize_when_the_token_has_expired(
@@ -69,7 +74,7 @@ def test_it_asks_to_reauthorize_when_the_token_has_expired(
     config = outbound(mail_servers, mail_account, auth="oauth2")
     expired = mail_servers.issue_token(mail_account.address, expires_in=-1)
     with pytest.raises(ConnectorError) as error:
-        SmtpConnector(config, lambda: expired, ca_file=mail_servers.cafile).check_login()
+        SmtpConnector(config, BearerToken(expired), ca_file=mail_servers.cafile).check_login()
     assert error.value.auth and error.value.permanent
     assert (error.value.server_reply or "").startswith("535 ")
     assert "Reauthorize" in error.value.message
@@ -80,7 +85,7 @@ def test_it_shows_the_servers_words_for_a_wrong_password(
 ) -> None:
     config = outbound(mail_servers, mail_account)
     with pytest.raises(ConnectorError) as error:
-        SmtpConnector(config, "wrong", ca_file=mail_servers.cafile).check_login()
+        SmtpConnector(config, Password("wrong"), ca_file=mail_servers.cafile).check_login()
     assert error.value.auth and error.value.permanent
     assert (error.value.server_reply or "").startswith("535 5.7.8 Error: authentication failed")
     assert "Re-enter the password" in error.value.message
@@ -90,7 +95,9 @@ def test_it_refuses_a_certificate_it_cannot_verify(
     mail_servers: MailServers, mail_account: MailAccount
 ) -> None:
     with pytest.raises(ConnectorError) as error:
-        SmtpConnector(outbound(mail_servers, mail_account, security="ssl"), "x").check_login()
+        SmtpConnector(
+            outbound(mail_servers, mail_account, security="ssl"), Password("x")
+        ).check_login()
     assert error.value.permanent and "certificate" in error.value.message
 
 
@@ -100,7 +107,7 @@ def test_it_never_falls_back_to_plain_text_when_starttls_is_missing(
     config = outbound(mail_servers, mail_account, security="none")
     config = config.model_copy(update={"host": PLAINTEXT_HOST, "security": "starttls"})
     with pytest.raises(ConnectorError) as error:
-        SmtpConnector(config, mail_account.password).check_login()
+        SmtpConnector(config, Password(mail_account.password)).check_login()
     assert error.value.permanent
     assert "does not offer STARTTLS" in error.value.message
 
@@ -109,7 +116,9 @@ def test_it_calls_a_5xx_refusal_permanent(
     mail_servers: MailServers, mail_account: MailAccount
 ) -> None:
     config = outbound(mail_servers, mail_account)
-    with SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile) as smtp:
+    with SmtpConnector(
+        config, Password(mail_account.password), ca_file=mail_servers.cafile
+    ) as smtp:
         with pytest.raises(ConnectorError) as error:
             smtp.send(mail_account.address, ["someone@elsewhere.example"], message(1))
     assert error.value.permanent and not error.value.auth
@@ -121,7 +130,9 @@ def test_it_calls_a_4xx_refusal_temporary(
     mail_servers: MailServers, mail_account: MailAccount
 ) -> None:
     config = outbound(mail_servers, mail_account)
-    with SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile) as smtp:
+    with SmtpConnector(
+        config, Password(mail_account.password), ca_file=mail_servers.cafile
+    ) as smtp:
         with pytest.raises(ConnectorError) as error:
             smtp.send(mail_account.address, ["someone@tempfail.test"], message(1))
     assert not error.value.permanent
@@ -133,7 +144,9 @@ def test_it_returns_the_recipients_refused_when_others_got_the_mail(
 ) -> None:
     customer = mail_servers.new_account()
     config = outbound(mail_servers, mail_account)
-    with SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile) as smtp:
+    with SmtpConnector(
+        config, Password(mail_account.password), ca_file=mail_servers.cafile
+    ) as smtp:
         refused = smtp.send(
             mail_account.address, [customer.address, "someone@elsewhere.example"], message(1)
         )
@@ -149,9 +162,9 @@ def test_it_calls_a_stopped_server_temporary(
     mail_servers.stop_postfix()
     try:
         with pytest.raises(ConnectorError) as error:
-            SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile).send(
-                mail_account.address, [mail_account.address], message(1)
-            )
+            SmtpConnector(
+                config, Password(mail_account.password), ca_file=mail_servers.cafile
+            ).send(mail_account.address, [mail_account.address], message(1))
     finally:
         mail_servers.start_postfix()
     assert not error.value.permanent
@@ -163,7 +176,9 @@ def test_it_reconnects_when_a_kept_connection_was_closed(
 ) -> None:
     customer = mail_servers.new_account()
     config = outbound(mail_servers, mail_account)
-    with SmtpConnector(config, mail_account.password, ca_file=mail_servers.cafile) as smtp:
+    with SmtpConnector(
+        config, Password(mail_account.password), ca_file=mail_servers.cafile
+    ) as smtp:
         smtp.send(mail_account.address, [customer.address], message(1))
         mail_servers.stop_postfix()
         mail_servers.start_postfix()
@@ -172,4 +187,6 @@ def test_it_reconnects_when_a_kept_connection_was_closed(
 
 
 def test_it_never_shows_the_secret(mail_servers: MailServers, mail_account: MailAccount) -> None:
-    assert "s3cret" not in repr(SmtpConnector(outbound(mail_servers, mail_account), "s3cret"))
+    assert "s3cret" not in repr(
+        SmtpConnector(outbound(mail_servers, mail_account), Password("s3cret"))
+    )

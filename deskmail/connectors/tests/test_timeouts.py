@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from deskmail.connectors.credentials import Password
 from deskmail.connectors.errors import ConnectorError
 from deskmail.connectors.imap import ImapConnector
 from deskmail.connectors.pop3 import Pop3Connector
+from deskmail.connectors.settings import InboundConfig, OutboundConfig
 from deskmail.connectors.smtp import SmtpConnector
-from deskmail.mailboxes.config import InboundConfig, OutboundConfig
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_it_gives_up_on_a_silent_server_as_a_temporary_failure(
     if protocol == "smtp":
         out = OutboundConfig(host="127.0.0.1", port=silent_port, security="none",
                              connect_timeout_s=0.2)  # fmt: skip
-        connector = SmtpConnector(out, "pw")
+        connector = SmtpConnector(out, Password("pw"))
     else:
         config = InboundConfig(
             protocol=protocol, host="127.0.0.1", port=silent_port, security="none",

@@ -18,6 +18,12 @@ def run(ctx: Context) -> Decision:
         return Decision(name, Verdict.SKIP, "history import: never acknowledged")
     if ctx.auto_reply or ctx.bounce:
         return Decision(name, Verdict.SKIP, "an automatic mail is never answered")
+    if ctx.parsed.suppress_auto_reply:
+        return Decision(
+            name,
+            Verdict.SKIP,
+            "the sender asked for no automatic answers (X-Auto-Response-Suppress)",
+        )
     if not ctx.sender:
         return Decision(name, Verdict.SKIP, "no sender to answer")
     if ctx.sender in ctx.own_addresses:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from deskmail.ingest import parsing
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import NotAnEmail, Verdict
-from deskmail.mail import parse_bytes
 from deskmail.mail.detect import first_bytes, not_an_email
 from deskmail.mail.identity import synthetic_message_id
 
@@ -16,8 +16,10 @@ def run(ctx: Context) -> Decision:
     why = not_an_email(ctx.raw)
     if why is not None:
         raise NotAnEmail(f"not an email: {why} (it starts with: {first_bytes(ctx.raw)})")
-    marker = ctx.settings.replies.end_of_message_marker
-    ctx.parsed = parse_bytes(ctx.raw, end_marker=marker)
+    if ctx.parsed_in_advance is not None:
+        ctx.parsed = ctx.parsed_in_advance
+    else:
+        ctx.parsed = parsing.parse(ctx.raw, ctx.settings.replies.end_of_message_marker)
     data: dict[str, object] = {"sha256": ctx.sha256, "size": len(ctx.raw)}
     if ctx.parsed.defects:
         data["defects"] = ctx.parsed.defects[:10]

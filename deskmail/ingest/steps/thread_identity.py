@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Verdict
+from deskmail.mailboxes import patterns
+from deskmail.mailboxes.patterns import PatternTimeout
 
 name = "thread_identity"
 
@@ -16,7 +16,10 @@ def run(ctx: Context) -> Decision:
     if rule is None:
         return Decision(name, Verdict.SKIP, "no identity rule")
     text = ctx.parsed.subject if rule.match == "subject" else ctx.parsed.body_text
-    match = re.search(rule.pattern, text or "")
+    try:
+        match = patterns.search(rule.pattern, text or "")
+    except PatternTimeout as exc:
+        return Decision(name, Verdict.SKIP, f"the identity rule was stopped: {exc}")
     if match is None:
         return Decision(name, Verdict.MISS, f"{rule.pattern!r} does not match the {rule.match}")
     ctx.identity_key = match.group(0).strip().casefold()[:500]

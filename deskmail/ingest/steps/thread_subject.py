@@ -25,7 +25,7 @@ def run(ctx: Context) -> Decision:
         return Decision(name, Verdict.MISS, "empty subject")
     when = ctx.mail_time
     window = dt.timedelta(hours=combine.within_hours)
-    statuses = list(combine.statuses)
+    statuses: list[str] = list(combine.statuses)
     ticket = ctx.store.ticket_by_subject(ctx.mailbox, key, statuses, when - window, when + window)
     if ticket is None:
         return Decision(

@@ -114,3 +114,12 @@ def test_it_makes_the_customer_the_contact_when_an_agent_writes_first(support):
     assert result.ticket.reply_to == "zoe@client.example"
     assert result.message.direction == "out"
     assert not OutboxItem.objects.exists()
+
+
+def test_it_does_not_acknowledge_a_sender_who_asked_for_no_automatic_answers(support):
+    configure(support, outbound={"host": "smtp.example.com"})
+    result = ingest(support, make_email(headers={"X-Auto-Response-Suppress": "All"}))
+
+    assert result.outcome == "new_ticket"  # a person wrote it: a ticket all the same
+    assert not OutboxItem.objects.exists()
+    assert "X-Auto-Response-Suppress" in result.trace[-1].reason

@@ -141,6 +141,29 @@ def test_it_never_acknowledges_imported_mail(tmp_path: Path) -> None:
     assert OutboxItem.objects.count() == 0
 
 
+def test_it_imports_live_mail_with_acknowledgements_and_rate_limits(tmp_path: Path) -> None:
+    from deskmail.mailboxes.loading import load_mailboxes
+    from deskmail.outbound.models import OutboxItem
+
+    load_mailboxes(
+        "mailboxes:\n  - name: support\n    key: SUP\n    address: support@example.com\n"
+        "    status: active\n    replies: {auto_acknowledge: true}\n"
+        "    outbound: {host: smtp.example.com}\n"
+        "    filters: {sender_rate_limit: {max: 2, per_minutes: 60}}\n",
+        "m.yaml",
+        environ={},
+    )
+    busy = [mail(n, f"Question {n}") for n in range(1, 5)]
+    archive = write_mbox(tmp_path / "recovered.mbox", busy)
+
+    output = run("import", "--live", "--mailbox", "support", str(archive))
+
+    # The first two open tickets and are acknowledged; the rate limit stops the rest.
+    assert summary(output)["new tickets"] == 2 and summary(output)["excluded"] == 2
+    acks = OutboxItem.objects.filter(kind="auto_ack")
+    assert [a.status for a in acks] == ["pending", "pending"]
+
+
 def test_it_imports_a_busy_sender_without_rate_limiting(tmp_path: Path) -> None:
     make_mailboxes()  # the default limit: 20 mails per sender per hour
     archive = write_mbox(

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskmail.mail import ParsedMessage, parse_bytes
+from deskmail.mail.fuzz import intact, mutate, problems, protected_fields, run
 from deskmail.mail.parser import _parse_stream
 from deskmail.mail.tests.conftest import FIXTURES
 
@@ -46,9 +47,10 @@ MIME_NOISE = [
 
 def _check(message: ParsedMessage) -> None:
     assert isinstance(message, ParsedMessage)
-    # The last-resort guard must not be what kept the parser from raising.
+    # The last-resort guards must not be what kept the parser from raising.
     assert not [d for d in message.defects if d.startswith("unreadable message")]
-    json.dumps(message.to_json())  # always serialisable
+    assert not [d for d in message.defects if "internal error" in d]
+    json.dumps(message.to_json(), ensure_ascii=False).encode("utf-8")  # always UTF-8 JSON
     assert message.date is None or message.date.tzinfo is not None
     assert all(a.address == a.address.lower() for a in message.to + message.cc)
 
@@ -117,3 +119,48 @@ def test_it_never_raises_when_streaming_mutated_messages(raw):
         for attachment in message.attachments:
             assert attachment.path is not None
             assert Path(attachment.path).stat().st_size == attachment.size
+
+
+# Seeds whose From, Subject and Message-ID each occur once, with what they parse to.
+RECOVERABLE = [
+    (raw, parse_bytes(raw), fields)
+    for raw in SEEDS
+    if (fields := protected_fields(raw)) is not None
+]
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(st.sampled_from(RECOVERABLE), st.randoms(use_true_random=False))
+def test_it_recovers_sender_subject_and_message_id_whatever_else_is_broken(seed, rng):
+    raw, original, fields = seed
+    mutated = mutate(raw, rng)
+    errors, emptied = problems(original, fields, mutated)
+    assert errors == []
+    assert emptied == []
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.sampled_from(RECOVERABLE), st.randoms(use_true_random=False))
+def test_it_only_counts_mutations_that_keep_the_three_fields_intact(seed, rng):
+    raw, original, fields = seed
+    mutated = mutate(raw, rng)
+    if intact(fields, mutated):
+        message = parse_bytes(mutated)
+        assert message.from_address == original.from_address
+        assert message.message_id == original.message_id
+
+
+def test_it_has_seeds_with_all_three_fields():
+    assert len(RECOVERABLE) >= 20
+
+
+def test_the_fuzz_runner_finds_no_exception_and_no_emptied_message():
+    outcome = run(minutes=60, seed=7, corpus=[], limit=300)
+    assert outcome.examples == 300
+    assert outcome.checked > 50
+    assert (outcome.exceptions, outcome.emptied) == (0, 0), outcome.failures[:3]

@@ -37,8 +37,6 @@ def with_header(line: bytes) -> bytes:
         (b"Precedence: junk", "Precedence: junk"),
         (b"Precedence: list", "Precedence: list"),
         (b"Precedence: auto_reply", "Precedence: auto_reply"),
-        (b"X-Auto-Response-Suppress: All", "X-Auto-Response-Suppress: All"),
-        (b"X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply", "X-Auto-Response-Suppress"),
         (b"X-MS-Exchange-Inbox-Rules-Loop: ada@example.org", "X-MS-Exchange-Inbox-Rules-Loop"),
         (
             b"X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent",
@@ -66,6 +64,28 @@ def test_it_treats_mail_from_people_as_not_automatic(header):
     message = parse_bytes(with_header(header))
     assert message.auto_submitted is False
     assert message.auto_submitted_reason is None
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"X-Auto-Response-Suppress: All", b"X-Auto-Response-Suppress: DR, RN, NRN, OOF, AutoReply"],
+)
+def test_it_does_not_take_x_auto_response_suppress_alone_for_an_auto_reply(header):
+    # Outlook sets it on mail people write: it asks for no automatic answer.
+    message = parse_bytes(with_header(header))
+    assert message.auto_submitted is False
+    assert message.auto_submitted_reason is None
+    assert message.suppress_auto_reply is True
+    assert message.to_json()["suppress_auto_reply"] is True
+
+
+@pytest.mark.parametrize(
+    "header", [b"", b"X-Auto-Response-Suppress: DR, RN, NRN", b"X-Auto-Response-Suppress: None"]
+)
+def test_it_allows_automatic_answers_unless_the_sender_suppresses_them(header):
+    message = parse_bytes(with_header(header))
+    assert message.suppress_auto_reply is False
+    assert message.to_json()["suppress_auto_reply"] is False
 
 
 def test_it_reads_the_failed_recipient_and_original_message_from_a_dsn(parse_fixture):
@@ -128,3 +148,89 @@ def test_it_marks_a_delayed_delivery_as_temporary():
     assert info is not None
     assert info.recipients == ["slow@remote.example"]
     assert info.permanent is False
+
+
+def _report(fields: bytes, kind: bytes = b"message/delivery-status") -> bytes:
+    return (
+        b"From: MAILER-DAEMON@mx.example.com (Mail Delivery System)\r\n"
+        b"To: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nI could not deliver your mail.\r\n"
+        b"--b\r\nContent-Type: " + kind + b"\r\n\r\n" + fields + b"\r\n--b--\r\n"
+    )
+
+
+THREE_FAILED = (
+    b"Final-Recipient: rfc822; one@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+    b"Final-Recipient: rfc822; two@remote.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+    b"Final-Recipient: rfc822; three@remote.example\r\nAction: failed\r\nStatus: 5.2.2\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _report(b"Reporting-MTA: dns; mx.example.com\r\n\r\n" + THREE_FAILED),
+        _report(THREE_FAILED),  # the per-message block is optional in practice
+        _report(
+            b"Reporting-MTA: dns; mx.example.com\r\n\r\n" + THREE_FAILED,
+            b"message/global-delivery-status",
+        ),
+    ],
+    ids=["dsn", "dsn-without-per-message-fields", "global-dsn"],
+)
+def test_it_lists_every_failed_recipient_of_a_delivery_report(raw):
+    info = parse_bytes(raw).bounce_info
+    assert info is not None
+    assert info.recipients == ["one@remote.example", "two@remote.example", "three@remote.example"]
+    assert info.status == "5.1.1"
+
+
+def test_it_reads_the_failed_recipients_of_an_old_exchange_text_report(parse_fixture):
+    message = parse_fixture("exchange-text-bounce.eml")
+    assert message.bounce is True
+    info = message.bounce_info
+    assert info is not None
+    assert info.recipients == ["old.buyer@customer.example", "lisa.meyer@customer.example"]
+    assert info.status == "5.1.1"
+
+
+def test_it_reads_a_newer_exchange_text_report():
+    raw = (
+        b"From: Microsoft Outlook <postmaster@customer.example>\r\n"
+        b"To: support@example.com\r\nSubject: Undeliverable: Your order\r\n\r\n"
+        b"Delivery has failed to these recipients or groups:\r\n\r\n"
+        b"Old Buyer (old.buyer@customer.example)\r\n"
+        b"The e-mail address you entered couldn't be found.\r\n\r\n"
+        b"Diagnostic information for administrators:\r\n\r\n"
+        b"Generating server: mail.customer.example\r\n\r\nold.buyer@customer.example\r\n"
+        b"#550 5.1.1 RESOLVER.ADR.RecipNotFound; not found ##\r\n\r\n"
+        b"Original message headers:\r\n\r\nFrom: Example Support <support@example.com>\r\n"
+        b"To: <old.buyer@customer.example>, <cc.person@customer.example>\r\n"
+    )
+    info = parse_bytes(raw).bounce_info
+    assert info is not None
+    assert info.recipients == ["old.buyer@customer.example"]
+    assert info.status == "5.1.1"
+
+
+def test_it_reads_only_the_failed_recipients_of_a_qmail_notice_not_its_copy():
+    raw = (
+        b"From: MAILER-DAEMON@mail.oldhost.example\r\nTo: support@example.com\r\n"
+        b"Subject: failure notice\r\n\r\n"
+        b"Hi. This is the qmail-send program at mail.oldhost.example.\r\n"
+        b"I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+        b"This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n"
+        b"<gone@oldhost.example>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n\r\n"
+        b"<moved@oldhost.example>:\r\n192.0.2.7 does not like recipient.\r\n"
+        b"Remote host said: 550 5.1.1 <moved@oldhost.example>: Recipient unknown\r\n"
+        b"Giving up on 192.0.2.7.\r\n\r\n"
+        b"--- Below this line is a copy of the message.\r\n\r\n"
+        b"From: Example Support <support@example.com>\r\nTo: gone@oldhost.example\r\n"
+        b"Message-ID: <reply.78.1@support.example.com>\r\n\r\n"
+        b"Am 3. Feb. 2025 schrieb Ann Customer <ann@customer.example>:\r\n> Where is it?\r\n"
+    )
+    info = parse_bytes(raw).bounce_info
+    assert info is not None
+    assert info.recipients == ["gone@oldhost.example", "moved@oldhost.example"]
+    assert info.original_message_id == "reply.78.1@support.example.com"

@@ -94,3 +94,31 @@ def test_it_recognises_attributions_in_other_languages(attribution):
 )
 def test_it_keeps_sentences_that_merely_look_like_attributions(text):
     assert extract_reply(text) == text
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "On Mon, 1 Jan 2026 at 10:00, Ann\nCustomer <ann@example.com> wrote:",
+        "3 февраля 2025 г., в 9:12, пользователь Example Support <support@example.com>\nнаписал:",
+        "Example Support <support@example.com>, 3 Şub 2025 Pzt, 09:12 tarihinde şunu\nyazdı:",
+        "Στις Δευ 3 Φεβ 2025 στις 9:12 π.μ., ο/η Example Support\n<support@example.com> έγραψε:",
+        "Den 3 feb. 2025 kl. 09:12 bedrev Example Support\n<support@example.com> något:",
+    ],
+)
+def test_it_cuts_an_attribution_wrapped_over_two_lines(attribution):
+    text = f"Thanks, solved.\n\n{attribution}\n> Please clear the cache.\n> Regards\n"
+    assert extract_reply(text) == "Thanks, solved."
+
+
+def test_it_keeps_a_colon_line_that_is_followed_by_answers():
+    text = "My question at 10:30:\n> Does it work?\nYes, it does."
+    assert extract_reply(text) == text
+
+
+def test_it_finds_history_below_thousands_of_quoted_lines():
+    quoted = "\n".join(f"> line {i}" for i in range(20_000))
+    assert extract_reply(f"New text.\n{quoted}\nunquoted tail") == (
+        f"New text.\n{quoted}\nunquoted tail"
+    )
+    assert extract_reply(f"New text.\n{quoted}\n") == "New text."

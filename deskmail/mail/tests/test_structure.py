@@ -190,3 +190,12 @@ def test_it_marks_images_the_html_shows_as_inline_wherever_they_sit():
     (image,) = parse_bytes(raw).attachments
     assert image.content_id == "chart@x"
     assert image.inline is True
+
+
+def test_it_never_joins_a_flowed_quoted_line_to_the_unquoted_line_after_it():
+    raw = (
+        b"From: a@example.com\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\n\r\n"
+        b"> Can you check the invoice \r\n> for March? \r\nI checked it, \r\nall fine.\r\n"
+    )
+    message = parse_bytes(raw)
+    assert message.body_text == "> Can you check the invoice for March? \nI checked it, all fine."

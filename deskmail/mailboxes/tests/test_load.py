@@ -378,3 +378,22 @@ def test_it_exports_a_failed_mailbox_with_its_configured_status():
     assert "status: active" in exported and "failed" not in exported
     assert [o.action for o in load(exported)] == ["unchanged"]
     assert Mailbox.objects.get().status == "failed"
+
+
+BILLION_LAUGHS = "a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']\n" + "".join(
+    f"{chr(98 + n)}: &{chr(98 + n)} [{', '.join(['*' + chr(97 + n)] * 9)}]\n" for n in range(8)
+)
+
+
+@pytest.mark.django_db
+def test_it_refuses_an_alias_expansion_bomb_naming_the_line():
+    """A 1 KB file whose nested aliases would expand to about 1.5 GB."""
+    assert len(BILLION_LAUGHS) < 1024
+    [line] = refused(BILLION_LAUGHS)
+    assert line.startswith("mailboxes.yaml:2: YAML aliases (*a) are not allowed")
+
+
+@pytest.mark.django_db
+def test_it_refuses_a_recursive_alias():
+    [line] = refused("mailboxes: &loop\n  - *loop\n")
+    assert line.startswith("mailboxes.yaml:2: YAML aliases (*loop) are not allowed")

@@ -160,3 +160,17 @@ def test_it_fills_in_a_canned_answers_variables_but_not_secrets() -> None:
     text = render_canned(answer, ticket)
 
     assert text == f"Dear Ann, ticket [SUP#{ticket.number}] & co. "
+
+
+def test_it_keeps_the_images_an_agent_put_in_a_reply_but_not_a_customers_tracker() -> None:
+    mailbox = support_mailbox()
+    ticket, first = customer_ticket(
+        mailbox, html='<p>Hi</p><img src="https://tracker.example/pixel.gif">'
+    )
+    reply = queue_reply(ticket, body_html='<p>See</p><img src="https://cdn.example/logo.png">')
+    forward = queue_forward(first.message, to=["vendor@partner.example"])
+
+    assert ' src="https://cdn.example/logo.png"' in html_of(built(reply))
+    forwarded = html_of(built(forward))
+    assert 'data-remote-src="https://tracker.example/pixel.gif"' in forwarded
+    assert ' src="https://tracker.example' not in forwarded

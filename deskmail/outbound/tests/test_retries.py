@@ -7,6 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from deskmail.connectors.base import Refused
+from deskmail.connectors.errors import ConnectorError
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import queue_reply
 from deskmail.outbound.send import MAX_ATTEMPTS, backoff, retry, send_due, send_one
@@ -125,3 +127,31 @@ def test_it_drains_a_backlog_in_batches_within_one_call() -> None:
 
     assert report.deferred == 5
     assert set(OutboxItem.objects.values_list("attempts", flat=True)) == {1}
+
+
+class _Throttled:
+    """A sender whose service asks for a pause, as Graph does with 429 and Retry-After."""
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send(self, envelope_from: str, recipients: list[str], raw: bytes) -> Refused:
+        raise ConnectorError("Graph throttled sendMail", permanent=False, retry_after=90)
+
+
+def test_it_waits_as_a_throttling_server_asks_without_using_up_the_attempts() -> None:
+    mailbox = support_mailbox()
+    ticket, _ = customer_ticket(mailbox)
+    item = queue_reply(ticket, body_text="Hi")
+
+    for _ in range(MAX_ATTEMPTS + 3):
+        report = send_one(item, factory=lambda mailbox: _Throttled())
+        assert report.deferred == 1
+
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == ("pending", 0)
+    assert item.next_attempt_at >= timezone.now() + dt.timedelta(seconds=80)
+    assert "throttled" in item.last_error

@@ -21,6 +21,7 @@ from deskmail.outbound.queue import queue_reply
 from deskmail.outbound.send import SENDING_TIMEOUT, send_due, send_one
 from deskmail.testing.builders import make_email, make_mailbox
 from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.waiting import eventually
 from deskmail.tickets.models import InternalNote, Ticket
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db]
@@ -156,8 +157,9 @@ def test_it_delivers_each_reply_exactly_once_after_the_server_was_down(
     again = send_due(later + dt.timedelta(hours=1), limit=500)
 
     assert (up.sent, up.deferred, again.sent) == (200, 0, 0)
-    delivered = wait_for_mail(mail_servers, customer, 200)
-    time.sleep(1)  # let anything extra that Postfix still holds arrive before counting
+    wait_for_mail(mail_servers, customer, 200)
+    # Anything extra that Postfix still holds must arrive before counting.
+    eventually(mail_servers.postfix_queue_empty, 60, "Postfix's queue drained")
     delivered = wait_for_mail(mail_servers, customer, 200)
     counts: dict[str, int] = {}
     for msg in delivered:

@@ -7,8 +7,18 @@ from deskmail.testing.builders import make_mailbox
 from deskmail.testing.mailservers import MailAccount, MailServers
 
 
-def imap_mailbox(servers: MailServers, account: MailAccount, **inbound: object) -> Mailbox:
-    """An active mailbox syncing the account's INBOX over plain IMAP on loopback."""
+def imap_mailbox(
+    servers: MailServers,
+    account: MailAccount,
+    *,
+    sections: dict[str, object] | None = None,
+    **inbound: object,
+) -> Mailbox:
+    """An active mailbox syncing the account's INBOX over plain IMAP on loopback.
+
+    `inbound` overrides the inbound settings; `sections` adds other configuration
+    sections (replies, outbound, ...).
+    """
     settings = {
         "protocol": "imap",
         "host": "127.0.0.1",
@@ -19,7 +29,11 @@ def imap_mailbox(servers: MailServers, account: MailAccount, **inbound: object) 
         **inbound,
     }
     mailbox = make_mailbox(
-        name=account.address, key="SUP", address=account.address, inbound=settings
+        name=account.address,
+        key="SUP",
+        address=account.address,
+        inbound=settings,
+        **(sections or {}),
     )
     mailbox.inbound_secret = account.password
     mailbox.save()

@@ -8,6 +8,7 @@ put on the server is stored exactly once, in a ticket of its own.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from deskmail.testing.databases import postgres_required
 from deskmail.testing.mailservers import MailAccount, MailServers
 from deskmail.testing.worker_process import (
     DatabaseUnavailable,
@@ -40,6 +42,8 @@ def worker_db(request: pytest.FixtureRequest) -> Iterator[WorkerDatabase]:
     try:
         db = WorkerDatabase.create(request.param)
     except DatabaseUnavailable as exc:
+        if postgres_required():
+            pytest.fail(f"the PostgreSQL variant needs a server (TEST_DB is set): {exc}")
         pytest.skip(f"the PostgreSQL variant needs a server: {exc}")
     try:
         yield db
@@ -73,6 +77,29 @@ def _wait_for_all(db: WorkerDatabase, worker: WorkerProcess, expected: int) -> N
         raise AssertionError(f"{exc}; stored {_stored(db)}\n{worker.log_tail()}") from None
 
 
+def _one_more_pass(
+    db: WorkerDatabase, worker: WorkerProcess, servers: MailServers, account: MailAccount
+) -> str:
+    """Append one more mail and wait until it is stored: a whole further sync pass has run
+    over the folder, and anything it would fetch twice would be stored by now too."""
+    message_id, raw = numbered_email(0, account.address, tag="sentinel")
+    servers.append(account, raw)
+    try:
+        wait_until(
+            lambda: (
+                db.scalar(
+                    "SELECT COUNT(*) FROM tickets_message WHERE message_id = %s", (message_id,)
+                )
+                == 1
+            ),
+            60,
+            "the sentinel mail stored",
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{worker.log_tail()}") from None
+    return message_id
+
+
 def _assert_exactly_once(
     db: WorkerDatabase, servers: MailServers, account: MailAccount, sent: list[str]
 ) -> None:
@@ -86,15 +113,17 @@ def _assert_exactly_once(
     numbers = [n for (n,) in db.query("SELECT number FROM tickets_ticket ORDER BY number")]
     assert numbers == list(range(1, len(sent) + 1)), "ticket numbers are not 1..N without gaps"
     assert db.scalar("SELECT COUNT(*) FROM ingest_quarantinedmessage") == 0
+    assert db.scalar("SELECT COUNT(*) FROM ingest_inboxitem") == 0
     stored_files = list((db.data_dir / "files" / "raw").rglob("*.eml"))
     assert len(stored_files) == len(sent)
     # The after-fetch action (mark_seen) has reached every message, and the
-    # checkpoint says so.
+    # cursor says so.
     flags = servers.flags(account)
     assert len(flags) == len(sent)
     assert all("\\Seen" in f for f in flags.values())
-    ((last_uid, acked_uid),) = db.query("SELECT last_uid, acked_uid FROM sync_foldercheckpoint")
-    assert last_uid == acked_uid == max(flags)
+    ((value,),) = db.query("SELECT value FROM sync_synccursor")
+    cursor = json.loads(value) if isinstance(value, str) else value
+    assert cursor["last_uid"] == max(flags) and cursor["unacked"] == []
 
 
 def test_it_stores_every_message_once_when_the_worker_is_killed_again_and_again(
@@ -119,11 +148,12 @@ def test_it_stores_every_message_once_when_the_worker_is_killed_again_and_again(
                 print(f"killed at {before} stored")
                 worker.start()
         _wait_for_all(worker_db, worker, KILLED_MESSAGES)
-        time.sleep(2)  # a few more passes: nothing may be fetched twice
+        sentinel = _one_more_pass(worker_db, worker, mail_servers, mail_account)
     finally:
         worker.stop()
     assert worker.starts == 6
-    _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
+    sent = [mid for mid, _ in mails] + [sentinel]
+    _assert_exactly_once(worker_db, mail_servers, mail_account, sent)
 
 
 def test_it_stores_every_message_once_when_dovecot_restarts_mid_sync(
@@ -142,11 +172,12 @@ def test_it_stores_every_message_once_when_dovecot_restarts_mid_sync(
             restarts += 1
         assert restarts >= 1, "the sync ended before Dovecot could be restarted"
         _wait_for_all(worker_db, worker, OTHER_MESSAGES)
-        time.sleep(2)
+        sentinel = _one_more_pass(worker_db, worker, mail_servers, mail_account)
         assert worker.alive(), worker.log_tail()
     finally:
         worker.stop()
-    _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
+    sent = [mid for mid, _ in mails] + [sentinel]
+    _assert_exactly_once(worker_db, mail_servers, mail_account, sent)
 
 
 def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
@@ -165,11 +196,12 @@ def test_it_stores_every_message_once_when_the_database_is_briefly_unreachable(
             outages += 1
         assert outages >= 1, "the sync ended before the database could be taken away"
         _wait_for_all(worker_db, worker, OTHER_MESSAGES)
-        time.sleep(2)
+        sentinel = _one_more_pass(worker_db, worker, mail_servers, mail_account)
         assert worker.alive(), worker.log_tail()
     finally:
         worker.stop()
-    _assert_exactly_once(worker_db, mail_servers, mail_account, [mid for mid, _ in mails])
+    sent = [mid for mid, _ in mails] + [sentinel]
+    _assert_exactly_once(worker_db, mail_servers, mail_account, sent)
 
 
 def test_it_notices_mail_that_arrives_just_before_idle_begins(mail_servers, mail_account):

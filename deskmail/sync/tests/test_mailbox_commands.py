@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import health
-from deskmail.sync.models import FolderCheckpoint
+from deskmail.sync.models import SyncCursor
 from deskmail.testing.builders import make_mailbox
 
 
@@ -22,7 +22,7 @@ def _call(*args: str) -> str:
 @pytest.mark.django_db
 def test_status_shows_the_failure_with_the_servers_words_and_the_backlog():
     mailbox = make_mailbox(inbound={"protocol": "imap", "host": "imap.example.com", "max_tries": 1})
-    FolderCheckpoint.objects.create(mailbox=mailbox, folder="INBOX", backlog=7)
+    SyncCursor.objects.create(mailbox=mailbox, backlog=7)
     health.record_failure(mailbox, "IMAP login refused", "[AUTHENTICATIONFAILED] Nope.")
     output = _call("mailboxes", "status")
     assert "failed: IMAP login refused ([AUTHENTICATIONFAILED] Nope.)" in output
@@ -80,5 +80,5 @@ def test_test_shows_the_servers_words_when_the_login_is_refused(mail_servers, ma
 @pytest.mark.django_db
 def test_test_names_the_known_mailboxes_for_an_unknown_name():
     make_mailbox(name="support")
-    with pytest.raises(CommandError, match=r"no mailbox named nope \(known: support\)"):
+    with pytest.raises(CommandError, match=r"no mailbox named 'nope'; known mailboxes: support"):
         _call("mailboxes", "test", "nope")

@@ -11,8 +11,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
+from deskmail.ingest.inbox import drain
+from deskmail.ingest.models import InboxItem
 from deskmail.sync.receiver import DeliveryHandler, smtp_kwargs
 from deskmail.testing.builders import make_email, make_mailbox, message_id_of
+from deskmail.tickets.blobs import read_raw
 from deskmail.tickets.models import Delivery, Message, Ticket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,14 +59,19 @@ def test_it_rejects_an_unknown_recipient_at_rcpt(receiver):
     assert code == 550 and b"5.1.1" in reply
 
 
-def test_it_stores_forwarded_mail_as_a_ticket_before_answering(receiver):
+def test_it_stores_forwarded_mail_in_the_inbox_before_answering(receiver):
     port, lmtp = receiver
     make_mailbox()
     raw = make_email(to="support@example.com", subject="Forwarded to us")
     with _client(port, lmtp) as client:
         refused = client.sendmail("ann@acme.example", ["support@example.com"], raw)
     assert refused == {}
-    # 250 came after the commit: the ticket is there as soon as the client returns.
+    # 250 came after the commit: the mail is safe in the inbox as soon as the client returns,
+    # and the pipeline makes it a ticket.
+    (row,) = InboxItem.objects.all()
+    assert message_id_of(raw).encode() in read_raw(row.raw_sha256)  # as SMTP carried it
+    assert row.delivered_to == "support@example.com"
+    drain()
     assert Ticket.objects.get().title == "Forwarded to us"
 
 
@@ -79,6 +87,7 @@ def test_it_keeps_one_message_for_two_of_our_addresses_and_lists_both_deliveries
     else:
         with _client(port, lmtp) as client:
             client.sendmail("ann@acme.example", ["support@example.com", "sales@example.com"], raw)
+    drain()
     message = Message.objects.get(message_id=message_id_of(raw))
     assert Ticket.objects.count() == 1
     addresses = sorted(Delivery.objects.filter(message=message).values_list("address", flat=True))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.utils import timezone
 
-from deskmail.mailboxes.models import Mailbox
-from deskmail.sync.connect import connector_for
-from deskmail.sync.models import FolderCheckpoint, SeenUidl
+from deskmail.mailboxes.models import Mailbox, request_retry
+from deskmail.sync.models import SyncCursor
+from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.runner import MailboxRunner
 from deskmail.sync.tests.helpers import imap_mailbox
 from deskmail.testing.builders import make_email, make_mailbox, message_id_of
@@ -20,10 +22,13 @@ pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def run_mailbox() -> Iterator[Callable[[Mailbox], MailboxRunner]]:
+    """Start a mailbox's runner, with the inbox processor a worker runs beside it."""
+    processor = InboxProcessor("test-worker")
+    processor.start()
     runners: list[MailboxRunner] = []
 
     def start(mailbox: Mailbox) -> MailboxRunner:
-        runner = MailboxRunner(mailbox.pk, "test-worker", connector_for)
+        runner = MailboxRunner(mailbox.pk, "test-worker", on_accepted=processor.wake)
         runners.append(runner)
         runner.start()
         return runner
@@ -34,6 +39,9 @@ def run_mailbox() -> Iterator[Callable[[Mailbox], MailboxRunner]]:
     for runner in runners:
         runner.join(timeout=15)
         assert not runner.is_alive(), "a runner did not stop"
+    processor.stop()
+    processor.join(timeout=15)
+    assert not processor.is_alive(), "the processor did not stop"
 
 
 def _ticket_subjects() -> list[str]:
@@ -54,8 +62,8 @@ def test_it_turns_mail_appended_to_the_server_into_a_ticket_via_idle(
     assert message.ticket.mailbox_id == mailbox.pk
     # The after-fetch action (mark_seen by default) ran, after the commit.
     eventually(lambda: "\\Seen" in mail_servers.flags(mail_account)[uid])
-    checkpoint = FolderCheckpoint.objects.get(mailbox=mailbox)
-    assert checkpoint.last_uid == uid and checkpoint.acked_uid == uid
+    cursor = SyncCursor.objects.get(mailbox=mailbox).value
+    assert cursor["last_uid"] == uid and cursor["unacked"] == []
 
 
 def test_it_polls_when_idle_is_off(mail_servers, mail_account, run_mailbox):
@@ -118,7 +126,7 @@ def test_it_syncs_pop3_and_deletes_after_storing(mail_servers, mail_account, run
     eventually(lambda: mail_servers.read_mailbox(mail_account) == [])
     assert Message.objects.count() == 1
     # Deleted on the server, so its UIDL no longer needs remembering.
-    eventually(lambda: not SeenUidl.objects.filter(mailbox=mailbox).exists())
+    eventually(lambda: SyncCursor.objects.get(mailbox=mailbox).value.get("seen") == [])
 
 
 def test_it_marks_the_mailbox_failed_with_the_servers_words_after_max_tries(
@@ -183,6 +191,51 @@ def test_it_filters_by_header_and_steps_over_refused_mail_without_touching_it(
     runner = run_mailbox(mailbox)
     eventually(lambda: runner.passes >= 2)
     assert _ticket_subjects() == ["upper"]
-    checkpoint = FolderCheckpoint.objects.get(mailbox=mailbox)
-    assert checkpoint.last_uid == refused and checkpoint.acked_uid == refused
+    cursor = SyncCursor.objects.get(mailbox=mailbox).value
+    assert cursor["last_uid"] == refused and cursor["unacked"] == []
     assert "\\Seen" not in mail_servers.flags(mail_account)[refused]
+
+
+def _fail_for_an_hour(mailbox: Mailbox) -> None:
+    """As the worker leaves a mailbox that kept failing: failed, with a long cool-off ahead."""
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        status=Mailbox.Status.FAILED,
+        consecutive_failures=3,
+        failed_reason="login refused",
+        last_error="login refused",
+        last_error_at=timezone.now(),
+    )
+
+
+def test_it_retries_at_once_after_the_settings_were_fixed(mail_servers, mail_account, run_mailbox):
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, cool_off_minutes=60)
+    _fail_for_an_hour(mailbox)
+    mail_servers.append(mail_account, make_email(to=mail_account.address, subject="Fixed"))
+    mailbox.refresh_from_db()
+    mailbox.config = {**mailbox.config, "display_name": "Support, fixed"}
+    mailbox.save()  # the worker restarts a mailbox's sync on every change like this
+
+    run_mailbox(mailbox)
+
+    eventually(lambda: Ticket.objects.filter(title="Fixed").exists())
+
+
+def test_it_retries_at_once_when_asked_to(mail_servers, mail_account, run_mailbox):
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, cool_off_minutes=60)
+    _fail_for_an_hour(mailbox)
+    mail_servers.append(mail_account, make_email(to=mail_account.address, subject="Again"))
+    request_retry(mailbox)  # `deskmail mailboxes retry NAME`
+
+    run_mailbox(mailbox)
+
+    eventually(lambda: Ticket.objects.filter(title="Again").exists())
+
+
+def test_it_waits_out_the_cool_off_when_nothing_changed(mail_servers, mail_account, run_mailbox):
+    mailbox = imap_mailbox(mail_servers, mail_account, idle=False, cool_off_minutes=60)
+    _fail_for_an_hour(mailbox)
+    runner = run_mailbox(mailbox)
+
+    eventually(lambda: runner._next_attempt is not None, what="the runner planned its retry")
+    assert runner._next_attempt > timezone.now() + dt.timedelta(minutes=59)
+    assert runner.passes == 0

@@ -29,3 +29,18 @@ def test_it_backs_off_exponentially_with_jitter_and_a_ceiling():
     assert all(v == 2.0 for v in first)
     assert all(2.0 <= v <= 32.0 for v in fifth) and len(set(fifth)) > 10
     assert all(backoff_seconds(30, rng=rng) <= 300 for _ in range(50))
+
+
+def test_a_throttled_job_runs_at_most_once_per_period(monkeypatch):
+    from deskmail.sync import jobs
+
+    now = [100.0]
+    monkeypatch.setattr(jobs.time, "monotonic", lambda: now[0])
+    runs = []
+    job = jobs.every(60, lambda: runs.append(now[0]))
+
+    for step in (0, 10, 59.9, 60.1, 61):
+        now[0] = 100.0 + step
+        job()
+
+    assert runs == [100.0, 160.1]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -147,7 +146,8 @@ def test_two_workers_never_sync_one_mailbox_at_once_and_one_takes_over_the_other
         )
         _send_round(mail_servers, accounts, "after", sent)
         wait_until(lambda: _stored(db) == len(sent), 60, "mail still flows to every mailbox")
-        time.sleep(1)
+        sampled = len(sampler.samples)
+        wait_until(lambda: len(sampler.samples) >= sampled + 5, 30, "five more samples")
     finally:
         samples = sampler.stop() if sampler.is_alive() else sampler.samples
         first.stop()

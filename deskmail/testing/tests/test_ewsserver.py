@@ -255,3 +255,19 @@ def test_it_keeps_soft_deleted_items_out_of_the_visible_folders(
     item.soft_delete()
     assert ews.messages("inbox") == [] and ews.messages("deleteditems") == []
     assert [m.raw for m in ews.messages("recoverableitemsdeletions")] == [mime("Soft")]
+
+
+def test_it_tells_its_version_to_a_client_that_guesses_it(ews: EwsServer) -> None:
+    config = Configuration(
+        service_endpoint=ews.url, credentials=Credentials("agent", "Secret-1"), auth_type=BASIC
+    )
+    account = Account(SUPPORT, config=config, autodiscover=False, access_type=DELEGATE)
+    assert account.version.build == Build(15, 1, 2507, 6)
+    assert "ConvertId" in ews.requests
+
+
+def test_it_accepts_a_bearer_token_it_issued_and_refuses_others(ews: EwsServer) -> None:
+    token = ews.issue_token("agent")
+    assert ews.authenticate(f"Bearer {token}") == "agent"
+    ews.revoke_token(token)
+    assert ews.authenticate(f"Bearer {token}") is None

@@ -154,6 +154,21 @@ def test_it_answers_410_for_an_expired_or_unknown_delta_token(
         assert answer.json()["error"]["code"] == "SyncStateNotFound"
 
 
+def test_it_answers_a_repeated_skip_or_delta_token_as_the_first_time(
+    graph: GraphServer, app: requests.Session
+) -> None:
+    ids = [graph.deliver(SHARED, mime(f"Ticket {n}")) for n in range(3)]
+    app.headers["Prefer"] = 'odata.maxpagesize=2, IdType="ImmutableId"'
+    first = app.get(inbox_delta(graph), timeout=5).json()
+    next_link = first["@odata.nextLink"]
+    pages = [app.get(next_link, timeout=5).json() for _ in range(2)]
+    assert [[e["id"] for e in page["value"]] for page in pages] == [ids[2:], ids[2:]]
+    delta_link = pages[0]["@odata.deltaLink"]
+    new = graph.deliver(SHARED, mime("Ticket 3"))
+    for _ in range(2):
+        assert [e["id"] for e in app.get(delta_link, timeout=5).json()["value"]] == [new]
+
+
 def test_it_asks_for_a_full_resync_with_a_location(
     graph: GraphServer, app: requests.Session
 ) -> None:

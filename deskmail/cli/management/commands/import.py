@@ -1,8 +1,11 @@
 """`deskmail import --mailbox NAME PATH...`: bring a mail archive into a mailbox's tickets.
 
 The archive goes through the same pipeline as live mail, as history: nothing
-is acknowledged to the sender. Each message is stored under its archive
-position, so running the same import again adds nothing. Nothing stops the
+is acknowledged to the sender and no rate limit applies. With `--live` it is
+mail arriving now instead (mail recovered after an outage, say): filters,
+loop and rate guards, acknowledgements, all as for a mailbox's own mail.
+Each message is stored under its archive position, so running the same
+import again adds nothing. Nothing stops the
 import: a file that cannot be read is reported, a message a step fails on is
 kept in quarantine and reported, and one stored without a sender or
 Message-ID is flagged. The exit status is non-zero only when nothing at all
@@ -32,6 +35,7 @@ from rich.progress import (
 from rich.text import Text
 
 from deskmail.cli.common import find_mailbox
+from deskmail.ingest import parsing
 from deskmail.ingest.api import IngestResult, Outcome, SourcePosition, ingest_many
 from deskmail.ingest.importers import read_archives
 
@@ -69,6 +73,11 @@ class Command(BaseCommand):
         parser.add_argument("--mailbox", required=True, help="the mailbox's name")
         parser.add_argument(
             "paths", nargs="+", metavar="PATH", help=".eml file, mbox file, Maildir or directory"
+        )
+        parser.add_argument(
+            "--live",
+            action="store_true",
+            help="as mail arriving now (acknowledgements, rate limits), not as history",
         )
         parser.add_argument(
             "--batch-size",
@@ -109,13 +118,18 @@ class Command(BaseCommand):
             task = progress.add_task(f"Importing into {mailbox.name}", total=None)
             # One pipeline batch per call: progress after every batch, and the
             # results (stored messages) let go of at once, so memory stays flat.
-            for chunk in _chunks(items(), batch_size):
-                results = ingest_many(mailbox, chunk, history=True, batch_size=batch_size)
-                for (_, position), result in zip(chunk, results, strict=True):
-                    line = tally.add(position, result)
-                    if line and show_progress:
-                        progress.console.print(f"[yellow]{line}")
-                progress.advance(task, len(chunk))
+            try:
+                for chunk in _chunks(items(), batch_size):
+                    results = ingest_many(
+                        mailbox, chunk, history=not options["live"], batch_size=batch_size
+                    )
+                    for (_, position), result in zip(chunk, results, strict=True):
+                        line = tally.add(position, result)
+                        if line and show_progress:
+                            progress.console.print(f"[yellow]{line}")
+                    progress.advance(task, len(chunk))
+            finally:
+                parsing.close()
         tally.seconds = time.monotonic() - started
         for line in tally.summary(mailbox.name):
             self.stdout.write(line)

@@ -1,4 +1,4 @@
-"""`deskmail mailboxes load FILE.yaml | export [NAME...] | list | status | test NAME`."""
+"""`deskmail mailboxes ACTION`: load, export, list, status, test, retry, authorize, agents."""
 
 from __future__ import annotations
 
@@ -8,16 +8,20 @@ import shutil
 import sys
 from argparse import ArgumentParser
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.table import Table
 
 from deskmail.cli.common import find_mailbox, service_errors
+from deskmail.env import env_str
+from deskmail.mailboxes import connections, grants
 from deskmail.mailboxes.exporting import ExportError, export_yaml
 from deskmail.mailboxes.loading import LoadRefused, load_mailboxes
-from deskmail.mailboxes.models import Mailbox, Membership
+from deskmail.mailboxes.models import Mailbox, Membership, request_retry
 from deskmail.services import people
 from deskmail.services.access import SYSTEM
 
@@ -46,6 +50,31 @@ class Command(BaseCommand):
             "test", help="connect, log in, list folders, count messages, try SMTP login"
         )
         test.add_argument("name", help="the mailbox's name")
+        retry = actions.add_parser(
+            "retry", help="try a failing mailbox again now, without waiting out its cool-off"
+        )
+        retry.add_argument("name", help="the mailbox's name")
+        authorize = actions.add_parser(
+            "authorize",
+            help="connect an OAuth2 mailbox (or reconnect it): sign in at the provider",
+            description="Sign in to the mailbox's account at its OAuth2 provider and keep "
+            "the refresh token, encrypted. Prints the provider's sign-in address; after "
+            "signing in, paste the whole address the browser was sent back to (the page "
+            "there may show an error: the address is what counts). With "
+            "--refresh-token-env, a refresh token obtained elsewhere is used instead.",
+        )
+        authorize.add_argument("name", help="the mailbox's name")
+        authorize.add_argument(
+            "--refresh-token-env",
+            metavar="VAR",
+            help="manual mode: read a refresh token from this environment variable",
+        )
+        authorize.add_argument(
+            "--client-secret-env",
+            metavar="VAR",
+            help="keep the OAuth client secret from this environment variable with the "
+            "account, encrypted (else client_secret_env is read by every process)",
+        )
         agents = actions.add_parser(
             "agents", help="who is on a mailbox's team: list, add or remove people"
         )
@@ -66,6 +95,12 @@ class Command(BaseCommand):
             self.status()
         elif action == "test":
             self.test(options["name"])
+        elif action == "retry":
+            self.retry(options["name"])
+        elif action == "authorize":
+            self.authorize(
+                options["name"], options["refresh_token_env"], options["client_secret_env"]
+            )
         elif action == "agents":
             self.agents(options["change"], options["name"], options["emails"], options)
         else:
@@ -122,31 +157,46 @@ class Command(BaseCommand):
         self._print(table)
 
     def test(self, name: str) -> None:
-        from django.conf import settings
-
-        from deskmail.connectors.testconn import test_inbound, test_outbound
-
-        mailbox = Mailbox.objects.filter(name=name).first()
-        if mailbox is None:
-            known = ", ".join(Mailbox.objects.values_list("name", flat=True)) or "none"
-            raise CommandError(f"no mailbox named {name} (known: {known})")
-        config = mailbox.settings
+        mailbox = find_mailbox(name)
         failed = False
-        sections = [
-            ("inbound", config.inbound, mailbox.inbound_secret, test_inbound),
-            ("outbound", config.outbound, mailbox.outbound_secret, test_outbound),
-        ]
-        for label, part, secret, check in sections:
-            if part is None:
-                self.stdout.write(f"{label}: not configured")
+        for direction, steps in connections.test(mailbox).items():
+            if steps is None:
+                self.stdout.write(f"{direction}: not configured")
                 continue
-            self.stdout.write(f"{label} ({part.protocol}):")
-            for step in check(part, secret or "", ca_file=settings.CA_FILE):
+            part = getattr(mailbox.settings, direction)
+            self.stdout.write(f"{direction} ({part.protocol}):")
+            for step in steps:
                 self.stdout.write(f"  {step}")
                 failed = failed or not step.ok
         if failed:
             raise CommandError(f"mailbox {name}: the connection test failed")
         self.stdout.write(f"mailbox {name}: every step passed")
+
+    def retry(self, name: str) -> None:
+        mailbox = find_mailbox(name)
+        request_retry(mailbox)
+        self.stdout.write(f"mailbox {name}: the worker tries it again within a few seconds")
+
+    def authorize(self, name: str, refresh_var: str | None, secret_var: str | None) -> None:
+        mailbox = find_mailbox(name)
+        secret = _from_env(secret_var, "client secret") if secret_var else ""
+        try:
+            if refresh_var:
+                token = _from_env(refresh_var, "refresh token")
+                grant = grants.connect_with_refresh_token(mailbox, token, client_secret=secret)
+            else:
+                pending = grants.start(mailbox, token_urlsafe(16), client_secret=secret)
+                self.stdout.write("Open this address in a browser, sign in and allow access:")
+                self.stdout.write(pending.url)
+                self.stdout.write("Then paste the address the browser was sent back to:")
+                self.stdout.flush()
+                answer = sys.stdin.readline().strip()
+                query = dict(parse_qsl(urlsplit(answer).query))
+                grant = grants.finish(mailbox, pending.verifier, query, client_secret=secret)
+        except grants.GrantError as exc:
+            raise CommandError(f"mailbox {name}: {exc}") from None
+        who = f" as {grant.account}" if grant.account else ""
+        self.stdout.write(f"mailbox {name}: connected{who}; the tokens are kept encrypted")
 
     def agents(self, change: str, name: str, emails: list[str], options: dict[str, Any]) -> None:
         mailbox = find_mailbox(name)
@@ -154,10 +204,10 @@ class Command(BaseCommand):
             raise CommandError(f"mailboxes agents {change} needs at least one address")
         with service_errors():
             if change == "add":
-                role = (
+                joins = (
                     Membership.Role.SUPERVISOR if options["supervisor"] else Membership.Role.AGENT
                 )
-                added = people.add_to_team(SYSTEM, mailbox, emails, role)
+                added = people.add_to_team(SYSTEM, mailbox, emails, joins)
                 self.stdout.write(f"{name}: added {', '.join(added) or 'nobody new'}")
             elif change == "remove":
                 removed = people.remove_from_team(SYSTEM, mailbox, emails)
@@ -184,3 +234,10 @@ class Command(BaseCommand):
         buffer = io.StringIO()
         Console(file=buffer, width=width, force_terminal=terminal, highlight=False).print(table)
         self.stdout.write(buffer.getvalue(), ending="")
+
+
+def _from_env(variable: str, what: str) -> str:
+    value = env_str(variable)
+    if not value:
+        raise CommandError(f"the environment variable {variable} (the {what}) is empty")
+    return value

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from deskmail.sync.connect import connector_for
+from deskmail.core.crypto import unreadable_secrets
+from deskmail.core.lifecycle import StopRequest
+from deskmail.ingest import parsing
 from deskmail.sync.jobs import periodic_jobs
+from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.runner import MailboxRunner
-from deskmail.sync.supervisor import Supervisor
+from deskmail.sync.supervisor import Supervisor, worker_name
 
 
 class Command(BaseCommand):
@@ -21,20 +23,47 @@ class Command(BaseCommand):
         parser.add_argument("--tick", type=float, default=2.0, help="seconds between checks")
 
     def handle(self, *args: object, capacity: int, tick: float, **options: object) -> None:
-        stop = threading.Event()
-
-        def request_stop(signum: int, frame: object) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        request = StopRequest().install()
+        for secret in unreadable_secrets():
+            self.stderr.write(
+                f"deskmail worker: {secret} cannot be decrypted with DESKMAIL_ENCRYPTION_KEYS; "
+                "its mailbox fails until the key is set or the secret entered again"
+            )
+        owner = worker_name()
+        processor = InboxProcessor(owner)
         supervisor = Supervisor(
             runner_factory=lambda mailbox_id, owner: MailboxRunner(
-                mailbox_id, owner, connector_for
+                mailbox_id, owner, on_accepted=processor.wake
             ),
+            owner=owner,
             capacity=capacity,
             tick_seconds=tick,
             periodic_jobs=periodic_jobs(),
         )
         self.stdout.write(f"deskmail worker {supervisor.owner}: running (Ctrl-C stops)")
-        supervisor.run(stop)
+        stop = threading.Event()
+        running = threading.Thread(target=supervisor.run, args=(stop,), name="supervisor")
+        processor.start()
+        running.start()
+        try:
+            request.wait(until=_ended(running))
+        finally:
+            stop.set()  # here, in ordinary code: never inside the signal handler
+            running.join()
+            processor.stop()
+            processor.join(timeout=30)
+            parsing.close()
+            request.done()
+        self.stdout.write(f"deskmail worker {supervisor.owner}: stopped")
+
+
+def _ended(thread: threading.Thread) -> threading.Event:
+    """An event set when the thread ends by itself (a crash must not leave us waiting)."""
+    ended = threading.Event()
+
+    def watch() -> None:
+        thread.join()
+        ended.set()
+
+    threading.Thread(target=watch, daemon=True, name="supervisor-watch").start()
+    return ended

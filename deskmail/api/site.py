@@ -1,0 +1,82 @@
+"""The API object: authentication, the rate limit, idempotency, problem errors, the routers.
+
+/api/openapi.json   the OpenAPI 3 schema
+/api/docs           interactive documentation (Swagger UI, served from our own files)
+/api/v1/...         version 1
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import NinjaAPI
+from ninja.operation import Operation
+
+from deskmail.api import idempotency, inputs, openapi, problems, ratelimit
+from deskmail.api.auth import BearerToken, ConsoleSession
+from deskmail.api.parsing import ObjectParser
+from deskmail.api.rendering import PydanticJSONRenderer
+from deskmail.api.v1 import (
+    canned,
+    catalog,
+    mailboxes,
+    messages,
+    outbox,
+    people,
+    replies,
+    tickets,
+    webhooks,
+)
+
+DESCRIPTION = """\
+The REST API of deskmail: tickets, messages, replies, notes, contacts, the
+outbox, mailboxes and webhooks, with exactly the permissions of the person
+whose token it is.
+
+Send a personal access token (`deskmail tokens create EMAIL`) as
+`Authorization: Bearer <token>`. Errors are `application/problem+json` and
+name the field to correct. Lists are cut into pages by a cursor: pass the
+`next_cursor` of one page as `?cursor=` to get the next. Every POST accepts an
+`Idempotency-Key` header: a retry with the same key creates nothing twice.
+"""
+
+
+class DeskmailAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        return openapi.finish(super().get_openapi_schema(**kwargs))
+
+    def get_openapi_operation_id(self, operation: Operation) -> str:
+        return operation.view_func.__name__
+
+
+def build() -> DeskmailAPI:
+    api = DeskmailAPI(
+        title="deskmail API",
+        version="1",
+        description=DESCRIPTION,
+        urls_namespace="api",
+        auth=[BearerToken(), ConsoleSession()],
+        parser=ObjectParser(),
+        renderer=PydanticJSONRenderer(),
+    )
+    problems.install(api)
+    # Applied in this order around each operation: the rate limit outermost.
+    api.add_decorator(inputs.storable, mode="view")
+    api.add_decorator(idempotency.once, mode="view")
+    api.add_decorator(ratelimit.limited, mode="view")
+    for module in (
+        tickets,
+        messages,
+        replies,
+        catalog,
+        canned,
+        outbox,
+        mailboxes,
+        webhooks,
+        people,
+    ):
+        api.add_router("v1", module.router)
+    return api
+
+
+api = build()
