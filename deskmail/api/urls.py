@@ -12,5 +12,5 @@ def unknown(request: HttpRequest, rest: str) -> HttpResponse:
 
 urlpatterns = [
     path("api/", api.urls),
-    re_path(r"^api/(?P<rest>.*)$", unknown),
+    re_path(r"^api/(?P<rest>.*)$", unknown, name="api-unknown"),
 ]
