@@ -217,10 +217,11 @@ class LiveStore(Store):
         query = Ticket.objects.filter(number=number).select_related("contact")
         if mailbox is not None:
             query = query.filter(mailbox=mailbox)
-        return query.first()
+        return _surviving(query.first())
 
     def ticket_by_identity(self, mailbox: Mailbox, key: str) -> Ticket | None:
-        return Ticket.objects.filter(mailbox=mailbox, identity_key=key).order_by("-number").first()
+        found = Ticket.objects.filter(mailbox=mailbox, identity_key=key).order_by("-number")
+        return _surviving(found.first())
 
     def ticket_by_subject(
         self,
@@ -311,3 +312,20 @@ class LiveStore(Store):
             sender=message.from_address,
             subject=message.subject,
         )
+
+
+# Merges can chain (A into B, later B into C); more hops than this is a cycle or damage.
+_MAX_MERGE_HOPS = 20
+
+
+def _surviving(ticket: Ticket | None) -> Ticket | None:
+    """The ticket a merge put this one's thread into (itself when it was never merged).
+
+    A reply that names a merged ticket only by its number or identity belongs where
+    its messages went; replies naming a Message-ID find it there already.
+    """
+    hops = 0
+    while ticket is not None and ticket.merged_into_id is not None and hops < _MAX_MERGE_HOPS:
+        ticket = Ticket.objects.select_related("contact").get(pk=ticket.merged_into_id)
+        hops += 1
+    return ticket

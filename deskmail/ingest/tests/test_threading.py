@@ -314,3 +314,17 @@ def test_it_measures_the_window_from_arrival_when_the_date_is_missing(support):
     b = ingest(support, make_email(sender=ANN, subject="Login fails", with_date=False))
     assert (b.outcome, b.ticket.pk) == ("appended", a.ticket.pk)
     assert b.message.date is None
+
+
+def test_a_reply_naming_a_merged_ticket_by_its_tag_joins_the_ticket_it_was_merged_into(support):
+    from deskmail.services import merging
+    from deskmail.services.access import SYSTEM
+
+    first = ingest(support, make_email(sender=ANN, subject="Invoice missing"))
+    second = ingest(support, make_email(sender=ANN, subject="Where is my invoice?"))
+    merging.merge(SYSTEM, first.ticket, second.ticket)
+    later = ingest(support, make_email(sender=ANN, subject=f"[SUP#{first.ticket.number}] any news"))
+
+    assert later.outcome == "appended"
+    assert later.ticket.pk == second.ticket.pk
+    assert Ticket.objects.get(pk=first.ticket.pk).status == "closed"
