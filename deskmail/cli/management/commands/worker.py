@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from deskmail.core.crypto import unreadable_secrets
 from deskmail.core.lifecycle import StopRequest
 from deskmail.ingest import parsing
-from deskmail.sync.jobs import periodic_jobs
+from deskmail.services.handover import housekeeping
+from deskmail.sync.jobs import every, periodic_jobs
 from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.runner import MailboxRunner
 from deskmail.sync.supervisor import Supervisor, worker_name
@@ -38,7 +39,8 @@ class Command(BaseCommand):
             owner=owner,
             capacity=capacity,
             tick_seconds=tick,
-            periodic_jobs=periodic_jobs(),
+            # Due transfers and snoozes move even when no console is open.
+            periodic_jobs=[*periodic_jobs(), every(15, housekeeping)],
         )
         self.stdout.write(f"deskmail worker {supervisor.owner}: running (Ctrl-C stops)")
         stop = threading.Event()
