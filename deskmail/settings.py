@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "deskmail.events",
     "deskmail.ingest",
     "deskmail.outbound",
+    "deskmail.suggest",
     "deskmail.sync",
     "deskmail.msgraph",
     "deskmail.cli",

@@ -181,6 +181,8 @@ class ConsoleConfig(Strict):
     notify_shake: bool = False
     # Variables: {source} (the mailbox), {sender}, {queue}, {subject}.
     notify_template: str = "New mail from {sender} in {source}: {subject}"
+    # Suggested answers (earlier replies and canned answers) beside the reply composer.
+    suggestions: bool = True
 
     @field_validator("notify_template")
     @classmethod

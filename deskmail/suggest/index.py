@@ -1,0 +1,107 @@
+"""Building the index: the pair a resolved ticket yields, a canned answer's pair, all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db import transaction
+
+from deskmail.outbound.models import CannedAnswer
+from deskmail.suggest.models import Pair, Term
+from deskmail.suggest.text import term_counts
+from deskmail.tickets.models import Message, Ticket
+
+
+def text_of(message: Message) -> str:
+    """What a person wrote in a message: its reply part, else the whole text."""
+    return (message.reply_text or message.body_text or "").strip()
+
+
+def exchange(ticket: Ticket) -> tuple[Message, Message] | None:
+    """The customer's last message before the agent's reply that preceded resolution."""
+    messages = list(
+        ticket.messages.filter(excluded=False, bounce=False).order_by("received_at", "id")
+    )
+    for at in range(len(messages) - 1, -1, -1):
+        answer = messages[at]
+        if answer.direction != Message.Direction.OUT or not text_of(answer):
+            continue
+        for question in reversed(messages[:at]):
+            if (
+                question.direction == Message.Direction.IN
+                and not question.auto_submitted
+                and text_of(question)
+            ):
+                return question, answer
+        return None
+    return None
+
+
+def _store(pair: Pair, question: str, answer: str) -> Pair:
+    counts = term_counts(question)
+    pair.question, pair.answer, pair.length = question, answer, sum(counts.values())
+    with transaction.atomic():
+        pair.save()
+        Term.objects.filter(pair=pair).delete()
+        Term.objects.bulk_create(
+            Term(pair=pair, term=term, count=count) for term, count in counts.items()
+        )
+    return pair
+
+
+def index_ticket(pk: int) -> Pair | None:
+    """Index a resolved (or closed) ticket's exchange; None when it has none."""
+    ticket = Ticket.objects.filter(pk=pk).first()
+    if ticket is None or not ticket.is_closed or ticket.merged_into_id is not None:
+        return None
+    found = exchange(ticket)
+    if found is None:
+        Pair.objects.filter(ticket_id=pk).delete()
+        return None
+    question, answer = found
+    pair = Pair.objects.filter(ticket_id=pk).first() or Pair(ticket=ticket)
+    pair.mailbox_id = ticket.mailbox_id
+    return _store(pair, f"{ticket.title}\n{text_of(question)}", text_of(answer))
+
+
+def index_canned(pk: int) -> Pair | None:
+    """Index a canned answer: its name is the question it answers, its text the answer."""
+    row = CannedAnswer.objects.filter(pk=pk).first()
+    if row is None:
+        return None
+    pair = Pair.objects.filter(canned_id=pk).first() or Pair(canned=row)
+    pair.mailbox_id = row.mailbox_id
+    return _store(pair, f"{row.name}\n{row.body}", row.body)
+
+
+def sources() -> tuple[list[int], list[int]]:
+    """What a full reindex covers: closed tickets (not merged away) and canned answers."""
+    tickets = Ticket.objects.filter(
+        status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED], merged_into__isnull=True
+    )
+    return (
+        list(tickets.order_by("id").values_list("id", flat=True)),
+        list(CannedAnswer.objects.order_by("id").values_list("id", flat=True)),
+    )
+
+
+def reindex() -> Iterator[tuple[int, int]]:
+    """Rebuild every pair; yields (done, total) after each source. Pairs whose source
+    no longer yields one are removed; feedback on shown suggestions is kept."""
+    tickets, canned = sources()
+    total = len(tickets) + len(canned)
+    kept: set[int] = set()
+    done = 0
+    for pk in tickets:
+        pair = index_ticket(pk)
+        if pair is not None:
+            kept.add(pair.pk)
+        done += 1
+        yield done, total
+    for pk in canned:
+        pair = index_canned(pk)
+        if pair is not None:
+            kept.add(pair.pk)
+        done += 1
+        yield done, total
+    Pair.objects.exclude(pk__in=kept).delete()

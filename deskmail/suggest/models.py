@@ -1,0 +1,97 @@
+"""The suggestion index (pairs and their words) and the suggestions shown, with feedback."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Pair(models.Model):
+    """A question and the answer that settled it: a resolved ticket's, or a canned answer."""
+
+    # The mailbox whose tickets it came from; null for a global canned answer.
+    mailbox = models.ForeignKey(
+        "mailboxes.Mailbox", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    ticket = models.OneToOneField(
+        "tickets.Ticket",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suggestion_pair",
+    )
+    canned = models.OneToOneField(
+        "outbound.CannedAnswer",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="suggestion_pair",
+    )
+    question = models.TextField(blank=True, default="")
+    answer = models.TextField()
+    # How many ranking words the question has (BM25's document length).
+    length = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ticket__isnull=False, canned__isnull=True)
+                | models.Q(ticket__isnull=True, canned__isnull=False),
+                name="suggest_pair_one_source",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.pk} ({'canned' if self.canned_id else 'ticket'})"
+
+
+class Term(models.Model):
+    """One word of a pair's question and how often it occurs: the inverted index."""
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="terms")
+    term = models.CharField(max_length=64)
+    count = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["term", "pair"], name="suggest_term_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.term}×{self.count}"
+
+
+class Suggestion(models.Model):
+    """An answer suggested to one person for a ticket's latest customer message.
+
+    Keyed on that message: once a newer one arrives, these are never shown again.
+    The text is kept as shown, so feedback still reads right after the index changes.
+    """
+
+    class Vote(models.TextChoices):
+        NONE = ""
+        UP = "up"
+        DOWN = "down"
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey("tickets.Message", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    pair = models.ForeignKey(
+        Pair, null=True, blank=True, on_delete=models.SET_NULL, related_name="suggestions"
+    )
+    rank = models.IntegerField()
+    score = models.FloatField()
+    text = models.TextField()
+    vote = models.CharField(max_length=4, choices=Vote.choices, blank=True, default="")
+    inserted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["rank", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "message", "user", "rank"], name="one_suggestion_per_rank"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"suggestion {self.rank} on {self.ticket_id}"
