@@ -24,6 +24,7 @@ from deskmail.api.v1 import (
     outbox,
     people,
     replies,
+    suggestions,
     tickets,
     webhooks,
 )
@@ -74,6 +75,7 @@ def build() -> DeskmailAPI:
         mailboxes,
         webhooks,
         people,
+        suggestions,
     ):
         api.add_router("v1", module.router)
     return api

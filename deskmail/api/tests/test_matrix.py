@@ -16,7 +16,7 @@ import pytest
 from django.db import transaction
 
 from deskmail.api.tests.conftest import PERSONAS, Callers, customer_ticket
-from deskmail.services import actions, canned, webhooks
+from deskmail.services import actions, canned, suggestions, webhooks
 from deskmail.services import tokens as access_tokens
 from deskmail.services.access import SYSTEM
 from deskmail.webhooks.fanout import fan_out
@@ -27,6 +27,7 @@ ALL = (200, 200, 200, 200)
 NORTH = (200, 200, 200, 404)  # Ada, Sam, Nora see North; Stan does not
 ADMIN = (200, 403, 403, 403)
 ADMIN_NORTH = (200, 403, 403, 404)
+MINE = (404, 404, 200, 404)  # what only Nora was shown
 
 
 def created(statuses: tuple[int, ...]) -> tuple[int, ...]:
@@ -49,6 +50,7 @@ class World:
     webhook: int
     delivery: str
     nora_token: int
+    suggestion: int
     mailbox: str = "north"
 
 
@@ -64,6 +66,9 @@ def world(team, api) -> World:
     endpoint, _ = webhooks.create(ada, "https://hooks.example.com/in")
     actions.note(ada, north, "made after the endpoint")
     fan_out()
+    canned.create(ada, name="Printer broken", body="Switch it off and on.", mailbox="north")
+    list(suggestions.reindex(SYSTEM))
+    shown = suggestions.for_ticket(team.actor(team.nora), north)
     message = north.messages.order_by("id").first()
     return World(
         north=north.number,
@@ -76,6 +81,7 @@ def world(team, api) -> World:
         webhook=endpoint.pk,
         delivery=str(endpoint.deliveries.get().delivery_id),
         nora_token=access_tokens.tokens(SYSTEM, everyone=True).get(user=team.nora).pk,
+        suggestion=shown[0].id,
     )
 
 
@@ -101,6 +107,10 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "attachments/{attachment}/content", None, NORTH),
     ("POST", "tickets/{north}/replies", {"body_text": "Fixed."}, created(NORTH)),
     ("GET", "tickets/{north}/notes", None, NORTH),
+    ("GET", "tickets/{north}/suggestions", None, NORTH),
+    # A suggestion belongs to the person it was shown to (Nora here).
+    ("POST", "tickets/{north}/suggestions/{suggestion}/feedback", {"vote": "up"}, MINE),
+    ("POST", "tickets/{north}/suggestions/{suggestion}/draft", None, MINE),
     ("POST", "tickets/{north}/notes", {"body": "Call back."}, created(NORTH)),
     ("POST", "tickets/{north}/forwards", {"to": ["vendor@example.net"]}, created(NORTH)),
     ("GET", "queues", None, ALL),
