@@ -47,6 +47,16 @@ urlpatterns = [
     path("t/<int:number>/forward/", compose.forward_message, name="ticket-forward"),
     path("t/<int:number>/draft/", compose.save_draft, name="ticket-draft"),
     path("t/<int:number>/presence/", compose.presence, name="ticket-presence"),
+    path(
+        "t/<int:number>/suggestions/<int:suggestion>/draft/",
+        compose.suggestion_draft,
+        name="suggestion-draft",
+    ),
+    path(
+        "t/<int:number>/suggestions/<int:suggestion>/vote/",
+        compose.suggestion_vote,
+        name="suggestion-vote",
+    ),
     path("outbox/<int:outbox>/undo/", compose.undo_send, name="outbox-undo"),
     path("outbox/<int:outbox>/retry/", compose.retry_outbox, name="outbox-retry"),
     # a message's content and files

@@ -193,18 +193,31 @@ def appended(body: str, text: str) -> str:
     return (body.rstrip() + "\n\n" + text).strip() if body.strip() else text
 
 
-def insert_as_draft(actor: Actor, ticket: Ticket, pk: int) -> Draft | None:
-    """Append the suggestion to the person's reply draft (saved through the drafts)."""
+def insert_as_draft(
+    actor: Actor,
+    ticket: Ticket,
+    pk: int,
+    *,
+    to: str | None = None,
+    cc: str | None = None,
+    body: str | None = None,
+) -> Draft | None:
+    """Append the suggestion to the person's reply draft (saved through the drafts).
+
+    `to`, `cc` and `body` are what the composer holds now, when it is open; else the
+    saved draft's, else the recipients rules' defaults and an empty text.
+    """
     text = insert(actor, ticket, pk)
     draft = compose.draft_for(actor, ticket, Draft.Kind.REPLY)
     defaults = compose.recipients(ticket)
+    if to is None:
+        to = draft.to if draft else ", ".join(defaults.to)
+    if cc is None:
+        cc = draft.cc if draft else ", ".join(defaults.cc)
+    if body is None:
+        body = draft.body if draft else ""
     return compose.save_draft(
-        actor,
-        ticket,
-        Draft.Kind.REPLY,
-        to=draft.to if draft else ", ".join(defaults.to),
-        cc=draft.cc if draft else ", ".join(defaults.cc),
-        body=appended(draft.body if draft else "", text),
+        actor, ticket, Draft.Kind.REPLY, to=to, cc=cc, body=appended(body, text)
     )
 
 

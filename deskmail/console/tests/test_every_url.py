@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from deskmail.console.tests.conftest import NORTH_SECRET, World, north_mail
 from deskmail.services import merging
+from deskmail.suggest.models import Suggestion
 from deskmail.tickets.models import TicketMerge
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +42,16 @@ NEUTRAL = {
     "rest": "v1/nothing-here",
 }
 # Parameters that name an object of North: Stan must get 404 for every one.
-OBJECTS = ("number", "message", "attachment", "outbox", "merge", "object_id", "id")
+OBJECTS = (
+    "number",
+    "message",
+    "attachment",
+    "outbox",
+    "merge",
+    "object_id",
+    "id",
+    "suggestion",
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,18 @@ def _routes(
 ROUTES = [r for r in _routes(get_resolver().url_patterns) if not r.name.startswith(API)]
 
 
+def _suggestion(world: World) -> Suggestion:
+    """An answer suggested to Nora on North's ticket."""
+    row, _ = Suggestion.objects.get_or_create(
+        ticket=world.ticket,
+        message=world.message,
+        user=world.team.nora,
+        rank=1,
+        defaults={"score": 1.0, "text": "Try turning it off and on."},
+    )
+    return row
+
+
 def _samples(world: World) -> dict[str, Any]:
     """North's object for each parameter name used by a console address."""
     merge = TicketMerge.objects.filter(target=world.ticket).first()
@@ -95,6 +117,7 @@ def _samples(world: World) -> dict[str, Any]:
         "field": "status",
         "object_id": world.ticket.pk,
         "id": world.team.nora.pk,
+        "suggestion": _suggestion(world).pk,
         **NEUTRAL,
     }
 

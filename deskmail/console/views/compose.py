@@ -21,7 +21,7 @@ from deskmail.console.forms.compose import (
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.outbound.models import OutboxItem
-from deskmail.services import access, actions, compose
+from deskmail.services import access, actions, compose, suggestions
 from deskmail.services.errors import Invalid
 from deskmail.tickets.models import Draft, Message, Ticket
 
@@ -97,6 +97,7 @@ def composer_context(
         "replying": [] if read_only else compose.replying(actor, ticket),
         "undo_seconds": ticket.mailbox.settings.console.undo_send_seconds,
         "read_only": read_only,
+        "suggestions": [] if read_only else suggestions.for_ticket(actor, ticket),
     }
 
 
@@ -125,6 +126,8 @@ def send_reply(request: ConsoleRequest, number: int) -> HttpResponse:
     form = ReplyForm(request.POST, request.FILES, mailbox=ticket.mailbox)
     if "insert" in request.POST:
         return _insert_canned(request, ticket, form)
+    if request.POST.get("suggestion", "").isdigit():
+        return _insert_suggestion(request, ticket, int(request.POST["suggestion"]))
     if not form.is_valid():
         return _composer(request, ticket, status=422, mode="reply", reply_form=form)
     data = form.cleaned_data
@@ -173,6 +176,48 @@ def _insert_canned(request: ConsoleRequest, ticket: Ticket, form: ReplyForm) -> 
             request.actor, ticket, Draft.Kind.REPLY, to=data["to"], cc=data["cc"], body=data["body"]
         )
     return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=data))
+
+
+def _written(request: ConsoleRequest) -> dict[str, str]:
+    """What the reply composer held when one of its buttons was pressed."""
+    return {k: request.POST.get(k, "") for k in ("to", "cc", "body", "status", "opened_at")}
+
+
+def _insert_suggestion(request: ConsoleRequest, ticket: Ticket, pk: int) -> HttpResponse:
+    """Put a suggested answer into the reply, after what was written (nothing is sent)."""
+    data = _written(request)
+    data["body"] = suggestions.appended(data["body"], suggestions.insert(request.actor, ticket, pk))
+    return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=data))
+
+
+@console_view
+@require_POST
+def suggestion_draft(request: ConsoleRequest, number: int, suggestion: int) -> HttpResponse:
+    """Save the reply draft with a suggested answer appended (the composer's text kept)."""
+    ticket = access.ticket(request.actor, number)
+    data = _written(request)
+    opened = "body" in request.POST
+    suggestions.insert_as_draft(
+        request.actor,
+        ticket,
+        suggestion,
+        to=data["to"] if opened else None,
+        cc=data["cc"] if opened else None,
+        body=data["body"] if opened else None,
+    )
+    messages.success(request, "The suggested answer is in your reply draft; nothing was sent.")
+    return redirect(f"/t/{number}/?compose=reply#composer")
+
+
+@console_view
+@require_POST
+def suggestion_vote(request: ConsoleRequest, number: int, suggestion: int) -> HttpResponse:
+    """👍 or 👎 on a suggested answer; the composer comes back as it was."""
+    ticket = access.ticket(request.actor, number)
+    suggestions.feedback(request.actor, ticket, suggestion, vote=request.POST.get("vote", ""))
+    if "body" not in request.POST:
+        return redirect(f"/t/{number}/?compose=reply#composer")
+    return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=_written(request)))
 
 
 @console_view
