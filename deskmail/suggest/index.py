@@ -85,23 +85,19 @@ def sources() -> tuple[list[int], list[int]]:
     )
 
 
-def reindex() -> Iterator[tuple[int, int]]:
-    """Rebuild every pair; yields (done, total) after each source. Pairs whose source
-    no longer yields one are removed; feedback on shown suggestions is kept."""
+def reindex(batch: int = 200) -> Iterator[tuple[int, int]]:
+    """Rebuild every pair; yields (done, total) after each batch. Pairs whose source
+    no longer yields one are removed; feedback on shown suggestions is kept.
+
+    One transaction per batch: a commit per pair would make a large history slow."""
     tickets, canned = sources()
-    total = len(tickets) + len(canned)
+    jobs = [(index_ticket, pk) for pk in tickets] + [(index_canned, pk) for pk in canned]
     kept: set[int] = set()
-    done = 0
-    for pk in tickets:
-        pair = index_ticket(pk)
-        if pair is not None:
-            kept.add(pair.pk)
-        done += 1
-        yield done, total
-    for pk in canned:
-        pair = index_canned(pk)
-        if pair is not None:
-            kept.add(pair.pk)
-        done += 1
-        yield done, total
+    for start in range(0, len(jobs), batch):
+        with transaction.atomic():
+            for job, pk in jobs[start : start + batch]:
+                pair = job(pk)
+                if pair is not None:
+                    kept.add(pair.pk)
+        yield min(start + batch, len(jobs)), len(jobs)
     Pair.objects.exclude(pk__in=kept).delete()
