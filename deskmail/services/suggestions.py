@@ -185,6 +185,13 @@ def feedback(
 def insert(actor: Actor, ticket: Ticket, pk: int) -> str:
     """The suggestion's text to put into the composer (recorded as inserted)."""
     access.require_act_on(actor, ticket)
+    row = suggestion(actor, ticket, pk)
+    latest = latest_question(ticket)
+    if latest is None or row.message_id != latest.pk:
+        raise Invalid(
+            "the customer wrote again since this was suggested: see the new suggestions",
+            field="suggestion",
+        )
     return feedback(actor, ticket, pk, inserted=True).text
 
 

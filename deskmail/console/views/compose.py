@@ -186,7 +186,12 @@ def _written(request: ConsoleRequest) -> dict[str, str]:
 def _insert_suggestion(request: ConsoleRequest, ticket: Ticket, pk: int) -> HttpResponse:
     """Put a suggested answer into the reply, after what was written (nothing is sent)."""
     data = _written(request)
-    data["body"] = suggestions.appended(data["body"], suggestions.insert(request.actor, ticket, pk))
+    try:
+        text = suggestions.insert(request.actor, ticket, pk)
+    except Invalid as exc:
+        messages.error(request, str(exc))
+    else:
+        data["body"] = suggestions.appended(data["body"], text)
     return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=data))
 
 

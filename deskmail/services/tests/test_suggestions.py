@@ -10,7 +10,7 @@ import pytest
 from deskmail.ingest.api import ingest
 from deskmail.services import actions, canned, suggestions
 from deskmail.services.access import SYSTEM
-from deskmail.services.errors import NotFound
+from deskmail.services.errors import Invalid, NotFound
 from deskmail.suggest.models import Pair
 from deskmail.testing.builders import make_email
 from deskmail.testing.personas import Team
@@ -83,6 +83,8 @@ def test_a_newer_customer_message_replaces_older_suggestions(team: Team, solve: 
     assert later[0].text == "Use 'Forgot password'."
     assert {s.message_id for s in later} == {suggestions.latest_question(ticket).pk}
     assert not {s.id for s in first} & {s.id for s in later}
+    with pytest.raises(Invalid):
+        suggestions.insert(nora, ticket, first[0].id)
 
 
 def test_canned_answers_are_suggested_filled_in_and_follow_their_edits(
