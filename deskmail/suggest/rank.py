@@ -9,10 +9,10 @@ who may see what is decided by the caller.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import Avg, Case, Count, FloatField, QuerySet, Sum, Value, When
+from django.db.models.functions import Cast
 
 from deskmail.suggest.models import Pair, Term
 from deskmail.suggest.text import terms
@@ -29,7 +29,12 @@ class Hit:
 
 
 def rank(question: str, pairs: QuerySet[Pair], limit: int = 10) -> list[Hit]:
-    """The best `limit` of `pairs` for the question, best first; none without a shared word."""
+    """The best `limit` of `pairs` for the question, best first; none without a shared word.
+
+    Three small queries: the collection's size and mean length, each word's document
+    frequency, then the scores summed and ordered by the database, which returns only
+    the best rows (a common word may occur in most pairs: its postings never leave it).
+    """
     wanted = list(dict.fromkeys(terms(question)))[:MAX_QUERY_TERMS]
     if not wanted:
         return []
@@ -37,17 +42,25 @@ def rank(question: str, pairs: QuerySet[Pair], limit: int = 10) -> list[Hit]:
     n, avg = int(stats["n"] or 0), float(stats["avg"] or 0.0) or 1.0
     if n == 0:
         return []
-    rows = Term.objects.filter(term__in=wanted, pair__in=pairs.values("pk")).values_list(
-        "pair_id", "term", "count", "pair__length"
+    postings = Term.objects.filter(term__in=wanted, pair__in=pairs.values("pk"))
+    df = dict(postings.values("term").annotate(df=Count("id")).values_list("term", "df"))
+    if not df:
+        return []
+    idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
+    weight = Case(
+        *[When(term=term, then=Value(value)) for term, value in idf.items()],
+        default=Value(0.0),
+        output_field=FloatField(),
     )
-    postings: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-    for pair_id, term, count, length in rows:
-        postings[term].append((pair_id, count, length))
-    scores: dict[int, float] = defaultdict(float)
-    for hits in postings.values():
-        df = len(hits)
-        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        for pair_id, tf, length in hits:
-            scores[pair_id] += idf * tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / avg))
-    best = sorted(scores.items(), key=lambda item: (-item[1], -item[0]))[:limit]
-    return [Hit(pair_id, round(score, 4)) for pair_id, score in best]
+    tf = Cast("count", FloatField())
+    length = Cast("pair__length", FloatField())
+    score = Sum(
+        weight * tf * Value(K1 + 1) / (tf + Value(K1 * (1 - B)) + Value(K1 * B / avg) * length)
+    )
+    best = (
+        postings.values("pair_id")
+        .annotate(score=score)
+        .order_by("-score", "-pair_id")[:limit]
+        .values_list("pair_id", "score")
+    )
+    return [Hit(pair_id, round(float(value), 4)) for pair_id, value in best]
