@@ -1,9 +1,9 @@
 """Ranking pairs for a question: Okapi BM25 over the word index, on any database.
 
-The index is a plain table of (word, pair, count) read with one indexed query
-for the question's words, so it answers the same on SQLite and PostgreSQL and
-needs nothing but the database. Only the pairs the caller passes are ranked:
-who may see what is decided by the caller.
+The index is a plain table of (word, pair, count); the question's words are
+looked up by an index and scored by the database itself, so it answers the same
+on SQLite and PostgreSQL and needs nothing but the database (no model, no network).
+Only the pairs the caller passes are ranked: who may see what is the caller's business.
 """
 
 from __future__ import annotations
@@ -20,12 +20,29 @@ from deskmail.suggest.text import terms
 K1 = 1.2
 B = 0.75
 MAX_QUERY_TERMS = 40
+# A word in more than this share of the pairs says little (its idf is small) and costs
+# the most to score; it is left out, unless the question has too few others.
+# Only in a collection of PRUNE_FROM pairs or more: below, scoring everything is cheap.
+COMMON_SHARE = 0.2
+KEEP_AT_LEAST = 5
+PRUNE_FROM = 500
 
 
 @dataclass(frozen=True)
 class Hit:
     pair_id: int
     score: float
+
+
+def _telling(df: dict[str, int], n: int) -> dict[str, int]:
+    """The words worth scoring: all but the very common ones, and at least the rarest few."""
+    if n < PRUNE_FROM:
+        return df
+    rarest = sorted(df, key=lambda term: (df[term], term))
+    kept = [t for t in rarest if df[t] <= COMMON_SHARE * n]
+    if len(kept) < KEEP_AT_LEAST:
+        kept = rarest[:KEEP_AT_LEAST]
+    return {term: df[term] for term in kept}
 
 
 def rank(question: str, pairs: QuerySet[Pair], limit: int = 10) -> list[Hit]:
@@ -46,6 +63,8 @@ def rank(question: str, pairs: QuerySet[Pair], limit: int = 10) -> list[Hit]:
     df = dict(postings.values("term").annotate(df=Count("id")).values_list("term", "df"))
     if not df:
         return []
+    df = _telling(df, n)
+    postings = postings.filter(term__in=list(df))
     idf = {term: math.log(1 + (n - d + 0.5) / (d + 0.5)) for term, d in df.items()}
     weight = Case(
         *[When(term=term, then=Value(value)) for term, value in idf.items()],

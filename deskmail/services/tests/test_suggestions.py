@@ -146,3 +146,18 @@ def test_reindex_rebuilds_the_index_from_scratch(team: Team, solve: Any) -> None
 
     assert steps[-1] == (1, 1)
     assert Pair.objects.get().ticket_id == solved.pk
+
+
+def test_very_common_words_are_not_scored_in_a_large_index() -> None:
+    from deskmail.suggest.rank import _telling
+
+    df = {"today": 900, "customer": 700, "router": 12, "lights": 30, "power": 150}
+
+    assert set(_telling(df, 1000)) == {"router", "lights", "power", "customer", "today"}
+    assert set(_telling(df | {f"w{n}": n + 1 for n in range(5)}, 1000)) == {
+        "router",
+        "lights",
+        "power",
+        *(f"w{n}" for n in range(5)),
+    }
+    assert _telling(df, 100) == df  # small: everything is scored
