@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from deskmail.ingest.api import ingest
-from deskmail.services import actions, canned, suggestions
+from deskmail.services import actions, canned, compose, suggestions
 from deskmail.services.access import SYSTEM
 from deskmail.services.errors import Invalid, NotFound
 from deskmail.suggest.models import Pair
@@ -161,3 +161,18 @@ def test_very_common_words_are_not_scored_in_a_large_index() -> None:
         *(f"w{n}" for n in range(5)),
     }
     assert _telling(df, 100) == df  # small: everything is scored
+
+
+def test_a_reply_taken_back_leaves_the_index(
+    team: Team, django_capture_on_commit_callbacks: Any
+) -> None:
+    ticket = asked(team.north, "Printer jammed", "The printer has a paper jam.")
+    ada = team.actor(team.ada)
+    with django_capture_on_commit_callbacks(execute=True):
+        item = actions.reply(ada, ticket, body_text=JAM, status="resolved")
+    assert Pair.objects.filter(ticket=ticket).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        compose.undo_send(ada, item.pk)
+
+    assert not Pair.objects.filter(ticket=ticket).exists()
