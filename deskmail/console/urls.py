@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from deskmail.console.views import (
+    accounts,
     auth,
     bodies,
     compose,
@@ -28,6 +29,11 @@ urlpatterns = [
     path("events/", live.events, name="events"),
     path("team/", handover.team, name="team"),
     path("people/", people.people_page, name="people"),
+    # email accounts (admins)
+    path("accounts/", accounts.account_list, name="accounts"),
+    path("accounts/<str:name>/", accounts.account_detail, name="account"),
+    path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),
+    path("accounts/<str:name>/delete/", accounts.account_delete, name="account-delete"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),

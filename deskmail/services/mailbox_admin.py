@@ -1,21 +1,27 @@
 """Mailboxes as admins see them: configuration without secrets, health, on and off.
 
 Everyone may list the mailboxes they work in (to pick one for a new ticket);
-the configuration, health and switching are for admins.
+the accounts list, the configuration, health, switching and deleting are for admins.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db import transaction
+from django.db.models import Count, ProtectedError, Q
 
-from deskmail.mailboxes.models import Mailbox
+from deskmail.ingest.models import InboxItem
+from deskmail.mailboxes.models import Mailbox, Membership, OAuthGrant
+from deskmail.mailboxes.presets import kind_label
 from deskmail.outbound.models import OutboxItem
 from deskmail.services import access
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid
+from deskmail.sync.models import SyncCursor
+from deskmail.tickets.models import Message, Ticket
 
 
 def configured(actor: Actor, name: str) -> tuple[Mailbox, dict[str, Any]]:
@@ -83,3 +89,123 @@ def set_enabled(actor: Actor, name: str, enabled: bool) -> Mailbox:
         Mailbox.objects.filter(pk=mailbox.pk).update(consecutive_failures=0, failed_reason="")
         mailbox.refresh_from_db()
     return mailbox
+
+
+@dataclass(frozen=True)
+class Account:
+    """One row of the admins' accounts list."""
+
+    mailbox: Mailbox
+    kind: str
+    purpose: str
+    status: str
+    failed_reason: str
+    last_sync_at: dt.datetime | None
+    # Mail offered by the server and not yet stored, plus stored and not yet processed;
+    # None before the first sync.
+    backlog: int | None
+    agents: list[str]
+    tickets: int
+    # "", "connected" or "reauthorize": the state of a person's OAuth2 sign-in.
+    oauth: str
+
+    @property
+    def name(self) -> str:
+        return self.mailbox.name
+
+    @property
+    def uses_oauth(self) -> bool:
+        oauth = _settings_or_none(self.mailbox)
+        return oauth is not None and oauth.oauth is not None and oauth.oauth.grant == "user"
+
+
+PURPOSES = {"receive": "receive", "receive_send": "receive and send"}
+
+
+def _settings_or_none(mailbox: Mailbox) -> Any:
+    try:
+        return mailbox.settings
+    except ValueError:  # a stored configuration that no longer validates
+        return None
+
+
+def accounts(actor: Actor, names: list[str] | None = None) -> list[Account]:
+    """Every mailbox account, with its health and team: for admins only."""
+    access.require_admin(actor)
+    boxes = access.mailboxes(actor).order_by("name")
+    if names is not None:
+        boxes = boxes.filter(name__in=names)
+    rows = list(boxes.annotate(ticket_count=Count("tickets", distinct=True)))
+    ids = [m.pk for m in rows]
+    cursors = {c.mailbox_id: c.backlog for c in SyncCursor.objects.filter(mailbox_id__in=ids)}
+    waiting = dict(
+        InboxItem.objects.filter(mailbox_id__in=ids)
+        .values("mailbox_id")
+        .annotate(n=Count("id"))
+        .values_list("mailbox_id", "n")
+    )
+    grants = dict(OAuthGrant.objects.filter(mailbox_id__in=ids).values_list("mailbox_id", "status"))
+    agents: dict[int, list[str]] = {}
+    members = Membership.objects.filter(mailbox_id__in=ids).select_related("user")
+    for member in members.order_by("user__email"):
+        label = member.user.email + (" (supervisor)" if member.role == "supervisor" else "")
+        agents.setdefault(member.mailbox_id, []).append(label)
+    out = []
+    for mailbox in rows:
+        settings = _settings_or_none(mailbox)
+        backlog = None
+        if mailbox.pk in cursors or mailbox.pk in waiting:
+            backlog = cursors.get(mailbox.pk, 0) + waiting.get(mailbox.pk, 0)
+        out.append(
+            Account(
+                mailbox=mailbox,
+                kind=kind_label(settings) if settings else "invalid configuration",
+                purpose=PURPOSES.get(settings.purpose, "") if settings else "",
+                status=mailbox.status,
+                failed_reason=mailbox.failed_reason or mailbox.last_error,
+                last_sync_at=mailbox.last_sync_at,
+                backlog=backlog,
+                agents=agents.get(mailbox.pk, []),
+                tickets=int(mailbox.ticket_count),
+                oauth=grants.get(mailbox.pk, ""),
+            )
+        )
+    return out
+
+
+def account(actor: Actor, name: str) -> Account:
+    """One account as the list shows it; NotFound for a name that does not exist."""
+    access.mailbox(actor, name)
+    found = accounts(actor, [name])
+    return found[0]
+
+
+def delete(actor: Actor, name: str) -> None:
+    """Delete a mailbox account with no mail of its own.
+
+    Its settings, stored secrets, OAuth2 connection, team, sync position and waiting
+    inbox go with it; mail on the server is left alone. A mailbox that has tickets
+    (or messages, or replies in the outbox) is kept: they would lose where they came
+    from and where replies go. Disable it instead.
+    """
+    mailbox = access.mailbox(actor, name)
+    access.require_admin(actor)
+    tickets = Ticket.objects.filter(mailbox=mailbox).count()
+    if tickets:
+        raise Invalid(
+            f"mailbox {name} has {tickets} ticket{'s' if tickets != 1 else ''}, which need "
+            "it; disable it instead",
+            field="mailbox",
+        )
+    if (
+        Message.objects.filter(mailbox=mailbox).exists()
+        or OutboxItem.objects.filter(mailbox=mailbox).exists()
+    ):
+        raise Invalid(f"mailbox {name} has mail stored; disable it instead", field="mailbox")
+    try:
+        with transaction.atomic():
+            mailbox.delete()
+    except ProtectedError as exc:
+        raise Invalid(
+            f"mailbox {name} is still in use; disable it instead: {exc.args[0]}"
+        ) from None

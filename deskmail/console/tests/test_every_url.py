@@ -41,7 +41,7 @@ NEUTRAL = {
     "rest": "v1/nothing-here",
 }
 # Parameters that name an object of North: Stan must get 404 for every one.
-OBJECTS = ("number", "message", "attachment", "outbox", "merge", "object_id", "id")
+OBJECTS = ("number", "message", "attachment", "outbox", "merge", "object_id", "id", "name")
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def _samples(world: World) -> dict[str, Any]:
         "field": "status",
         "object_id": world.ticket.pk,
         "id": world.team.nora.pk,
+        "name": world.team.north.name,
         **NEUTRAL,
     }
 
