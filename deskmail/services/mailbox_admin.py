@@ -13,7 +13,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, ProtectedError, Q
 
+from deskmail.connectors.testconn import Step
 from deskmail.ingest.models import InboxItem
+from deskmail.mailboxes import connections, loading
 from deskmail.mailboxes.models import Mailbox, Membership, OAuthGrant
 from deskmail.mailboxes.presets import kind_label
 from deskmail.outbound.models import OutboxItem
@@ -209,3 +211,124 @@ def delete(actor: Actor, name: str) -> None:
         raise Invalid(
             f"mailbox {name} is still in use; disable it instead: {exc.args[0]}"
         ) from None
+
+
+# -- adding and changing accounts ------------------------------------------------------
+
+
+class AccountInvalid(Invalid):
+    """The account's settings are wrong: every problem, each with the field it is about
+    (a path of the configuration, `inbound.port`, or "" for the whole account)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        field, message = problems[0]
+        super().__init__(f"{field}: {message}" if field else message, field=field or None)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Secrets typed in by an admin; None keeps what is stored."""
+
+    inbound: str | None = None
+    outbound: str | None = None
+    oauth_client: str | None = None
+
+
+NOT_SIGNED_IN = "nobody has signed in for this account yet"
+
+
+def _merged(mailbox: Mailbox | None, changes: dict[str, Any]) -> dict[str, Any]:
+    """The account's configuration with the changes: sections merged key by key (settings
+    the form does not show survive), None removing a key."""
+    data: dict[str, Any] = dict(mailbox.config or {}) if mailbox is not None else {}
+    for key, value in changes.items():
+        current = data.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            data[key] = {**current, **value}
+        else:
+            data[key] = value
+    if mailbox is not None:
+        data["name"] = mailbox.name
+        if mailbox.status != Mailbox.Status.FAILED:
+            data.setdefault("status", mailbox.status)
+    cleaned: dict[str, Any] = _without_none(data)
+    return cleaned
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def _refused(exc: loading.LoadRefused) -> AccountInvalid:
+    return AccountInvalid([(p.path, p.message) for p in exc.problems])
+
+
+def save_account(
+    actor: Actor, changes: dict[str, Any], secrets: Secrets, *, name: str | None = None
+) -> Mailbox:
+    """Add an account (name None) or change one, with its secrets, all or nothing.
+
+    The configuration is checked and written exactly as `deskmail mailboxes load`
+    does it; secrets are stored encrypted, the OAuth client secret with the
+    account's OAuth2 connection. AccountInvalid names every field that is wrong.
+    """
+    access.require_admin(actor)
+    existing = access.mailbox(actor, name) if name is not None else None
+    data = _merged(existing, changes)
+    if existing is None and Mailbox.objects.filter(name=data.get("name", "")).exists():
+        raise AccountInvalid([("name", f"an account named {data['name']!r} exists already")])
+    try:
+        with transaction.atomic():
+            loading.apply_one(
+                data, inbound_secret=secrets.inbound, outbound_secret=secrets.outbound
+            )
+            mailbox = Mailbox.objects.get(name=data["name"])
+            if secrets.oauth_client:
+                grant, created = OAuthGrant.objects.get_or_create(
+                    mailbox=mailbox,
+                    defaults={"status": OAuthGrant.Status.REAUTHORIZE, "error": NOT_SIGNED_IN},
+                )
+                grant.client_secret = secrets.oauth_client
+                grant.save(update_fields=["client_secret"])
+    except loading.LoadRefused as exc:
+        raise _refused(exc) from None
+    return mailbox
+
+
+def try_account(
+    actor: Actor, changes: dict[str, Any], secrets: Secrets, *, name: str | None = None
+) -> dict[connections.Direction, list[Step] | None]:
+    """The connection test of settings not saved yet (nothing is written)."""
+    access.require_admin(actor)
+    existing = access.mailbox(actor, name) if name is not None else None
+    data = _merged(existing, changes)
+    try:
+        config = loading.check_one(data)
+    except loading.LoadRefused as exc:
+        raise _refused(exc) from None
+    trial = Mailbox(
+        pk=existing.pk if existing is not None else None,
+        name=config.name,
+        key=config.key,
+        address=config.address,
+        config=config.model_dump(mode="json", by_alias=True),
+    )
+    trial.inbound_secret = _secret(secrets.inbound, existing, "inbound_secret")
+    trial.outbound_secret = _secret(secrets.outbound, existing, "outbound_secret")
+    return connections.test(trial)
+
+
+def _secret(given: str | None, existing: Mailbox | None, field: str) -> str:
+    if given is not None:
+        return given
+    return str(getattr(existing, field) or "") if existing is not None else ""
+
+
+def test(actor: Actor, name: str) -> dict[connections.Direction, list[Step] | None]:
+    """`deskmail mailboxes test` for a saved account: a verdict per step, the server's words."""
+    mailbox = access.mailbox(actor, name)
+    access.require_admin(actor)
+    return connections.test(mailbox)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from deskmail.console.tests.conftest import World, north_mail
+from deskmail.mailboxes.exporting import export_yaml
+from deskmail.mailboxes.loading import load_mailboxes
 from deskmail.mailboxes.models import Mailbox
 from deskmail.services import access, mailbox_admin
 from deskmail.services.errors import Forbidden, Invalid
@@ -93,3 +96,144 @@ def test_an_account_without_tickets_is_deleted_after_confirming(team: Team):
     north_mail(team)
     with pytest.raises(Invalid, match="1 ticket"):
         mailbox_admin.delete(access.SYSTEM, "north")
+
+
+# -- adding and changing ------------------------------------------------------------------
+
+IMAP_FORM = {
+    "name": "sales",
+    "key": "SAL",
+    "address": "sales@helpdesk.example",
+    "display_name": "Sales",
+    "purpose": "receive_send",
+    "status": "draft",
+    "sign_in": "password",
+    "username": "",
+    "password": "s3cret-pass-word",
+    "service": "custom",
+    "in_host": "imap.helpdesk.example",
+    "in_port": "993",
+    "in_security": "ssl",
+    "out_host": "smtp.helpdesk.example",
+    "out_port": "465",
+    "out_security": "ssl",
+    "folder": "INBOX",
+    "sync_since": "2026-01-01",
+    "poll_seconds": "120",
+    "connect_timeout_s": "10",
+    "auth_timeout_s": "5",
+    "save": "1",
+}
+
+
+def _admin(team: Team) -> Client:
+    client = Client()
+    client.force_login(team.ada)
+    return client
+
+
+def test_an_admin_adds_an_imap_account_and_its_password_is_stored_encrypted(team: Team):
+    client = _admin(team)
+    assert "on-premises Exchange Server only" in client.get("/accounts/new/").content.decode()
+
+    response = client.post("/accounts/new/imap/", IMAP_FORM)
+
+    assert response.status_code == 302 and response["Location"] == "/accounts/sales/"
+    sales = Mailbox.objects.get(name="sales")
+    settings = sales.settings
+    assert settings.inbound is not None and settings.outbound is not None
+    assert (settings.inbound.host, settings.inbound.port, settings.inbound.security) == (
+        "imap.helpdesk.example",
+        993,
+        "ssl",
+    )
+    assert settings.inbound.username == "sales@helpdesk.example"  # defaults to the address
+    assert settings.inbound.poll_seconds == 120 and str(settings.inbound.sync_since) == "2026-01-01"
+    assert settings.outbound.host == "smtp.helpdesk.example" and sales.status == "draft"
+    assert sales.inbound_secret == "s3cret-pass-word" == sales.outbound_secret
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT inbound_secret FROM mailboxes_mailbox WHERE name = 'sales'")
+        assert "s3cret-pass-word" not in cursor.fetchone()[0]
+    for url in ("/accounts/sales/", "/accounts/sales/edit/", "/accounts/"):
+        assert "s3cret-pass-word" not in client.get(url).content.decode()
+
+
+def test_a_wrong_field_is_named_and_nothing_is_saved(team: Team):
+    client = _admin(team)
+    wrong = {**IMAP_FORM, "in_host": "", "in_port": "70000", "key": "NO"}  # NO is North's
+
+    response = client.post("/accounts/new/imap/", wrong)
+
+    assert response.status_code == 422
+    form = response.context["form"]
+    assert "in_port" in form.errors and "less than or equal to 65535" in " ".join(
+        form.errors["in_port"]
+    )
+    assert not Mailbox.objects.filter(name="sales").exists()
+    response = client.post("/accounts/new/imap/", {**wrong, "in_port": "993"})
+    form = response.context["form"]
+    assert "host is required for imap" in " ".join(form.errors["in_host"])
+    response = client.post("/accounts/new/imap/", {**wrong, "in_port": "993", "in_host": "x"})
+    assert "already the key of mailbox 'north'" in " ".join(response.context["form"].errors["key"])
+    assert not Mailbox.objects.filter(name="sales").exists()
+
+
+def test_a_service_preset_fills_in_the_servers(team: Team):
+    response = _admin(team).post(
+        "/accounts/new/pop3/", {**IMAP_FORM, "service": "gmail", "fill": "1"}
+    )
+    form = response.context["form"]
+    assert response.status_code == 200 and not form.errors
+    page = response.content.decode()
+    assert 'value="pop.gmail.com"' in page and 'value="995"' in page
+    assert 'value="smtp.gmail.com"' in page and "recent:" in page
+
+
+def test_a_saved_account_round_trips_through_yaml_export_and_load(team: Team):
+    client = _admin(team)
+    client.post("/accounts/new/imap/", {**IMAP_FORM, "status": "active"})
+    before = Mailbox.objects.get(name="sales")
+
+    text = export_yaml([before])
+    outcomes = load_mailboxes(text, "export.yaml", environ={})
+
+    assert [o.action for o in outcomes] == ["unchanged"]
+    after = Mailbox.objects.get(name="sales")
+    assert after.config == before.config and after.inbound_secret == "s3cret-pass-word"
+    assert after.status == "active"
+
+
+def test_editing_keeps_the_stored_password_and_other_settings(team: Team):
+    client = _admin(team)
+    client.post("/accounts/new/imap/", IMAP_FORM)
+    Mailbox.objects.filter(name="sales").update(
+        config={**Mailbox.objects.get(name="sales").config, "aliases": ["buy@helpdesk.example"]}
+    )
+    form = client.get("/accounts/sales/edit/").context["form"]
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data |= {"password": "", "poll_seconds": "30", "save": "1"}
+
+    response = client.post("/accounts/sales/edit/", {**IMAP_FORM, **data, "name": "ignored"})
+
+    assert response.status_code == 302, response.context["form"].errors
+    sales = Mailbox.objects.get(name="sales")
+    assert sales.settings.inbound is not None and sales.settings.inbound.poll_seconds == 30
+    assert sales.inbound_secret == "s3cret-pass-word"
+    assert sales.settings.aliases == ["buy@helpdesk.example"]
+    assert not Mailbox.objects.filter(name="ignored").exists()
+
+
+def test_every_kind_of_account_has_its_form(team: Team):
+    client = _admin(team)
+    for kind, expected in [
+        ("graph", "OAuth client (application) id"),
+        ("graph_shared", "Shared mailbox address"),
+        ("gmail", "Connect with Google"),
+        ("ews", "EWS URL"),
+        ("imap", "Incoming server"),
+        ("pop3", "recent:"),
+        ("forward", "Business address"),
+    ]:
+        page = client.get(f"/accounts/new/{kind}/").content.decode()
+        assert expected in page, kind
+    assert client.get("/accounts/new/fax/").status_code == 404

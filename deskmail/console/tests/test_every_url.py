@@ -39,6 +39,7 @@ NEUTRAL = {
     "url": "x",
     "content_type_id": 1,
     "rest": "v1/nothing-here",
+    "kind": "imap",
 }
 # Parameters that name an object of North: Stan must get 404 for every one.
 OBJECTS = ("number", "message", "attachment", "outbox", "merge", "object_id", "id", "name")

@@ -6,14 +6,20 @@ not exist. The rules live in `deskmail.services.mailbox_admin`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from deskmail.connectors.testconn import Step
+from deskmail.console.forms.accounts import AccountForm, kind_for
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
-from deskmail.services import mailbox_admin
+from deskmail.mailboxes.presets import KIND_BY_KEY, KINDS, Kind
+from deskmail.services import access, mailbox_admin
 from deskmail.services.errors import Invalid, NotFound
 
 
@@ -77,3 +83,138 @@ def account_delete(request: ConsoleRequest, name: str) -> HttpResponse:
 def _back(request: ConsoleRequest, default: str) -> str:
     back = request.POST.get("back", "")
     return back if back.startswith("/accounts/") else default
+
+
+# -- adding and changing ------------------------------------------------------------------
+
+
+@console_view
+@require_GET
+def account_new(request: ConsoleRequest) -> HttpResponse:
+    """Step one of adding an account: which kind."""
+    _require_admin(request)
+    return render(request, "console/account_kinds.html", {**shell(request), "kinds": KINDS})
+
+
+@console_view
+@require_http_methods(["GET", "POST"])
+def account_add(request: ConsoleRequest, kind: str) -> HttpResponse:
+    _require_admin(request)
+    if kind not in KIND_BY_KEY:
+        raise NotFound(f"no kind of account {kind!r}")
+    chosen: Kind = KIND_BY_KEY[kind].key
+    return _account_form(request, AccountForm(chosen, request.POST or None), name=None)
+
+
+@console_view
+@require_http_methods(["GET", "POST"])
+def account_edit(request: ConsoleRequest, name: str) -> HttpResponse:
+    _require_admin(request)
+    mailbox = access.mailbox(request.actor, name)
+    settings = mailbox.settings
+    initial = AccountForm.initial_from(settings, mailbox.status)
+    form = AccountForm(kind_for(settings), request.POST or None, initial=initial, editing=True)
+    return _account_form(request, form, name=mailbox.name)
+
+
+def _account_form(request: ConsoleRequest, form: AccountForm, *, name: str | None) -> HttpResponse:
+    form.redirect_uri = request.build_absolute_uri("/oauth/callback/")
+    results = None
+    status = 200
+    if request.method == "POST" and "fill" in request.POST:
+        form.fill_from_service()
+        form = _rebound(form)
+    elif request.method == "POST" and form.is_valid():
+        secrets = _secrets(form, creating=name is None)
+        try:
+            if secrets is None:
+                pass
+            elif "test" in request.POST:
+                results = mailbox_admin.try_account(
+                    request.actor, form.changes(), secrets, name=name
+                )
+            else:
+                mailbox = mailbox_admin.save_account(
+                    request.actor, form.changes(), secrets, name=name
+                )
+                messages.success(request, f"Saved the account {mailbox.name}.")
+                return redirect(f"/accounts/{mailbox.name}/")
+        except mailbox_admin.AccountInvalid as exc:
+            form.add_problems(exc.problems)
+    if form.is_bound and form.errors:
+        status = 422
+    return render(
+        request,
+        "console/account_form.html",
+        {
+            **shell(request),
+            "form": form,
+            "kind": form.kind,
+            "name": name,
+            "results": _verdicts(results),
+        },
+        status=status,
+    )
+
+
+def _rebound(form: AccountForm) -> AccountForm:
+    """The form again with the filled-in values, unbound: nothing was submitted yet, so no
+    field is shown as wrong."""
+    values = {**form.initial, **{k: form.data.get(k) for k in form.data if k in form.fields}}
+    fresh = AccountForm(form.kind_key, initial=values, editing=form.editing)
+    fresh.redirect_uri = form.redirect_uri
+    return fresh
+
+
+def _secrets(form: AccountForm, *, creating: bool) -> mailbox_admin.Secrets | None:
+    data = form.cleaned_data
+    password = data.get("password") or None
+    uses_password = "password" in form.fields and data.get("sign_in", "password") == "password"
+    if creating and uses_password and not password:
+        form.add_error("password", "Enter the password (or app password) of the account.")
+        return None
+    return mailbox_admin.Secrets(
+        inbound=password,
+        outbound=data.get("smtp_password") or password,
+        oauth_client=data.get("client_secret") or None,
+    )
+
+
+# What to correct when a step fails, by the start of the step's name.
+STEP_FIELDS = {
+    ("inbound", "connect"): "Incoming server",
+    ("inbound", "log in"): "User name and password",
+    ("outbound", "connect"): "Outgoing server (SMTP)",
+    ("outbound", "log in"): "SMTP user name and password",
+    ("inbound", "list folders"): "Folder",
+    ("inbound", "credentials"): "OAuth2",
+}
+
+
+def _verdicts(results: Mapping[Any, list[Step] | None] | None) -> list[dict[str, Any]] | None:
+    if results is None:
+        return None
+    out = []
+    for direction, steps in results.items():
+        rows = []
+        for step in steps or []:
+            check = ""
+            if not step.ok:
+                check = next(
+                    (
+                        f
+                        for (d, start), f in STEP_FIELDS.items()
+                        if d == direction and step.name.startswith(start)
+                    ),
+                    "",
+                )
+            rows.append({"step": step, "check": check})
+        out.append(
+            {
+                "direction": "Incoming" if direction == "inbound" else "Outgoing",
+                "configured": steps is not None,
+                "steps": rows,
+                "ok": steps is not None and all(s.ok for s in steps),
+            }
+        )
+    return out
