@@ -35,6 +35,7 @@ urlpatterns = [
     path("accounts/new/<slug:kind>/", accounts.account_add, name="account-add"),
     path("accounts/<str:name>/", accounts.account_detail, name="account"),
     path("accounts/<str:name>/edit/", accounts.account_edit, name="account-edit"),
+    path("accounts/<str:name>/test/", accounts.account_test, name="account-test"),
     path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),
     path("accounts/<str:name>/delete/", accounts.account_delete, name="account-delete"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),

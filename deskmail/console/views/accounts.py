@@ -46,6 +46,18 @@ def account_detail(request: ConsoleRequest, name: str) -> HttpResponse:
 
 @console_view
 @require_POST
+def account_test(request: ConsoleRequest, name: str) -> HttpResponse:
+    """Run `deskmail mailboxes test` on the saved account and show each step's verdict."""
+    _require_admin(request)
+    row = mailbox_admin.account(request.actor, name)
+    results = _verdicts(mailbox_admin.test(request.actor, name))
+    return render(
+        request, "console/account.html", {**shell(request), "row": row, "results": results}
+    )
+
+
+@console_view
+@require_POST
 def account_switch(request: ConsoleRequest, name: str) -> HttpResponse:
     _require_admin(request)
     enable = request.POST.get("enabled") == "true"

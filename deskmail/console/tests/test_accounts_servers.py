@@ -1,0 +1,103 @@
+"""The accounts pages' connection test, against the suite's real Dovecot and Postfix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from deskmail.mailboxes.models import Mailbox
+from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.personas import Team
+
+pytestmark = [pytest.mark.servers, pytest.mark.django_db]
+
+
+@pytest.fixture(autouse=True)
+def trust_the_test_servers(settings: Any, mail_servers: MailServers) -> None:
+    settings.CA_FILE = mail_servers.cafile
+
+
+def account_form(servers: MailServers, account: MailAccount, **changes: str) -> dict[str, str]:
+    return {
+        "name": "sales",
+        "key": "SAL",
+        "address": account.address,
+        "purpose": "receive_send",
+        "status": "active",
+        "sign_in": "password",
+        "password": account.password,
+        "service": "custom",
+        "in_host": servers.host,
+        "in_port": str(servers.ports["imap"]),
+        "in_security": "starttls",
+        "out_host": servers.host,
+        "out_port": str(servers.ports.get("submission", servers.ports["imap"])),
+        "out_security": "starttls",
+        "folder": "INBOX",
+        "poll_seconds": "60",
+        "connect_timeout_s": "10",
+        "auth_timeout_s": "5",
+        **changes,
+    }
+
+
+def _admin(team: Team) -> Client:
+    client = Client()
+    client.force_login(team.ada)
+    return client
+
+
+def test_testing_the_form_logs_in_to_dovecot_and_postfix_and_saves_nothing(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount
+):
+    if not mail_servers.postfix:
+        pytest.skip("Postfix needs root")
+    response = _admin(team).post(
+        "/accounts/new/imap/", {**account_form(mail_servers, mail_account), "test": "1"}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200, response.context["form"].errors
+    assert "Incoming: every step passed" in page and "Outgoing: every step passed" in page
+    assert f"log in as {mail_account.address}" in page and "messages" in page
+    assert not Mailbox.objects.filter(name="sales").exists()
+
+
+def test_a_wrong_password_shows_dovecots_own_answer(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount
+):
+    form = account_form(mail_servers, mail_account, password="not-the-password", test="1")
+
+    page = _admin(team).post("/accounts/new/imap/", form).content.decode()
+
+    assert "Incoming: failed" in page
+    assert "AUTHENTICATIONFAILED" in page and "Check: User name and password" in page
+    assert "not-the-password" not in page
+
+
+def test_an_unknown_host_names_the_host_field(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount
+):
+    form = account_form(mail_servers, mail_account, in_host="imap.nowhere.invalid", test="1")
+
+    page = _admin(team).post("/accounts/new/imap/", form).content.decode()
+
+    assert "imap.nowhere.invalid" in page and "Check: Incoming server" in page
+
+
+def test_the_detail_pages_test_button_runs_the_saved_accounts_test(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount
+):
+    client = _admin(team)
+    form = account_form(mail_servers, mail_account, purpose="receive", save="1")
+    assert client.post("/accounts/new/imap/", form).status_code == 302
+    mailbox = Mailbox.objects.get(name="sales")
+    mailbox.inbound_secret = "changed-on-the-server-meanwhile"
+    mailbox.save()
+
+    page = client.post("/accounts/sales/test/").content.decode()
+
+    assert "Incoming: failed" in page and "AUTHENTICATIONFAILED" in page
+    assert "Outgoing: not configured" in page
