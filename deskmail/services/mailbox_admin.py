@@ -13,9 +13,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count, ProtectedError, Q
 
+from deskmail.connectors.oauth import PendingAuthorization
 from deskmail.connectors.testconn import Step
 from deskmail.ingest.models import InboxItem
-from deskmail.mailboxes import connections, loading
+from deskmail.mailboxes import connections, grants, loading
 from deskmail.mailboxes.models import Mailbox, Membership, OAuthGrant
 from deskmail.mailboxes.presets import kind_label
 from deskmail.outbound.models import OutboxItem
@@ -110,15 +111,37 @@ class Account:
     tickets: int
     # "", "connected" or "reauthorize": the state of a person's OAuth2 sign-in.
     oauth: str
+    oauth_error: str = ""
+    oauth_account: str = ""
 
     @property
     def name(self) -> str:
         return self.mailbox.name
 
     @property
+    def oauth_provider(self) -> str:
+        """ "microsoft", "google" or "generic" for an account a person signs in for, else ""."""
+        settings = _settings_or_none(self.mailbox)
+        if settings is None or settings.oauth is None or settings.oauth.grant != "user":
+            return ""
+        return str(settings.oauth.provider)
+
+    @property
     def uses_oauth(self) -> bool:
-        oauth = _settings_or_none(self.mailbox)
-        return oauth is not None and oauth.oauth is not None and oauth.oauth.grant == "user"
+        return bool(self.oauth_provider)
+
+    @property
+    def needs_sign_in(self) -> bool:
+        """Nobody signed in yet, the provider refused the grant, or the account failed."""
+        return self.uses_oauth and (
+            self.oauth != OAuthGrant.Status.CONNECTED or self.status == Mailbox.Status.FAILED
+        )
+
+    @property
+    def signed_in_before(self) -> bool:
+        return self.oauth == OAuthGrant.Status.CONNECTED or (
+            self.oauth == OAuthGrant.Status.REAUTHORIZE and self.oauth_error != NOT_SIGNED_IN
+        )
 
 
 PURPOSES = {"receive": "receive", "receive_send": "receive and send"}
@@ -146,7 +169,12 @@ def accounts(actor: Actor, names: list[str] | None = None) -> list[Account]:
         .annotate(n=Count("id"))
         .values_list("mailbox_id", "n")
     )
-    grants = dict(OAuthGrant.objects.filter(mailbox_id__in=ids).values_list("mailbox_id", "status"))
+    signed_in = {
+        row[0]: row[1:]
+        for row in OAuthGrant.objects.filter(mailbox_id__in=ids).values_list(
+            "mailbox_id", "status", "error", "account"
+        )
+    }
     agents: dict[int, list[str]] = {}
     members = Membership.objects.filter(mailbox_id__in=ids).select_related("user")
     for member in members.order_by("user__email"):
@@ -169,7 +197,9 @@ def accounts(actor: Actor, names: list[str] | None = None) -> list[Account]:
                 backlog=backlog,
                 agents=agents.get(mailbox.pk, []),
                 tickets=int(mailbox.ticket_count),
-                oauth=grants.get(mailbox.pk, ""),
+                oauth=signed_in.get(mailbox.pk, ("",))[0],
+                oauth_error=signed_in.get(mailbox.pk, ("", ""))[1],
+                oauth_account=signed_in.get(mailbox.pk, ("", "", ""))[2],
             )
         )
     return out
@@ -332,3 +362,29 @@ def test(actor: Actor, name: str) -> dict[connections.Direction, list[Step] | No
     mailbox = access.mailbox(actor, name)
     access.require_admin(actor)
     return connections.test(mailbox)
+
+
+# -- signing in with OAuth2 --------------------------------------------------------------
+
+
+def start_sign_in(actor: Actor, name: str, state: str) -> PendingAuthorization:
+    """Begin a person's OAuth2 sign-in for the account (authorization code with PKCE).
+
+    Keep the result's `verifier` server-side and send the browser to its `url`.
+    """
+    mailbox = access.mailbox(actor, name)
+    access.require_admin(actor)
+    try:
+        return grants.start(mailbox, state)
+    except grants.GrantError as exc:
+        raise Invalid(str(exc), field="oauth") from None
+
+
+def finish_sign_in(actor: Actor, name: str, verifier: str, callback: dict[str, str]) -> OAuthGrant:
+    """Redeem the provider's answer and keep the tokens (encrypted) with the account."""
+    mailbox = access.mailbox(actor, name)
+    access.require_admin(actor)
+    try:
+        return grants.finish(mailbox, verifier, callback)
+    except grants.GrantError as exc:
+        raise Invalid(str(exc), field="oauth") from None

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from deskmail.mailboxes.models import Mailbox
+from deskmail.mailboxes.models import Mailbox, OAuthGrant
 from deskmail.testing.mailservers import MailAccount, MailServers
 from deskmail.testing.personas import Team
 
@@ -101,3 +101,80 @@ def test_the_detail_pages_test_button_runs_the_saved_accounts_test(
 
     assert "Incoming: failed" in page and "AUTHENTICATIONFAILED" in page
     assert "Outgoing: not configured" in page
+
+
+# -- OAuth2: the provider's consent page (the suite's token server) and Dovecot's XOAUTH2 --
+
+
+def _oauth_account(team: Team, servers: MailServers, account: MailAccount) -> tuple[Client, Any]:
+    """An admin's Gmail-style account signing in with the token server's Google endpoints."""
+    tokens = servers.tokens
+    app = tokens.register_client(redirect_uris=("http://testserver/oauth/callback/",))
+    tokens.add_user(account.address)
+    authorize, token = tokens.endpoints("google")
+    form = account_form(
+        servers,
+        account,
+        sign_in="google",
+        password="",
+        in_security="none",
+        purpose="receive",
+        client_id=app.client_id,
+        client_secret=app.secret or "",
+        auth_url=authorize,
+        token_url=token,
+        save="1",
+    )
+    admin = _admin(team)
+    response = admin.post("/accounts/new/gmail/", form)
+    assert response.status_code == 302, response.context["form"].errors
+    return admin, app
+
+
+def test_connect_with_google_signs_in_by_consent_and_lands_on_the_tested_account(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount, settings: Any
+):
+    settings.CA_FILE = mail_servers.tokens.cafile
+    admin, app = _oauth_account(team, mail_servers, mail_account)
+    assert "Connect with Google" in admin.get("/accounts/sales/").content.decode()
+
+    started = admin.post("/accounts/sales/connect/")
+    assert started.status_code == 302 and "code_challenge_method=S256" in started["Location"]
+    answer = mail_servers.tokens.consent(started["Location"])
+    landed = admin.get("/oauth/callback/", answer)
+
+    page = landed.content.decode()
+    assert landed.status_code == 200
+    assert f"Connected sales as {mail_account.address}" in page
+    assert "Incoming: every step passed" in page and "Connect with Google" not in page
+    grant = OAuthGrant.objects.get(mailbox__name="sales")
+    assert grant.status == "connected" and grant.client_secret == app.secret
+    assert app.secret not in page and grant.refresh_token not in page
+    # The same answer twice is no sign-in.
+    assert admin.get("/oauth/callback/", answer).status_code == 404
+
+
+def test_a_refused_grant_shows_reauthorize_and_signing_in_again_mends_it(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount, settings: Any
+):
+    settings.CA_FILE = mail_servers.tokens.cafile
+    admin, _ = _oauth_account(team, mail_servers, mail_account)
+    started = admin.post("/accounts/sales/connect/")
+    admin.get("/oauth/callback/", mail_servers.tokens.consent(started["Location"]))
+    OAuthGrant.objects.filter(mailbox__name="sales").update(
+        status="reauthorize", error="invalid_grant: Token has been expired or revoked."
+    )
+    Mailbox.objects.filter(name="sales").update(status="failed", failed_reason="sign-in refused")
+
+    page = admin.get("/accounts/").content.decode()
+    assert "Reauthorize" in page and "Token has been expired or revoked." in (
+        admin.get("/accounts/sales/").content.decode()
+    )
+    denied = admin.post("/accounts/sales/connect/")
+    admin.get("/oauth/callback/", mail_servers.tokens.consent(denied["Location"], approve=False))
+    assert OAuthGrant.objects.get(mailbox__name="sales").status == "reauthorize"
+
+    again = admin.post("/accounts/sales/connect/")
+    admin.get("/oauth/callback/", mail_servers.tokens.consent(again["Location"]))
+
+    assert OAuthGrant.objects.get(mailbox__name="sales").status == "connected"

@@ -6,6 +6,7 @@ not exist. The rules live in `deskmail.services.mailbox_admin`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,6 +50,55 @@ def account_detail(request: ConsoleRequest, name: str) -> HttpResponse:
 def account_test(request: ConsoleRequest, name: str) -> HttpResponse:
     """Run `deskmail mailboxes test` on the saved account and show each step's verdict."""
     _require_admin(request)
+    row = mailbox_admin.account(request.actor, name)
+    results = _verdicts(mailbox_admin.test(request.actor, name))
+    return render(
+        request, "console/account.html", {**shell(request), "row": row, "results": results}
+    )
+
+
+SIGN_INS = "deskmail:oauth-sign-ins"
+
+
+@console_view
+@require_POST
+def account_connect(request: ConsoleRequest, name: str) -> HttpResponse:
+    """Send the browser to the provider's sign-in (PKCE); the verifier stays in the session."""
+    _require_admin(request)
+    state = secrets.token_urlsafe(24)
+    try:
+        pending = mailbox_admin.start_sign_in(request.actor, name, state)
+    except Invalid as exc:
+        messages.error(request, f"Could not start the sign-in: {exc}")
+        return redirect(f"/accounts/{name}/")
+    waiting = dict(request.session.get(SIGN_INS) or {})
+    # A few at most: an admin who started and never came back leaves no pile behind.
+    waiting = dict(list(waiting.items())[-4:])
+    waiting[state] = {"mailbox": name, "verifier": pending.verifier}
+    request.session[SIGN_INS] = waiting
+    return redirect(pending.url)
+
+
+@console_view
+@require_GET
+def oauth_callback(request: ConsoleRequest) -> HttpResponse:
+    """Where the provider sends the browser back: keep the tokens, then test the account."""
+    _require_admin(request)
+    waiting = dict(request.session.get(SIGN_INS) or {})
+    pending = waiting.pop(request.GET.get("state", ""), None)
+    if pending is None:
+        raise NotFound("no sign-in waits for this answer")
+    request.session[SIGN_INS] = waiting
+    name = str(pending["mailbox"])
+    try:
+        grant = mailbox_admin.finish_sign_in(
+            request.actor, name, str(pending["verifier"]), request.GET.dict()
+        )
+    except Invalid as exc:
+        messages.error(request, f"The sign-in did not work: {exc}")
+        return redirect(f"/accounts/{name}/")
+    who = f" as {grant.account}" if grant.account else ""
+    messages.success(request, f"Connected {name}{who}.")
     row = mailbox_admin.account(request.actor, name)
     results = _verdicts(mailbox_admin.test(request.actor, name))
     return render(
