@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django import forms
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -209,8 +212,7 @@ def test_editing_keeps_the_stored_password_and_other_settings(team: Team):
     Mailbox.objects.filter(name="sales").update(
         config={**Mailbox.objects.get(name="sales").config, "aliases": ["buy@helpdesk.example"]}
     )
-    form = client.get("/accounts/sales/edit/").context["form"]
-    data = {k: v for k, v in form.initial.items() if v is not None}
+    data = _edit_data(client, "sales")
     data |= {"password": "", "poll_seconds": "30", "save": "1"}
 
     response = client.post("/accounts/sales/edit/", {**IMAP_FORM, **data, "name": "ignored"})
@@ -237,3 +239,71 @@ def test_every_kind_of_account_has_its_form(team: Team):
         page = client.get(f"/accounts/new/{kind}/").content.decode()
         assert expected in page, kind
     assert client.get("/accounts/new/fax/").status_code == 404
+    # A mailbox loaded from YAML without any inbound settings yet opens too.
+    assert client.get("/accounts/north/edit/").status_code == 200
+
+
+def _edit_data(client: Client, name: str) -> dict[str, Any]:
+    """What the edit page posts when nothing is changed (unticked boxes are not sent)."""
+    response = client.get(f"/accounts/{name}/edit/")
+    data: dict[str, Any] = {}
+    for form in (response.context["form"], response.context["more"]):
+        for key, field in form.fields.items():
+            value = form[key].value()
+            if isinstance(field, forms.BooleanField):
+                if value:
+                    data[key] = "on"
+            elif value is not None:
+                data[key] = value
+    return data
+
+
+def test_the_edit_page_changes_the_mailboxs_settings_in_sections_of_the_schema(team: Team):
+    client = _admin(team)
+    client.post("/accounts/new/imap/", IMAP_FORM)
+    page = client.get("/accounts/sales/edit/").content.decode()
+    for title in ("Reading", "Filters", "Tickets", "Threading", "Replies"):
+        assert f"<legend>{title}</legend>" in page
+    data = _edit_data(client, "sales")
+    data |= {
+        "threading__reply_to_closed": "new_ticket",
+        "replies__max_attachments": "3",
+        "filters__blocked_senders": "Spam@Example.com\nads@example.com",
+        "tickets__queue": "Sales",
+        "inbound__after_fetch": "move:Processed",
+        "save": "1",
+    }
+    data.pop("replies__auto_acknowledge", None)
+    data["replies__auto_acknowledge"] = "on"
+
+    response = client.post("/accounts/sales/edit/", data)
+
+    assert response.status_code == 302, response.context["more"].errors
+    settings = Mailbox.objects.get(name="sales").settings
+    assert settings.threading.reply_to_closed == "new_ticket"
+    assert settings.replies.max_attachments == 3 and settings.replies.auto_acknowledge
+    assert settings.filters.blocked_senders == ["spam@example.com", "ads@example.com"]
+    assert settings.tickets.queue == "Sales" and settings.inbound is not None
+    assert settings.inbound.after_fetch == "move:Processed"
+    assert settings.inbound.host == "imap.helpdesk.example"  # the connection is untouched
+    before = Mailbox.objects.get(name="sales")
+    load_mailboxes(export_yaml([before]), "export.yaml", environ={})
+    assert Mailbox.objects.get(name="sales").config == before.config
+
+
+def test_a_wrong_setting_is_named_by_the_schemas_own_words(team: Team):
+    client = _admin(team)
+    client.post("/accounts/new/imap/", IMAP_FORM)
+    data = _edit_data(client, "sales") | {
+        "replies__max_attachments": "-1",
+        "inbound__after_fetch": "shred",
+        "save": "1",
+    }
+
+    response = client.post("/accounts/sales/edit/", data)
+
+    assert response.status_code == 422
+    errors = response.context["more"].errors
+    assert "greater than or equal to 0" in " ".join(errors["replies__max_attachments"])
+    assert "expected mark_seen" in " ".join(errors["inbound__after_fetch"])
+    assert Mailbox.objects.get(name="sales").settings.replies.max_attachments == 10

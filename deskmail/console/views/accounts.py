@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from deskmail.connectors.testconn import Step
 from deskmail.console.forms.accounts import AccountForm, kind_for
+from deskmail.console.forms.mailbox_settings import SettingsForm
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.mailboxes.presets import KIND_BY_KEY, KINDS, Kind
@@ -176,34 +177,40 @@ def account_edit(request: ConsoleRequest, name: str) -> HttpResponse:
     settings = mailbox.settings
     initial = AccountForm.initial_from(settings, mailbox.status)
     form = AccountForm(kind_for(settings), request.POST or None, initial=initial, editing=True)
-    return _account_form(request, form, name=mailbox.name)
+    more = SettingsForm(request.POST or None, config=settings)
+    return _account_form(request, form, name=mailbox.name, more=more)
 
 
-def _account_form(request: ConsoleRequest, form: AccountForm, *, name: str | None) -> HttpResponse:
+def _account_form(
+    request: ConsoleRequest,
+    form: AccountForm,
+    *,
+    name: str | None,
+    more: SettingsForm | None = None,
+) -> HttpResponse:
     form.redirect_uri = request.build_absolute_uri("/oauth/callback/")
     results = None
     status = 200
     if request.method == "POST" and "fill" in request.POST:
         form.fill_from_service()
         form = _rebound(form)
-    elif request.method == "POST" and form.is_valid():
+        more = SettingsForm(config=None, initial=request.POST.dict()) if more else None
+    elif request.method == "POST" and form.is_valid() and (more is None or more.is_valid()):
         secrets = _secrets(form, creating=name is None)
+        changes = _changes(form, more)
         try:
             if secrets is None:
                 pass
             elif "test" in request.POST:
-                results = mailbox_admin.try_account(
-                    request.actor, form.changes(), secrets, name=name
-                )
+                results = mailbox_admin.try_account(request.actor, changes, secrets, name=name)
             else:
-                mailbox = mailbox_admin.save_account(
-                    request.actor, form.changes(), secrets, name=name
-                )
+                mailbox = mailbox_admin.save_account(request.actor, changes, secrets, name=name)
                 messages.success(request, f"Saved the account {mailbox.name}.")
                 return redirect(f"/accounts/{mailbox.name}/")
         except mailbox_admin.AccountInvalid as exc:
-            form.add_problems(exc.problems)
-    if form.is_bound and form.errors:
+            problems = more.take_problems(exc.problems) if more is not None else exc.problems
+            form.add_problems(problems)
+    if (form.is_bound and form.errors) or (more is not None and more.is_bound and more.errors):
         status = 422
     return render(
         request,
@@ -214,9 +221,20 @@ def _account_form(request: ConsoleRequest, form: AccountForm, *, name: str | Non
             "kind": form.kind,
             "name": name,
             "results": _verdicts(results),
+            "more": more,
         },
         status=status,
     )
+
+
+def _changes(form: AccountForm, more: SettingsForm | None) -> dict[str, Any]:
+    """The connection's settings and the other sections' together."""
+    changes = form.changes()
+    if more is not None:
+        for section, values in more.changes().items():
+            current = changes.get(section)
+            changes[section] = {**values, **current} if isinstance(current, dict) else values
+    return changes
 
 
 def _rebound(form: AccountForm) -> AccountForm:
