@@ -138,7 +138,7 @@ def test_connect_with_google_signs_in_by_consent_and_lands_on_the_tested_account
     admin, app = _oauth_account(team, mail_servers, mail_account)
     assert "Connect with Google" in admin.get("/accounts/sales/").content.decode()
 
-    started = admin.post("/accounts/sales/connect/")
+    started = admin.get("/accounts/sales/connect/")
     assert started.status_code == 302 and "code_challenge_method=S256" in started["Location"]
     answer = mail_servers.tokens.consent(started["Location"])
     landed = admin.get("/oauth/callback/", answer)
@@ -159,7 +159,7 @@ def test_a_refused_grant_shows_reauthorize_and_signing_in_again_mends_it(
 ):
     settings.CA_FILE = mail_servers.tokens.cafile
     admin, _ = _oauth_account(team, mail_servers, mail_account)
-    started = admin.post("/accounts/sales/connect/")
+    started = admin.get("/accounts/sales/connect/")
     admin.get("/oauth/callback/", mail_servers.tokens.consent(started["Location"]))
     OAuthGrant.objects.filter(mailbox__name="sales").update(
         status="reauthorize", error="invalid_grant: Token has been expired or revoked."
@@ -170,11 +170,11 @@ def test_a_refused_grant_shows_reauthorize_and_signing_in_again_mends_it(
     assert "Reauthorize" in page and "Token has been expired or revoked." in (
         admin.get("/accounts/sales/").content.decode()
     )
-    denied = admin.post("/accounts/sales/connect/")
+    denied = admin.get("/accounts/sales/connect/")
     admin.get("/oauth/callback/", mail_servers.tokens.consent(denied["Location"], approve=False))
     assert OAuthGrant.objects.get(mailbox__name="sales").status == "reauthorize"
 
-    again = admin.post("/accounts/sales/connect/")
+    again = admin.get("/accounts/sales/connect/")
     admin.get("/oauth/callback/", mail_servers.tokens.consent(again["Location"]))
 
     assert OAuthGrant.objects.get(mailbox__name="sales").status == "connected"

@@ -12,10 +12,13 @@ import pytest
 from deskmail.ingest.inbox import drain
 from deskmail.mailboxes.connections import inbound_session
 from deskmail.mailboxes.models import Mailbox
+from deskmail.services import mailbox_admin
+from deskmail.services.access import SYSTEM
 from deskmail.sync.driver import sync_pass
-from deskmail.testing.browser import Console, assert_named_controls
+from deskmail.testing.browser import Console, _route_outside, assert_named_controls
 from deskmail.testing.builders import make_email
 from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.tokenserver import TokenServer
 from deskmail.testing.waiting import eventually
 from deskmail.tickets.models import Ticket
 
@@ -92,3 +95,78 @@ def test_an_admin_adds_an_imap_account_tests_it_and_its_mail_becomes_tickets(
     page.get_by_role("link", name="Tickets of sales").click()
     page.get_by_role("link", name="Broken lamp").click()
     page.wait_for_url(f"{console.url}/t/{ticket.number}/")
+
+
+def _trusting(console: Console, tokens: TokenServer) -> Any:
+    """A browser that trusts the token server's certificate (made by the suite's own CA, as
+    deskmail itself does through DESKMAIL_CA_FILE) and may talk to it, and to the console."""
+    context = console.browser.new_context(
+        ignore_https_errors=True, viewport={"width": 1280, "height": 800}, locale="en-US"
+    )
+    context.set_default_timeout(10_000)
+    trusting = Console(
+        console.server,
+        context,
+        context.new_page(),
+        console.left,
+        console.dialogs,
+        console.csp_violations,
+        console.errors,
+        browser=console.browser,
+    )
+    trusting._watch(trusting.page)
+    context.route("**/*", _route_outside(trusting))
+    context.route(f"{tokens.base_url}/**", lambda route: route.continue_())  # tried first
+    console.others.append(trusting)  # closed with the test's own
+    return trusting
+
+
+def test_an_admin_connects_an_account_on_the_providers_consent_page(
+    console: Console, team, mail_servers: MailServers, mail_account: MailAccount, settings: Any
+):
+    tokens = mail_servers.tokens
+    settings.CA_FILE = tokens.cafile
+    app = tokens.register_client(redirect_uris=(f"{console.url}/oauth/callback/",))
+    tokens.add_user(mail_account.address)
+    authorize, token = tokens.endpoints("google")
+    mailbox_admin.save_account(
+        SYSTEM,
+        {
+            "name": "sales",
+            "key": "SAL",
+            "address": mail_account.address,
+            "purpose": "receive",
+            "status": "active",
+            "inbound": {
+                "protocol": "imap",
+                "host": mail_servers.host,
+                "port": mail_servers.ports["imap"],
+                "security": "none",
+                "username": mail_account.address,
+                "auth": "oauth2",
+            },
+            "oauth": {
+                "grant": "user",
+                "provider": "google",
+                "client_id": app.client_id,
+                "auth_url": authorize,
+                "token_url": token,
+                "redirect_uri": f"{console.url}/oauth/callback/",
+            },
+        },
+        mailbox_admin.Secrets(oauth_client=app.secret),
+    )
+    browser = _trusting(console, tokens)
+    page = browser.sign_in(team.ada)
+    browser.go("/accounts/sales/")
+
+    page.get_by_role("link", name=re.compile("^Connect with Google")).click()
+    page.get_by_label("Account").wait_for()
+    assert page.get_by_label("Account").input_value() == mail_account.address
+    page.get_by_role("button", name="Approve").click()
+
+    page.wait_for_url(re.compile(r"/oauth/callback/\?"))
+    page.get_by_text(re.compile("^Connected sales")).wait_for()
+    page.get_by_text("Incoming: every step passed").wait_for()
+    assert page.get_by_role("link", name=re.compile("^Connect with Google")).count() == 0
+    assert_named_controls(page)

@@ -62,9 +62,15 @@ SIGN_INS = "deskmail:oauth-sign-ins"
 
 
 @console_view
-@require_POST
+@require_GET
 def account_connect(request: ConsoleRequest, name: str) -> HttpResponse:
-    """Send the browser to the provider's sign-in (PKCE); the verifier stays in the session."""
+    """Send the browser to the provider's sign-in (PKCE); the verifier stays in the session.
+
+    A link, not a form: the console's Content-Security-Policy (`form-action 'self'`)
+    rightly stops a form whose answer redirects to another site. Starting a sign-in
+    changes nothing but this session's list of sign-ins waiting for an answer, and
+    only the admin's own consent at the provider completes one.
+    """
     _require_admin(request)
     state = secrets.token_urlsafe(24)
     try:
