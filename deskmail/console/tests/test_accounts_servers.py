@@ -178,3 +178,41 @@ def test_a_refused_grant_shows_reauthorize_and_signing_in_again_mends_it(
     admin.get("/oauth/callback/", mail_servers.tokens.consent(again["Location"]))
 
     assert OAuthGrant.objects.get(mailbox__name="sales").status == "connected"
+
+
+def test_a_microsoft_365_account_asks_graphs_mail_scopes_of_its_tenant(
+    team: Team, mail_servers: MailServers, settings: Any
+):
+    tokens = mail_servers.tokens
+    settings.CA_FILE = tokens.cafile
+    app = tokens.register_client(redirect_uris=("http://testserver/oauth/callback/",))
+    admin = _admin(team)
+    form = {
+        "name": "o365",
+        "key": "O365",
+        "address": "support@contoso.test",
+        "purpose": "receive_send",
+        "status": "draft",
+        "shared_address": "shared@contoso.test",
+        "client_id": app.client_id,
+        "client_secret": app.secret or "",
+        "tenant": tokens.tenant_domain,
+        "authority_host": tokens.base_url,
+        "folder": "Inbox",
+        "save": "1",
+    }
+
+    assert admin.post("/accounts/new/graph_shared/", form).status_code == 302
+    settings_ = Mailbox.objects.get(name="o365").settings
+    assert settings_.inbound is not None and settings_.oauth is not None
+    assert (settings_.inbound.protocol, settings_.inbound.user) == ("graph", "shared@contoso.test")
+    assert settings_.outbound is not None and settings_.outbound.protocol == "graph"
+    assert "https://graph.microsoft.com/Mail.ReadWrite.Shared" in settings_.oauth.scope
+    page = admin.get("/accounts/").content.decode()
+    assert "Office 365 shared mailbox (Graph)" in page and "Connect with Microsoft" in page
+
+    started = admin.get("/accounts/o365/connect/")
+
+    location = started["Location"]
+    assert location.startswith(tokens.base_url) and "/oauth2/v2.0/authorize?" in location
+    assert "Mail.ReadWrite.Shared" in location and "code_challenge=" in location
