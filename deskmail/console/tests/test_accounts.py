@@ -307,3 +307,13 @@ def test_a_wrong_setting_is_named_by_the_schemas_own_words(team: Team):
     assert "greater than or equal to 0" in " ".join(errors["replies__max_attachments"])
     assert "expected mark_seen" in " ".join(errors["inbound__after_fetch"])
     assert Mailbox.objects.get(name="sales").settings.replies.max_attachments == 10
+
+
+def test_an_account_whose_name_needs_quoting_in_addresses_works(team: Team):
+    client = _admin(team)
+    response = client.post("/accounts/new/imap/", {**IMAP_FORM, "name": "sales & more?"})
+    assert response["Location"] == "/accounts/sales%20&%20more%3F/"
+    assert client.get(response["Location"]).status_code == 200
+    page = client.get("/accounts/").content.decode()
+    assert 'href="/accounts/sales%20%26%20more%3F/edit/"' in page
+    assert client.get("/accounts/sales%20%26%20more%3F/edit/").status_code == 200

@@ -77,7 +77,7 @@ def account_connect(request: ConsoleRequest, name: str) -> HttpResponse:
         pending = mailbox_admin.start_sign_in(request.actor, name, state)
     except Invalid as exc:
         messages.error(request, f"Could not start the sign-in: {exc}")
-        return redirect(f"/accounts/{name}/")
+        return redirect("account", name)
     waiting = dict(request.session.get(SIGN_INS) or {})
     # A few at most: an admin who started and never came back leaves no pile behind.
     waiting = dict(list(waiting.items())[-4:])
@@ -103,7 +103,7 @@ def oauth_callback(request: ConsoleRequest) -> HttpResponse:
         )
     except Invalid as exc:
         messages.error(request, f"The sign-in did not work: {exc}")
-        return redirect(f"/accounts/{name}/")
+        return redirect("account", name)
     who = f" as {grant.account}" if grant.account else ""
     messages.success(request, f"Connected {name}{who}.")
     row = mailbox_admin.account(request.actor, name)
@@ -212,7 +212,7 @@ def _account_form(
             else:
                 mailbox = mailbox_admin.save_account(request.actor, changes, secrets, name=name)
                 messages.success(request, f"Saved the account {mailbox.name}.")
-                return redirect(f"/accounts/{mailbox.name}/")
+                return redirect("account", mailbox.name)
         except mailbox_admin.AccountInvalid as exc:
             problems = more.take_problems(exc.problems) if more is not None else exc.problems
             form.add_problems(problems)
