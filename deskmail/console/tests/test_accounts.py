@@ -317,3 +317,12 @@ def test_an_account_whose_name_needs_quoting_in_addresses_works(team: Team):
     page = client.get("/accounts/").content.decode()
     assert 'href="/accounts/sales%20%26%20more%3F/edit/"' in page
     assert client.get("/accounts/sales%20%26%20more%3F/edit/").status_code == 200
+
+
+def test_an_account_whose_stored_settings_no_longer_validate_is_still_listed(team: Team):
+    Mailbox.objects.filter(name="south").update(config={"inbound": {"protocol": "fax"}})
+    client = _admin(team)
+
+    assert "invalid configuration" in client.get("/accounts/").content.decode()
+    response = client.get("/accounts/south/edit/", follow=True)
+    assert "no longer pass the schema" in response.content.decode()

@@ -180,7 +180,15 @@ def account_add(request: ConsoleRequest, kind: str) -> HttpResponse:
 def account_edit(request: ConsoleRequest, name: str) -> HttpResponse:
     _require_admin(request)
     mailbox = access.mailbox(request.actor, name)
-    settings = mailbox.settings
+    try:
+        settings = mailbox.settings
+    except ValueError as exc:  # stored before a schema change: YAML shows every problem
+        messages.error(
+            request,
+            f"The stored settings of {name} no longer pass the schema, so the form cannot "
+            f"show them; fix them with `deskmail mailboxes load`. ({exc.__class__.__name__})",
+        )
+        return redirect("account", name)
     initial = AccountForm.initial_from(settings, mailbox.status)
     form = AccountForm(kind_for(settings), request.POST or None, initial=initial, editing=True)
     more = SettingsForm(request.POST or None, config=settings)
