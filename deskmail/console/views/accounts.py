@@ -1,4 +1,5 @@
-"""Email accounts, for admins: the list, one account, switching it on and off, deleting it.
+"""Email accounts, for admins: the list, adding and editing, the connection test, OAuth2
+sign-in (Connect, Reauthorize, the provider's callback), switching on and off, deleting.
 
 Everything here is for admins only; anyone else gets 404, as for a page that does
 not exist. The rules live in `deskmail.services.mailbox_admin`.
@@ -210,15 +211,13 @@ def _account_form(
         form = _rebound(form)
         more = SettingsForm(config=None, initial=request.POST.dict()) if more else None
     elif request.method == "POST" and form.is_valid() and (more is None or more.is_valid()):
-        secrets = _secrets(form, creating=name is None)
+        typed = _secrets(form, creating=name is None)
         changes = _changes(form, more)
         try:
-            if secrets is None:
-                pass
-            elif "test" in request.POST:
-                results = mailbox_admin.try_account(request.actor, changes, secrets, name=name)
-            else:
-                mailbox = mailbox_admin.save_account(request.actor, changes, secrets, name=name)
+            if typed is not None and "test" in request.POST:
+                results = mailbox_admin.try_account(request.actor, changes, typed, name=name)
+            elif typed is not None:
+                mailbox = mailbox_admin.save_account(request.actor, changes, typed, name=name)
                 messages.success(request, f"Saved the account {mailbox.name}.")
                 return redirect("account", mailbox.name)
         except mailbox_admin.AccountInvalid as exc:
@@ -278,8 +277,8 @@ def _secrets(form: AccountForm, *, creating: bool) -> mailbox_admin.Secrets | No
 STEP_FIELDS = {
     ("inbound", "connect"): "Incoming server",
     ("inbound", "log in"): "User name and password",
-    ("outbound", "connect"): "Outgoing server (SMTP)",
-    ("outbound", "log in"): "SMTP user name and password",
+    ("outbound", "connect"): "Outgoing server",
+    ("outbound", "log in"): "Outgoing user name and password",
     ("inbound", "list folders"): "Folder",
     ("inbound", "credentials"): "OAuth2",
 }
