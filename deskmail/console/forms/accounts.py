@@ -12,7 +12,7 @@ from typing import Any
 
 from django import forms
 
-from deskmail.mailboxes.config import MailboxConfig
+from deskmail.mailboxes.config import InboundConfig, MailboxConfig
 from deskmail.mailboxes.presets import KIND_BY_KEY, SERVICE_BY_KEY, SERVICES, Kind, kind_of
 
 SECURITY = [("ssl", "SSL/TLS"), ("starttls", "STARTTLS"), ("none", "none (plain text)")]
@@ -59,7 +59,14 @@ READING_FIELDS = ["folder", "sync_since", "poll_seconds", "connect_timeout_s", "
 KIND_FIELDS: dict[str, list[str]] = {
     "imap": ["sign_in", *LOGIN_FIELDS, *SERVER_FIELDS, *READING_FIELDS, *OAUTH_FIELDS],
     "gmail": ["sign_in", *LOGIN_FIELDS, *SERVER_FIELDS, *READING_FIELDS, *OAUTH_FIELDS],
-    "pop3": ["sign_in", *LOGIN_FIELDS, *SERVER_FIELDS, *READING_FIELDS, *OAUTH_FIELDS],
+    # POP3 has one folder only.
+    "pop3": [
+        "sign_in",
+        *LOGIN_FIELDS,
+        *SERVER_FIELDS,
+        *(f for f in READING_FIELDS if f != "folder"),
+        *OAUTH_FIELDS,
+    ],
     "ews": ["ews_url", *LOGIN_FIELDS, *READING_FIELDS],
     "graph": [*OAUTH_FIELDS, "graph_url", *READING_FIELDS],
     "graph_shared": ["shared_address", *OAUTH_FIELDS, "graph_url", *READING_FIELDS],
@@ -173,6 +180,12 @@ class AccountForm(forms.Form):
                 del self.fields[name]
         if editing:
             self.fields["name"].disabled = True
+        if not editing:  # the schema's defaults, shown rather than implied
+            for name in READING_FIELDS:
+                info = InboundConfig.model_fields.get(name)
+                default = info.get_default(call_default_factory=True) if info else None
+                if default is not None and name in self.fields:
+                    self.initial.setdefault(name, default)
         if kind == "gmail" and not self.is_bound and not editing:
             self.initial.setdefault("service", "gmail")
             self.initial.setdefault("sign_in", "google")
@@ -262,8 +275,6 @@ class AccountForm(forms.Form):
                 "auth": auth,
                 **reading,
             }
-            if kind == "pop3":
-                out["inbound"]["folder"] = None
             out["outbound"] = {
                 "protocol": "smtp",
                 "host": d.get("out_host") or None,

@@ -326,3 +326,16 @@ def test_an_account_whose_stored_settings_no_longer_validate_is_still_listed(tea
     assert "invalid configuration" in client.get("/accounts/").content.decode()
     response = client.get("/accounts/south/edit/", follow=True)
     assert "no longer pass the schema" in response.content.decode()
+
+
+def test_a_pop3_account_is_saved_with_the_schemas_defaults_shown_first(team: Team):
+    client = _admin(team)
+    page = client.get("/accounts/new/pop3/").content.decode()
+    assert 'name="poll_seconds" value="60"' in page and 'name="folder"' not in page
+
+    form = {**IMAP_FORM, "in_host": "pop.helpdesk.example", "in_port": "995"}
+    form.pop("folder")
+    assert client.post("/accounts/new/pop3/", form).status_code == 302
+
+    inbound = Mailbox.objects.get(name="sales").settings.inbound
+    assert inbound is not None and (inbound.protocol, inbound.port) == ("pop3", 995)
