@@ -12,6 +12,7 @@ from deskmail.ingest.types import Duplicate, Outcome
 from deskmail.mail.message import ParsedMessage
 from deskmail.mailboxes.config import MailboxConfig
 from deskmail.mailboxes.models import Mailbox
+from deskmail.routing.engine import Reply
 from deskmail.tickets.models import Message, Ticket
 
 
@@ -52,6 +53,9 @@ class Context:
     note: str = ""
     acknowledge: bool = False
     attach_original: bool = False
+    # What routing and the triggers decided that needs the saved ticket and message.
+    tags: list[str] = field(default_factory=list)
+    auto_replies: list[Reply] = field(default_factory=list)
 
     @property
     def settings(self) -> MailboxConfig:

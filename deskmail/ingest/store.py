@@ -27,6 +27,7 @@ from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.queue import queue_auto_ack
+from deskmail.routing.engine import Reply, apply_tags, send_reply
 from deskmail.tickets.models import (
     Attachment,
     Blob,
@@ -154,6 +155,14 @@ class Store(ABC):
     @abstractmethod
     def emit(self, kind: str, message: Message) -> None:
         """Record in the event log that a message arrived (or opened a ticket)."""
+
+    def add_tags(self, ticket: Ticket, names: list[str]) -> None:
+        """Tag a saved ticket (the triggers' tags)."""
+        apply_tags(ticket, names)
+
+    def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
+        """Queue an automatic answer of the routing rules through the outbox."""
+        send_reply(ticket, reply)
 
     def blob(self, sha256: str, size: int) -> Blob:
         """The row for attachment bytes already written to storage."""
