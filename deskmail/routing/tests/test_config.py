@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from deskmail.mailboxes.loading import LoadRefused
@@ -89,3 +91,15 @@ def test_a_pattern_that_backtracks_is_refused():
     [line] = refused(text)
     assert line.startswith("mailboxes.yaml:15: mailboxes[0].routing.triggers[0].if.subject_matches")
     assert "backtracks catastrophically" in line
+
+
+def test_the_readme_example_loads():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("## Routing and triggers", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    load(
+        "mailboxes:\n  - name: support\n    key: SUP\n    address: support@example.com\n" + example
+    )
+    routing = Mailbox.objects.get().settings.routing
+    assert [t.name for t in routing.triggers] == ["VIP domain", "Outage"]
+    assert routing.triggers[1].conditions.subject_matches == r"(?i)\b(down|outage)\b"
