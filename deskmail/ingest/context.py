@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import User
+
 from deskmail.connectors.base import SourcePosition
 from deskmail.ingest.store import Store
 from deskmail.ingest.trace import Decision
@@ -56,6 +58,8 @@ class Context:
     # What routing and the triggers decided that needs the saved ticket and message.
     tags: list[str] = field(default_factory=list)
     auto_replies: list[Reply] = field(default_factory=list)
+    # The agent distribution chose, and why: the ticket waits for them to accept.
+    offer: tuple[User, str] | None = None
 
     @property
     def settings(self) -> MailboxConfig:

@@ -21,13 +21,14 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.queue import queue_auto_ack
-from deskmail.routing.engine import Reply, apply_tags, send_reply
+from deskmail.routing.engine import Reply, apply_tags, offer, send_reply
 from deskmail.tickets.models import (
     Attachment,
     Blob,
@@ -163,6 +164,10 @@ class Store(ABC):
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""
         send_reply(ticket, reply)
+
+    def offer(self, ticket: Ticket, user: User, reason: str, now: dt.datetime) -> None:
+        """The ticket distribution gave to user waits for them to accept it."""
+        offer(ticket, user, reason, now)
 
     def blob(self, sha256: str, size: int) -> Blob:
         """The row for attachment bytes already written to storage."""

@@ -44,7 +44,7 @@ from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import queue_auto_reply
 from deskmail.routing import distribution, hours
-from deskmail.tickets.models import Queue, Tag, Ticket
+from deskmail.tickets.models import InternalNote, Queue, Tag, Ticket, Transfer
 
 # Senders that are machines reporting on mail, whatever their headers say.
 _MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
@@ -98,6 +98,8 @@ class Router:
         self.lines: list[Line] = []
         self.tags: list[str] = []
         self.replies: list[Reply] = []
+        # The agent distribution gave the ticket to, who must accept it in time.
+        self.offer: User | None = None
         self._inside: hours.Verdict | None = None
         self._existing_tags: set[str] | None = None
 
@@ -254,8 +256,12 @@ class Router:
             return
         self._give(user, f"assigned to {address}")
 
-    def _give(self, user: User, reason: str) -> None:
+    def _give(self, user: User, reason: str, *, offer: bool = False) -> None:
         self.ticket.assignee = user
+        self.offer = user if offer else None
+        if offer:
+            wait = self.mailbox.settings.console.wait_for_agent_minutes
+            reason += f"; waits {wait:g} minutes for them to accept"
         self.lines.append(Line("assigned", reason, {"agent": user.pk}))
 
     def _distribute(self, spec: Distribute) -> None:
@@ -267,7 +273,7 @@ class Router:
         if choice.user is None:
             self.lines.append(Line("skip", choice.reason))
             return
-        self._give(choice.user, choice.reason)
+        self._give(choice.user, choice.reason, offer=True)
 
     def _reply(self, template: str, prefix: str) -> None:
         refusal = self.reply_refusal()
@@ -318,6 +324,29 @@ def apply_tags(ticket: Ticket, names: list[str]) -> None:
     """Add the tags the triggers gave (created on first use)."""
     tags = [Tag.objects.get_or_create(name=name[:100])[0] for name in names]
     ticket.tags.add(*tags)
+
+
+def offer(ticket: Ticket, user: User, reason: str, now: dt.datetime) -> Transfer:
+    """The distributed ticket waits for its agent to accept, like a transfer in the console.
+
+    Not accepted within the mailbox's `console.wait_for_agent_minutes`, it waits in its
+    queue for `wait_for_queue_minutes`, then comes back unassigned (the worker's
+    housekeeping moves it on, as it does every transfer).
+    """
+    wait = ticket.mailbox.settings.console.wait_for_agent_minutes
+    item = Transfer.objects.create(
+        ticket=ticket,
+        to_user=user,
+        to_queue=ticket.queue,
+        state=Transfer.State.WAITING_AGENT,
+        due_at=now + dt.timedelta(minutes=wait),
+    )
+    InternalNote.objects.create(
+        ticket=ticket,
+        kind=InternalNote.Kind.ACTIVITY,
+        body=f"Distributed by {reason}.",
+    )
+    return item
 
 
 def send_reply(ticket: Ticket, reply: Reply) -> OutboxItem:

@@ -6,6 +6,8 @@ Working hours are made always open (every day 00:00-24:00) or always closed
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
@@ -14,10 +16,10 @@ from deskmail.ingest.tests.conftest import configure
 from deskmail.ingest.trace import render
 from deskmail.outbound.models import OutboxItem
 from deskmail.routing.models import Availability
-from deskmail.services import people
+from deskmail.services import access, handover, people
 from deskmail.services.access import SYSTEM, Role
 from deskmail.testing.builders import make_email, make_mailbox, message_id_of
-from deskmail.tickets.models import Message, Ticket
+from deskmail.tickets.models import InternalNote, Message, Ticket, Transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -348,3 +350,36 @@ def test_history_is_routed_but_neither_distributed_nor_answered(desk):
     text = trace_text(result)
     assert "history import: not distributed to an agent" in text
     assert "history import: never answered" in text
+
+
+def test_a_distributed_ticket_waits_for_its_agent_like_a_transfer(desk):
+    configure(desk, console={"wait_for_agent_minutes": 10, "wait_for_queue_minutes": 30})
+    route(desk, actions=[{"queue": "Support"}, {"distribute": "round_robin"}])
+    alice, bob = agents("alice", "bob")
+    first = ingest(desk, new_mail(subject="One"))
+    second = ingest(desk, new_mail(subject="Two"))
+    assert said(first, "route", "assigned", "alice@example.com (2 of 2 agents available); waits 10")
+    waiting = Transfer.objects.get(ticket=first.ticket.pk)
+    assert (waiting.state, waiting.to_user, waiting.to_queue.name) == (
+        "waiting_agent",
+        alice,
+        "Support",
+    )
+    note = InternalNote.objects.get(ticket=first.ticket.pk)
+    assert note.body.startswith("Distributed by round robin in queue Support: alice@example.com")
+
+    # Bob accepts his; Alice does not, and after 10 minutes hers waits in the queue.
+    handover.accept(access.actor_for(bob), Ticket.objects.get(pk=second.ticket.pk))
+    handover.housekeeping(timezone.now() + dt.timedelta(minutes=11))
+    assert Ticket.objects.get(pk=first.ticket.pk).assignee is None
+    assert Transfer.objects.get(ticket=first.ticket.pk).state == "waiting_queue"
+    assert Ticket.objects.get(pk=second.ticket.pk).assignee == bob
+
+
+def test_a_trigger_that_assigns_cancels_the_offer(desk):
+    (alice, bob) = agents("alice", "bob")
+    trigger = {"name": "to bob", "if": {}, "then": {"assign": "bob@example.com"}}
+    route(desk, actions=[{"distribute": "round_robin"}], triggers=[trigger])
+    result = ingest(desk, new_mail())
+    assert Ticket.objects.get(pk=result.ticket.pk).assignee == bob
+    assert not Transfer.objects.exists()
