@@ -7,8 +7,10 @@ Working hours are made always open (every day 00:00-24:00) or always closed
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from deskmail.ingest.api import ingest
@@ -19,7 +21,7 @@ from deskmail.routing.models import Availability
 from deskmail.services import access, handover, people
 from deskmail.services.access import SYSTEM, Role
 from deskmail.testing.builders import make_email, make_mailbox, message_id_of
-from deskmail.tickets.models import InternalNote, Message, Ticket, Transfer
+from deskmail.tickets.models import InternalNote, Message, Queue, Ticket, Transfer
 
 pytestmark = pytest.mark.django_db
 
@@ -383,3 +385,24 @@ def test_a_trigger_that_assigns_cancels_the_offer(desk):
     result = ingest(desk, new_mail())
     assert Ticket.objects.get(pk=result.ticket.pk).assignee == bob
     assert not Transfer.objects.exists()
+
+
+def test_trace_explains_a_dry_run_and_a_stored_message(desk, tmp_path):
+    route(desk, working_hours=CLOSED, actions=PLAN, triggers=[VIP])
+    agents("alice")
+    path = tmp_path / "mail.eml"
+    raw = new_mail(sender="vera@vip.example")
+    path.write_bytes(raw)
+
+    dry = io.StringIO()
+    call_command("trace", "--dry-run", "--mailbox", "support", str(path), stdout=dry)
+    assert "auto-reply 'after_hours' to vera@vip.example" in dry.getvalue()
+    assert "trigger 'VIP domain' matched (created): priority high" in dry.getvalue()
+    assert not OutboxItem.objects.exists() and not Queue.objects.exists()
+
+    ingest(desk, raw)
+    stored = io.StringIO()
+    call_command("trace", message_id_of(raw), stdout=stored)
+    lines = [line.split(None, 2) for line in stored.getvalue().splitlines()]
+    assert ["route", "outside"] in [line[:2] for line in lines]
+    assert ["triggers", "matched"] in [line[:2] for line in lines]
