@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db.models import Count
+from django.db.models import Count, F
 
 from deskmail.mailboxes.config import Distribute
 from deskmail.mailboxes.models import Mailbox, Membership
@@ -44,6 +44,7 @@ def member_agents(mailbox: Mailbox) -> list[User]:
             mailbox_memberships__mailbox=mailbox,
             mailbox_memberships__role=Membership.Role.AGENT,
         )
+        .annotate(away_state=F("availability__state"), away_reason=F("availability__reason"))
         .order_by("pk")
     )
 
@@ -72,8 +73,12 @@ def choose(mailbox: Mailbox, queue: str, spec: Distribute) -> Choice:
     where = f"queue {queue}" if queue else f"mailbox {mailbox.name}"
     if not agents:
         return Choice(None, f"not distributed: mailbox {mailbox.name} has no agents")
-    rows = Availability.objects.filter(user__in=agents).values_list("user_id", "state", "reason")
-    states = {user: (state, reason) for user, state, reason in rows.order_by()}
+    # Read with the agents (one query): no row is available.
+    states = {
+        a.pk: (state, getattr(a, "away_reason", "") or "")
+        for a in agents
+        if (state := getattr(a, "away_state", None)) is not None
+    }
     available = (Availability.State.AVAILABLE, "")
     away = [a for a in agents if states.get(a.pk, available)[0] != Availability.State.AVAILABLE]
     present = [a for a in agents if a not in away]

@@ -102,6 +102,9 @@ class Router:
         self.offer: User | None = None
         self._inside: hours.Verdict | None = None
         self._existing_tags: set[str] | None = None
+        # What every trigger compares with, worked out once per mail.
+        self._domain = domain_of(mail.sender)
+        self._folded = {"subject": mail.subject.casefold(), "body": mail.body.casefold()}
 
     # -- the plan ------------------------------------------------------------------------
 
@@ -181,16 +184,13 @@ class Router:
         if when.sender and mail.sender not in when.sender:
             return f"sender {mail.sender or '(none)'} is not {' or '.join(when.sender)}"
         if when.sender_domain:
-            domain = domain_of(mail.sender)
+            domain = self._domain
             if not domain or not any(domain_matches(domain, d) for d in when.sender_domain):
                 return f"sender domain {domain or '(none)'} is not under " + ", ".join(
                     when.sender_domain
                 )
-        for text, words, what in (
-            (mail.subject, when.subject_contains, "subject"),
-            (mail.body, when.body_contains, "body"),
-        ):
-            if words and not any(w.casefold() in text.casefold() for w in words):
+        for words, what in ((when.subject_contains, "subject"), (when.body_contains, "body")):
+            if words and not any(w.casefold() in self._folded[what] for w in words):
                 return f"the {what} contains none of " + ", ".join(repr(w) for w in words)
         for text, pattern, what in (
             (mail.subject, when.subject_matches, "subject"),
