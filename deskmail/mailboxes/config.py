@@ -13,9 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    field_validator,
+    model_validator,
+)
 
 from deskmail.connectors.settings import InboundConfig, OAuthSettings, OutboundConfig, Strict
 from deskmail.mailboxes import patterns
@@ -131,6 +139,44 @@ def _email(value: str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """What the routing section being validated defines: its templates, its working hours."""
+
+    templates: frozenset[str]
+    working_hours: bool
+
+    @classmethod
+    def of(cls, value: Any) -> _Scope | None:
+        if isinstance(value, RoutingConfig):
+            return cls(frozenset(t.name for t in value.templates), value.working_hours is not None)
+        if not isinstance(value, dict):
+            return None
+        names = set()
+        for item in value.get("templates") or []:
+            name = item.get("name") if isinstance(item, dict) else getattr(item, "name", None)
+            if isinstance(name, str):
+                names.add(name.strip())
+        return cls(frozenset(names), value.get("working_hours") is not None)
+
+
+_SCOPE: ContextVar[_Scope | None] = ContextVar("routing_scope", default=None)
+
+
+def _known_template(value: str | None) -> str | None:
+    scope = _SCOPE.get()
+    if value is not None and scope is not None and value not in scope.templates:
+        raise ValueError(f"template {value!r} is not defined in routing.templates")
+    return value
+
+
+def _needs_hours(value: object) -> object:
+    scope = _SCOPE.get()
+    if value is not None and scope is not None and not scope.working_hours:
+        raise ValueError("a working-hours rule needs routing.working_hours")
+    return value
+
+
 class WorkingHours(Strict):
     """Time ranges per weekday in the routing time zone; holidays are closed all day."""
 
@@ -186,6 +232,9 @@ class RoutingAction(Strict):
     def _agent(cls, value: str | None) -> str | None:
         return None if value is None else _email(value)
 
+    _template = field_validator("auto_reply")(_known_template)
+    _hours = field_validator("hours")(_needs_hours)
+
     @model_validator(mode="after")
     def _one_key(self) -> RoutingAction:
         given = [key for key in _ACTION_KEYS if getattr(self, key) is not None]
@@ -236,6 +285,8 @@ class TriggerConditions(Strict):
             patterns.check(value)
         return value
 
+    _hours = field_validator("hours")(_needs_hours)
+
 
 class TriggerActions(Strict):
     queue: str | None = None
@@ -249,6 +300,8 @@ class TriggerActions(Strict):
     @classmethod
     def _assign(cls, value: str | None) -> str | None:
         return None if value is None else _email(value)
+
+    _template = field_validator("auto_reply")(_known_template)
 
 
 class Trigger(Strict):
@@ -296,8 +349,18 @@ class RoutingConfig(Strict):
             ) from None
         return value
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _in_scope(cls, value: Any, handler: ModelWrapValidatorHandler[RoutingConfig]) -> Any:
+        """Let the actions and triggers check the names they use against this section."""
+        token = _SCOPE.set(_Scope.of(value))
+        try:
+            return handler(value)
+        finally:
+            _SCOPE.reset(token)
+
     @model_validator(mode="after")
-    def _references(self) -> RoutingConfig:
+    def _unique(self) -> RoutingConfig:
         names = [template.name for template in self.templates]
         for name in names:
             if names.count(name) > 1:
@@ -306,48 +369,10 @@ class RoutingConfig(Strict):
         for name in triggers:
             if triggers.count(name) > 1:
                 raise ValueError(f"triggers: two triggers are named {name!r}")
-        for where, template in self._replies():
-            if template not in names:
-                raise ValueError(
-                    f"{where}: auto_reply names template {template!r}, which "
-                    "routing.templates does not define"
-                )
-        if self.working_hours is None:
-            for where in self._hour_rules():
-                raise ValueError(f"{where} needs routing.working_hours")
         return self
 
     def template(self, name: str) -> ReplyTemplate | None:
         return next((t for t in self.templates if t.name == name), None)
-
-    def _replies(self) -> list[tuple[str, str]]:
-        found = []
-        for where, action in _walk(self.actions, "actions"):
-            if action.auto_reply is not None:
-                found.append((where, action.auto_reply))
-        for index, trigger in enumerate(self.triggers):
-            if trigger.actions.auto_reply is not None:
-                found.append((f"triggers[{index}].then", trigger.actions.auto_reply))
-        return found
-
-    def _hour_rules(self) -> list[str]:
-        found = [where for where, action in _walk(self.actions, "actions") if action.hours]
-        for index, trigger in enumerate(self.triggers):
-            if trigger.conditions.hours is not None:
-                found.append(f"triggers[{index}].if.hours")
-        return found
-
-
-def _walk(actions: list[RoutingAction], where: str) -> list[tuple[str, RoutingAction]]:
-    """Every action of a plan with where it is, the branches of hours rules included."""
-    found = []
-    for index, action in enumerate(actions):
-        here = f"{where}[{index}]"
-        found.append((here, action))
-        if action.hours is not None:
-            found += _walk(action.hours.inside, f"{here}.hours.inside")
-            found += _walk(action.hours.outside, f"{here}.hours.outside")
-    return found
 
 
 class MailboxConfig(Strict):

@@ -68,17 +68,22 @@ def test_an_unknown_time_zone_is_refused():
     ]
 
 
-def test_an_unknown_template_is_refused_with_where_it_is_named():
-    text = ONE + "        - hours: {outside: [{auto_reply: gone}]}\n"
-    [line] = refused(text)
-    assert "actions[1].hours.outside[0]: auto_reply names template 'gone'" in line
+def test_an_unknown_template_is_refused_on_its_line():
+    text = ONE + "        - hours:\n            outside:\n              - auto_reply: gone\n"
+    assert refused(text) == [
+        "mailboxes.yaml:15: mailboxes[0].routing.actions[1].hours.outside[0].auto_reply: "
+        "template 'gone' is not defined in routing.templates"
+    ]
 
 
 def test_hours_need_working_hours():
     text = ONE.replace('      working_hours:\n        monday: ["09:00-17:00"]\n', "")
-    text += "      triggers:\n        - {name: late, if: {hours: outside}, then: {tags: [late]}}\n"
-    [line] = refused(text)
-    assert "triggers[0].if.hours needs routing.working_hours" in line
+    text += "      triggers:\n        - name: late\n          if: {hours: outside}\n"
+    text += "          then: {auto_reply: closed}\n"
+    assert refused(text) == [
+        "mailboxes.yaml:13: mailboxes[0].routing.triggers[0].if.hours: "
+        "a working-hours rule needs routing.working_hours"
+    ]
 
 
 def test_a_pattern_that_backtracks_is_refused():
