@@ -7,6 +7,7 @@ from django.test import Client
 
 from deskmail.ingest.api import ingest
 from deskmail.ingest.tests.conftest import configure
+from deskmail.services import availability
 from deskmail.testing.builders import make_email
 from deskmail.testing.personas import Team
 
@@ -39,3 +40,14 @@ def test_the_trace_page_shows_each_routing_decision(team: Team) -> None:
     assert "least busy in queue Front desk: nora@helpdesk.example" in page
     assert "trigger &#x27;Refunds&#x27; matched (created): tags money" in page
     assert stan.get(f"/m/{result.message.pk}/trace/").status_code == 404
+
+
+def test_the_team_page_shows_each_agents_availability(team: Team) -> None:
+    availability.set_availability(team.actor(team.nora), "nora@helpdesk.example", "paused", "lunch")
+    sam = Client()
+    sam.force_login(team.sam)
+
+    page = sam.get("/team/").content.decode()
+
+    assert '<th scope="col">Availability</th>' in page
+    assert "<td>Paused (lunch)</td>" in page
