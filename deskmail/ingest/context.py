@@ -58,6 +58,7 @@ class Context:
     # What routing and the triggers decided that needs the saved ticket and message.
     tags: list[str] = field(default_factory=list)
     auto_replies: list[Reply] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     # The agent distribution chose, and why: the ticket waits for them to accept.
     offer: tuple[User, str] | None = None
 

@@ -119,6 +119,8 @@ def save(ctx: Context) -> Message:
     if ticket is not None and not ctx.stopped:
         if ctx.tags:
             ctx.store.add_tags(ticket, ctx.tags)
+        if ctx.notes:
+            ctx.store.add_trigger_notes(ticket, ctx.notes)
         for reply in ctx.auto_replies:
             ctx.store.queue_auto_reply(ticket, reply)
         if ctx.offer is not None:

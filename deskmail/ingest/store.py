@@ -28,7 +28,7 @@ from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.queue import queue_auto_ack
-from deskmail.routing.engine import Reply, apply_tags, offer, send_reply
+from deskmail.routing.engine import Reply, add_notes, apply_tags, offer, send_reply
 from deskmail.tickets.models import (
     Attachment,
     Blob,
@@ -160,6 +160,10 @@ class Store(ABC):
     def add_tags(self, ticket: Ticket, names: list[str]) -> None:
         """Tag a saved ticket (the triggers' tags)."""
         apply_tags(ticket, names)
+
+    def add_trigger_notes(self, ticket: Ticket, notes: list[str]) -> None:
+        """The triggers' internal notes on a saved ticket."""
+        add_notes(ticket, notes)
 
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""

@@ -265,6 +265,8 @@ class TriggerConditions(Strict):
     subject_matches: str | None = None
     body_matches: str | None = None
     priority: list[Priority] = []
+    status: list[TicketStatus] = []
+    type: list[str] = []
     tags: list[str] = []
     hours: Literal["inside", "outside"] | None = None
 
@@ -291,7 +293,10 @@ class TriggerConditions(Strict):
 class TriggerActions(Strict):
     queue: str | None = None
     priority: Priority | None = None
+    type: str | None = None
     tags: list[str] = []
+    # An internal note on the ticket, for the agents.
+    note: str | None = None
     assign: str | None = None
     distribute: Distribute | None = None
     auto_reply: str | None = None

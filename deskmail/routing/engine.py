@@ -44,7 +44,7 @@ from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import queue_auto_reply
 from deskmail.routing import distribution, hours
-from deskmail.tickets.models import InternalNote, Queue, Tag, Ticket, Transfer
+from deskmail.tickets.models import InternalNote, Queue, Tag, Ticket, TicketType, Transfer
 
 # Senders that are machines reporting on mail, whatever their headers say.
 _MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
@@ -98,6 +98,7 @@ class Router:
         self.lines: list[Line] = []
         self.tags: list[str] = []
         self.replies: list[Reply] = []
+        self.notes: list[str] = []
         # The agent distribution gave the ticket to, who must accept it in time.
         self.offer: User | None = None
         self._inside: hours.Verdict | None = None
@@ -162,11 +163,17 @@ class Router:
         if then.queue is not None:
             self.ticket.queue = Queue.objects.get_or_create(name=then.queue)[0]
             done.append(f"queue {then.queue}")
+        if then.type is not None:
+            self.ticket.type = TicketType.objects.get_or_create(name=then.type)[0]
+            done.append(f"type {then.type}")
         for name in then.tags:
             if name not in self.tags:
                 self.tags.append(name)
         if then.tags:
             done.append(f"tags {', '.join(then.tags)}")
+        if then.note is not None:
+            self.notes.append(then.note)
+            done.append("a note")
         what = ", ".join(done) if done else "no field changes"
         self.lines.append(
             Line("matched", f"trigger {trigger.name!r} matched ({event}): {what}", {"event": event})
@@ -206,6 +213,12 @@ class Router:
                 return f"the {what} does not match {pattern!r}"
         if when.priority and self.ticket.priority not in when.priority:
             return f"priority {self.ticket.priority} is not {' or '.join(when.priority)}"
+        if when.status and self.ticket.status not in when.status:
+            return f"status {self.ticket.status} is not {' or '.join(when.status)}"
+        if when.type:
+            kind = self.ticket.type.name if self.ticket.type is not None else ""
+            if kind not in when.type:
+                return f"type {kind or '(none)'} is not {' or '.join(when.type)}"
         if when.tags:
             tags = self._current_tags()
             if not tags & set(when.tags):
@@ -347,6 +360,12 @@ def offer(ticket: Ticket, user: User, reason: str, now: dt.datetime) -> Transfer
         body=f"Distributed by {reason}.",
     )
     return item
+
+
+def add_notes(ticket: Ticket, notes: list[str]) -> None:
+    """The triggers' internal notes on the saved ticket."""
+    for body in notes:
+        InternalNote.objects.create(ticket=ticket, kind=InternalNote.Kind.NOTE, body=body)
 
 
 def send_reply(ticket: Ticket, reply: Reply) -> OutboxItem:

@@ -406,3 +406,24 @@ def test_trace_explains_a_dry_run_and_a_stored_message(desk, tmp_path):
     lines = [line.split(None, 2) for line in stored.getvalue().splitlines()]
     assert ["route", "outside"] in [line[:2] for line in lines]
     assert ["triggers", "matched"] in [line[:2] for line in lines]
+
+
+def test_triggers_read_status_and_type_and_set_type_and_a_note(desk):
+    configure(desk, tickets={"type": "Incident"})
+    triggers = [
+        {
+            "name": "questions",
+            "if": {"type": ["Incident"], "status": ["new"], "subject_contains": ["?"]},
+            "then": {"type": "Question", "note": "Answer from the FAQ first."},
+        },
+        {"name": "incidents only", "if": {"type": ["Incident"]}, "then": {"tags": ["incident"]}},
+    ]
+    route(desk, triggers=triggers)
+    result = ingest(desk, new_mail(subject="How do I print?"))
+    ticket = Ticket.objects.get(pk=result.ticket.pk)
+    assert ticket.type.name == "Question"
+    assert not ticket.tags.exists()
+    note = InternalNote.objects.get(ticket=ticket)
+    assert (note.kind, note.body) == ("note", "Answer from the FAQ first.")
+    assert said(result, "triggers", "matched", "(created): type Question, a note")
+    assert said(result, "triggers", "miss", "'incidents only': type Question is not Incident")
