@@ -427,3 +427,15 @@ def test_triggers_read_status_and_type_and_set_type_and_a_note(desk):
     assert (note.kind, note.body) == ("note", "Answer from the FAQ first.")
     assert said(result, "triggers", "matched", "(created): type Question, a note")
     assert said(result, "triggers", "miss", "'incidents only': type Question is not Incident")
+
+
+def test_an_auto_reply_takes_the_place_of_the_acknowledgement(desk):
+    configure(desk, replies={"auto_acknowledge": True})
+    route(desk, working_hours=CLOSED, actions=PLAN)
+    result = ingest(desk, new_mail())
+    assert [item.kind for item in OutboxItem.objects.all()] == ["auto_reply"]
+    assert said(result, "acknowledge", "skip", "the auto-reply 'after_hours' answers this mail")
+    # Inside hours there is no auto-reply, and the acknowledgement goes as before.
+    route(desk, working_hours=ALWAYS, actions=PLAN)
+    ingest(desk, new_mail(sender="bob@acme.example"))
+    assert OutboxItem.objects.filter(kind="auto_ack", recipient="bob@acme.example").exists()
