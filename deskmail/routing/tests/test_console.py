@@ -51,3 +51,24 @@ def test_the_team_page_shows_each_agents_availability(team: Team) -> None:
 
     assert '<th scope="col">Availability</th>' in page
     assert "<td>Paused (lunch)</td>" in page
+
+
+def test_the_ticket_shows_the_automatic_answer_as_such(team: Team) -> None:
+    configure(
+        team.north,
+        outbound={"host": "127.0.0.1"},
+        routing={
+            "working_hours": {},
+            "templates": [{"name": "closed", "body": "<p>We are closed today.</p>"}],
+            "actions": [{"hours": {"outside": [{"auto_reply": "closed"}]}}],
+        },
+    )
+    result = ingest(team.north, make_email(to=team.north.address, subject="Help"))
+    assert result.ticket is not None
+    nora = Client()
+    nora.force_login(team.nora)
+
+    page = nora.get(f"/t/{result.ticket.number}/").content.decode()
+
+    assert "Automatic answer" in page
+    assert "We are closed today." in page
