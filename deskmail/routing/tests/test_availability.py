@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 
 from deskmail.ingest.api import ingest
 from deskmail.ingest.tests.conftest import configure
@@ -56,3 +57,21 @@ def test_the_command_line_sets_it_and_distribution_follows(team: Team) -> None:
     result = ingest(team.north, mail)
     assert Ticket.objects.get(pk=result.ticket.pk).assignee == team.stan
     assert Availability.objects.get(user=team.nora).state == "paused"
+
+
+def test_signing_out_and_in_moves_an_agent_and_a_pause_outlives_a_second_sign_in(
+    team: Team,
+) -> None:
+    client = Client()
+    client.force_login(team.nora)
+    client.logout()
+    assert availability.availability_of(team.nora) == ("logged_out", "")
+
+    client.force_login(team.nora)
+    assert availability.availability_of(team.nora) == ("available", "")
+
+    availability.set_availability(team.actor(team.nora), "nora@helpdesk.example", "paused", "call")
+    Client().force_login(team.nora)  # another browser
+    assert availability.availability_of(team.nora) == ("paused", "call")
+    client.logout()
+    assert availability.availability_of(team.nora) == ("logged_out", "")
