@@ -33,6 +33,7 @@ SECTIONS = {
     "api": "bench.api_bench",
     "graph": "bench.graph_bench",
     "console": "bench.console_bench",
+    "routing": "bench.routing_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
