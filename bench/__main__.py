@@ -34,6 +34,7 @@ SECTIONS = {
     "graph": "bench.graph_bench",
     "console": "bench.console_bench",
     "suggest": "bench.suggest_bench",
+    "routing": "bench.routing_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "deskmail.tickets",
     "deskmail.events",
     "deskmail.ingest",
+    "deskmail.routing",
     "deskmail.outbound",
     "deskmail.suggest",
     "deskmail.sync",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from deskmail.console.views import (
+    accounts,
     auth,
     bodies,
     compose,
@@ -28,6 +29,17 @@ urlpatterns = [
     path("events/", live.events, name="events"),
     path("team/", handover.team, name="team"),
     path("people/", people.people_page, name="people"),
+    # email accounts (admins)
+    path("accounts/", accounts.account_list, name="accounts"),
+    path("accounts/new/", accounts.account_new, name="account-new"),
+    path("accounts/new/<slug:kind>/", accounts.account_add, name="account-add"),
+    path("accounts/<str:name>/", accounts.account_detail, name="account"),
+    path("accounts/<str:name>/edit/", accounts.account_edit, name="account-edit"),
+    path("accounts/<str:name>/test/", accounts.account_test, name="account-test"),
+    path("accounts/<str:name>/connect/", accounts.account_connect, name="account-connect"),
+    path("oauth/callback/", accounts.oauth_callback, name="oauth-callback"),
+    path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),
+    path("accounts/<str:name>/delete/", accounts.account_delete, name="account-delete"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),

@@ -22,6 +22,7 @@ from email.utils import parseaddr
 from deskmail.ingest.store import LiveStore, Sibling
 from deskmail.mail.identity import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
+from deskmail.routing.engine import Reply
 from deskmail.tickets.models import (
     Attachment,
     Contact,
@@ -41,6 +42,10 @@ TICKET_FIELDS = [
     "reply_cc",
     "reply_references",
     "updated_at",
+    # What a trigger may change when a customer writes again.
+    "priority",
+    "queue",
+    "assignee",
 ]
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -261,6 +266,10 @@ class BatchStore(LiveStore):
     def queue_auto_ack(self, ticket: Ticket) -> None:
         self.flush()  # the acknowledgement reads the ticket's first message
         super().queue_auto_ack(ticket)
+
+    def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
+        self.flush()  # the answer threads under the ticket's latest message
+        super().queue_auto_reply(ticket, reply)
 
     def emit(self, kind: str, message: Message) -> None:
         self.flush()  # the event names the message's id

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import User
+
 from deskmail.connectors.base import SourcePosition
 from deskmail.ingest.store import Store
 from deskmail.ingest.trace import Decision
@@ -12,6 +14,7 @@ from deskmail.ingest.types import Duplicate, Outcome
 from deskmail.mail.message import ParsedMessage
 from deskmail.mailboxes.config import MailboxConfig
 from deskmail.mailboxes.models import Mailbox
+from deskmail.routing.engine import Reply
 from deskmail.tickets.models import Message, Ticket
 
 
@@ -52,6 +55,12 @@ class Context:
     note: str = ""
     acknowledge: bool = False
     attach_original: bool = False
+    # What routing and the triggers decided that needs the saved ticket and message.
+    tags: list[str] = field(default_factory=list)
+    auto_replies: list[Reply] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # The agent distribution chose, and why: the ticket waits for them to accept.
+    offer: tuple[User, str] | None = None
 
     @property
     def settings(self) -> MailboxConfig:

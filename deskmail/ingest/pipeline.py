@@ -32,6 +32,7 @@ from deskmail.ingest.steps import (
     thread_references,
     thread_subject,
     thread_tag,
+    triggers,
 )
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Outcome
@@ -72,6 +73,7 @@ STEPS: tuple[Step | _Module, ...] = (
     mappings,
     contact,
     route,
+    triggers,
     acknowledge,
 )
 

@@ -116,6 +116,15 @@ def save(ctx: Context) -> Message:
         ctx.store.add_note(note)
     if ctx.acknowledge and ticket is not None:
         ctx.store.queue_auto_ack(ticket)
+    if ticket is not None and not ctx.stopped:
+        if ctx.tags:
+            ctx.store.add_tags(ticket, ctx.tags)
+        if ctx.notes:
+            ctx.store.add_trigger_notes(ticket, ctx.notes)
+        for reply in ctx.auto_replies:
+            ctx.store.queue_auto_reply(ticket, reply)
+        if ctx.offer is not None:
+            ctx.store.offer(ticket, *ctx.offer, ctx.now)
     if ticket is not None and not ctx.stopped and not ctx.history:
         if ctx.new_ticket:
             ctx.store.emit(Event.Kind.TICKET_CREATED, message)

@@ -21,12 +21,14 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.queue import queue_auto_ack
+from deskmail.routing.engine import Reply, add_notes, apply_tags, offer, send_reply
 from deskmail.tickets.models import (
     Attachment,
     Blob,
@@ -154,6 +156,22 @@ class Store(ABC):
     @abstractmethod
     def emit(self, kind: str, message: Message) -> None:
         """Record in the event log that a message arrived (or opened a ticket)."""
+
+    def add_tags(self, ticket: Ticket, names: list[str]) -> None:
+        """Tag a saved ticket (the triggers' tags)."""
+        apply_tags(ticket, names)
+
+    def add_trigger_notes(self, ticket: Ticket, notes: list[str]) -> None:
+        """The triggers' internal notes on a saved ticket."""
+        add_notes(ticket, notes)
+
+    def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
+        """Queue an automatic answer of the routing rules through the outbox."""
+        send_reply(ticket, reply)
+
+    def offer(self, ticket: Ticket, user: User, reason: str, now: dt.datetime) -> None:
+        """The ticket distribution gave to user waits for them to accept it."""
+        offer(ticket, user, reason, now)
 
     def blob(self, sha256: str, size: int) -> Blob:
         """The row for attachment bytes already written to storage."""

@@ -40,6 +40,11 @@ class Verdict(StrEnum):
     LINKED = "linked"
     MAPPED = "mapped"
     ROUTED = "routed"
+    ASSIGNED = "assigned"
+    MATCHED = "matched"
+    INSIDE = "inside"
+    OUTSIDE = "outside"
+    STOPPED = "stopped"
     QUARANTINED = "quarantined"
 
 

@@ -116,6 +116,49 @@ def load_mailboxes(
     return outcomes
 
 
+def check_one(data: Mapping[str, Any]) -> MailboxConfig:
+    """One mailbox's configuration as data (the console's form), checked as a file's is.
+
+    LoadRefused names each problem's field relative to the mailbox (`inbound.port`).
+    """
+    document = YamlDocument(data={"mailboxes": [dict(data)]})
+    problems: list[Problem] = []
+    configs = _validate(document, problems)
+    if configs is not None:
+        problems += _conflicts(configs, document)
+    if configs is None or problems:
+        prefix = "mailboxes[0]"
+        raise LoadRefused(
+            "the form",
+            [
+                Problem(p.line, p.path.removeprefix(prefix).removeprefix("."), p.message)
+                for p in problems
+            ],
+        )
+    return configs[0]
+
+
+def apply_one(
+    data: Mapping[str, Any],
+    *,
+    inbound_secret: str | None = None,
+    outbound_secret: str | None = None,
+) -> Outcome:
+    """Create or update one mailbox from its configuration as data (the console's form).
+
+    The same checks and the same writing as a file, so a mailbox saved this way is
+    one a file could have made. A secret given replaces the stored one; None keeps
+    it. Nothing is written when LoadRefused is raised.
+    """
+    config = check_one(data)
+    try:
+        return _apply([config], [_Secrets(inbound_secret, outbound_secret)])[0]
+    except IntegrityError as exc:
+        raise LoadRefused(
+            "the form", [Problem(1, "", f"the database refused the change: {exc}")]
+        ) from exc
+
+
 def _duplicate_yaml_keys(document: YamlDocument) -> list[Problem]:
     return [
         Problem(

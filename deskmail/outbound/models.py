@@ -25,6 +25,8 @@ class OutboxItem(models.Model):
         # A public comment from an agent, sent as the "case response".
         NOTE = "note"
         FORWARD = "forward"
+        # An automatic answer from the mailbox's routing or triggers (a template).
+        AUTO_REPLY = "auto_reply"
 
     class Status(models.TextChoices):
         PENDING = "pending"

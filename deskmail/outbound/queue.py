@@ -35,7 +35,10 @@ from deskmail.outbound.rendering import (
     body_from_html,
     body_from_text,
     custom_subject,
+    render_document,
     render_mail,
+    render_string,
+    variables,
 )
 from deskmail.outbound.threading import reply_headers
 from deskmail.outbound.tokens import new_message_id
@@ -523,4 +526,61 @@ def queue_auto_ack(ticket: Ticket) -> OutboxItem:
     with transaction.atomic():
         item = OutboxItem.objects.create(kind=OutboxItem.Kind.AUTO_ACK, ticket=ticket)
         compose_auto_ack(item)
+        return item
+
+
+# -- automatic answers from the routing rules -------------------------------------------------
+
+
+def queue_auto_reply(
+    ticket: Ticket,
+    recipient: str,
+    *,
+    body: str,
+    subject: str | None = None,
+    now: dt.datetime | None = None,
+) -> OutboxItem:
+    """Queue and compose an automatic answer from a mailbox template (Django template, HTML).
+
+    The caller has decided that this mail may be answered (the routing rules' loop
+    guard); here the mailbox must be able to send, or the row is kept as skipped
+    with the reason. The answer threads under the ticket's latest mail and is marked
+    Auto-Submitted: auto-replied, so other systems do not answer it in turn.
+    """
+    now = now or timezone.now()
+    mailbox = ticket.mailbox
+    with transaction.atomic():
+        item = OutboxItem.objects.create(
+            kind=OutboxItem.Kind.AUTO_REPLY, ticket=ticket, mailbox=mailbox, recipient=recipient
+        )
+        reason = cannot_send(mailbox)
+        if reason is not None:
+            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
+            item.save(update_fields=["status", "last_error"])
+            return item
+        context = variables(ticket, mailbox)
+        html = render_document(mailbox, render_string(body, context))
+        title = reply_subject(ticket, mailbox)
+        if subject:
+            source = "{% autoescape off %}" + subject + "{% endautoescape %}"
+            title = " ".join(render_string(source, context).split())
+            tag = ticket.tag_for(mailbox.key)
+            if mailbox.settings.threading.subject_tag and tag not in title:
+                title = f"{title} {tag}"
+        in_reply_to, references = reply_headers(ticket)
+        draft = _draft(
+            mailbox,
+            message_id=str(item.message_id),
+            subject=title,
+            html=html,
+            text=html_to_text(html),
+            to=[recipient],
+            cc=[],
+            now=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            automatic=True,
+        )
+        item.outgoing = _record_message(ticket, mailbox, draft, "", now)
+        item.save(update_fields=["outgoing"])
         return item

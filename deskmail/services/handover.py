@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from deskmail.events.log import emit
 from deskmail.events.models import Event
+from deskmail.routing.models import Availability
 from deskmail.services import access, people, reading
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
@@ -288,6 +289,15 @@ class Load:
     pending: int
     unread: int
     waiting_transfers: int
+    # Whether distribution gives them new tickets: "available", "paused (lunch)", "logged out".
+    availability: str = "available"
+
+
+def _availability(row: Availability | None) -> str:
+    if row is None:
+        return Availability.State.AVAILABLE.label
+    label = str(Availability.State(row.state).label)
+    return f"{label} ({row.reason})" if row.reason else label
 
 
 def team_load(actor: Actor) -> list[Load]:
@@ -314,6 +324,10 @@ def team_load(actor: Actor) -> list[Load]:
         .annotate(n=Count("id"))
         .values_list("to_user", "n")
     )
+    states = {
+        row.user_id: row
+        for row in Availability.objects.filter(user__in=users.values("pk")).order_by()
+    }
     rows = []
     for user in users.distinct().order_by("first_name", "email"):
         unread = (
@@ -331,6 +345,7 @@ def team_load(actor: Actor) -> list[Load]:
                 row.get("pending", 0),
                 unread,
                 waiting.get(user.pk, 0),
+                _availability(states.get(user.pk)),
             )
         )
     return sorted(rows, key=lambda r: (-r.open, r.name))

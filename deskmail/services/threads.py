@@ -43,6 +43,7 @@ class Item:
                 return {
                     OutboxItem.Kind.FORWARD: "Forward",
                     OutboxItem.Kind.AUTO_ACK: "Acknowledgement",
+                    OutboxItem.Kind.AUTO_REPLY: "Automatic answer",
                     OutboxItem.Kind.NOTE: "Public comment",
                 }.get(outbox.kind, "Our reply")
         return KIND_LABELS[self.kind]

@@ -73,6 +73,16 @@ def record_failure(
         )
 
 
+def record_throttled(mailbox: Mailbox, message: str) -> None:
+    """Note that the server asked us to slow down: shown in the status, not a failed try.
+
+    A 429 storm is the server working as designed; counting it towards `max_tries`
+    would mark a healthy mailbox failed and stop its mail until a person looks.
+    """
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error=message, last_error_at=timezone.now())
+    log.info("mailbox %s: throttled by the server: %s", mailbox.name, message)
+
+
 def _ago(when: Any, now: Any) -> str:
     if when is None:
         return "never"

@@ -78,7 +78,10 @@ class MailboxRunner(threading.Thread):
             try:
                 self._session(mailbox)
             except ConnectorError as exc:
-                self._failed(mailbox, exc.message, exc.server_reply, at_once=exc.reauthorize)
+                if exc.retry_after is not None and not exc.permanent:
+                    self._throttled(mailbox, exc.message, exc.retry_after)
+                else:
+                    self._failed(mailbox, exc.message, exc.server_reply, at_once=exc.reauthorize)
             except Exception as exc:  # a database outage, a bug: recorded, retried
                 log.exception("mailbox %s: sync failed", mailbox.name)
                 self._failed(mailbox, f"{type(exc).__name__}: {exc}", None)
@@ -140,6 +143,13 @@ class MailboxRunner(threading.Thread):
             session.wait_for_new_mail(IDLE_REISSUE_SECONDS, stop=lambda: self.stopping)
         else:
             self._stop_event.wait(poll_seconds)
+
+    def _throttled(self, mailbox: Mailbox, message: str, retry_after: float) -> None:
+        """The server said when to come back: wait that long, without counting a failure."""
+        if self.stopping:
+            return
+        health.record_throttled(mailbox, message)
+        self._next_attempt = timezone.now() + dt.timedelta(seconds=max(retry_after, 1.0))
 
     def _failed(
         self, mailbox: Mailbox, message: str, server_reply: str | None, *, at_once: bool = False

@@ -385,3 +385,21 @@ def wait_until(check: Callable[[], object], timeout: float, what: str) -> object
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:.0f} s: {what}")
         time.sleep(0.1)
+
+
+def wait_for_count(count: Callable[[], int], expected: int, stall: float, what: str) -> int:
+    """Poll count() until it reaches expected; fail only when it stops growing for stall seconds.
+
+    A long sync on a busy machine is slow, not hung: the bound is on a stall, so the
+    test waits as long as mail keeps arriving and fails as soon as it no longer does.
+    """
+    best = count()
+    progressed = time.monotonic()
+    while best < expected:
+        if time.monotonic() - progressed > stall:
+            raise AssertionError(f"no progress for {stall:.0f} s at {best} of {expected}: {what}")
+        time.sleep(0.1)
+        now = count()
+        if now > best:
+            best, progressed = now, time.monotonic()
+    return best

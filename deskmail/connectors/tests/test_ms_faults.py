@@ -28,13 +28,14 @@ from deskmail.testing.worker_process import (
     WorkerDatabase,
     WorkerProcess,
     numbered_email,
+    wait_for_count,
     wait_until,
 )
 
 GRAPH_MESSAGES = 2000
 EWS_MESSAGES = 1000
 KILLS = 5
-SYNC_TIMEOUT = 240
+STALL = 240  # a killed engine's inbox lane is waited out for two minutes
 SECRET = "DESKMAIL_TEST_MS_SECRET"
 
 
@@ -95,7 +96,7 @@ def kill_while_syncing(
 
 def wait_for(db: WorkerDatabase, worker: WorkerProcess, expected: int) -> None:
     try:
-        wait_until(lambda: stored(db) >= expected, SYNC_TIMEOUT, f"{expected} messages stored")
+        wait_for_count(lambda: stored(db), expected, STALL, "messages stored")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; stored {stored(db)}\n{worker.log_tail()}") from None
 

@@ -40,6 +40,7 @@ NEUTRAL = {
     "url": "x",
     "content_type_id": 1,
     "rest": "v1/nothing-here",
+    "kind": "imap",
 }
 # Parameters that name an object of North: Stan must get 404 for every one.
 OBJECTS = (
@@ -51,6 +52,7 @@ OBJECTS = (
     "object_id",
     "id",
     "suggestion",
+    "name",
 )
 
 
@@ -118,6 +120,7 @@ def _samples(world: World) -> dict[str, Any]:
         "object_id": world.ticket.pk,
         "id": world.team.nora.pk,
         "suggestion": _suggestion(world).pk,
+        "name": world.team.north.name,
         **NEUTRAL,
     }
 

@@ -28,5 +28,9 @@ def run(ctx: Context) -> Decision:
         return Decision(name, Verdict.SKIP, "no sender to answer")
     if ctx.sender in ctx.own_addresses:
         return Decision(name, Verdict.SKIP, "our own mail is never acknowledged")
+    if ctx.auto_replies:
+        # One automatic answer per mail: the routing's (after hours, say) says more.
+        template = ctx.auto_replies[0].template
+        return Decision(name, Verdict.SKIP, f"the auto-reply {template!r} answers this mail")
     ctx.acknowledge = True
     return Decision(name, Verdict.QUEUED, f"acknowledgement to {ctx.sender}")

@@ -1,12 +1,52 @@
-"""Put a new ticket in the mailbox's queue and type (created on first use)."""
+"""Put a new ticket in the mailbox's queue and type, then follow its routing actions."""
 
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Verdict
+from deskmail.routing.engine import Mail, Router
 
 name = "route"
+
+
+def router(ctx: Context) -> Router:
+    """The routing rules' view of this message and its ticket."""
+    assert ctx.ticket is not None
+    automatic = ""
+    if ctx.bounce:
+        automatic = "a bounce"
+    elif ctx.auto_reply:
+        automatic = "an auto-reply"
+    mail = Mail(
+        sender=ctx.sender,
+        subject=ctx.parsed.subject,
+        body=ctx.parsed.body_text,
+        headers=ctx.parsed.headers,
+        automatic=automatic,
+        suppress=ctx.parsed.suppress_auto_reply,
+    )
+    # Working hours are those of the mail's arrival; for history, of its own Date.
+    at = ctx.mail_time if ctx.history else ctx.now
+    return Router(ctx.mailbox, ctx.ticket, mail, at=at, own=ctx.own_addresses, history=ctx.history)
+
+
+def record(ctx: Context, step: str, found: Router) -> Decision | None:
+    """Write the router's lines into the trace (all but the last); the last, as the step's."""
+    decisions = [Decision(step, Verdict(ln.verdict), ln.reason, ln.data) for ln in found.lines]
+    ctx.tags = [*ctx.tags, *(t for t in found.tags if t not in ctx.tags)]
+    ctx.auto_replies = [*ctx.auto_replies, *found.replies]
+    ctx.notes = [*ctx.notes, *found.notes]
+    if found.offer is not None:
+        reason = next(ln.reason for ln in reversed(found.lines) if ln.verdict == "assigned")
+        ctx.offer = (found.offer, reason)
+    elif ctx.ticket is not None and ctx.offer is not None:
+        if ctx.ticket.assignee_id != ctx.offer[0].pk:
+            ctx.offer = None  # a trigger gave the ticket to someone else
+    if not decisions:
+        return None
+    ctx.trace.extend(decisions[:-1])
+    return decisions[-1]
 
 
 def run(ctx: Context) -> Decision:
@@ -21,6 +61,12 @@ def run(ctx: Context) -> Decision:
     if config.type:
         ticket.type = ctx.store.ticket_type(config.type)
         done.append(f"type {config.type}")
-    if not done:
-        return Decision(name, Verdict.PASS, "no queue or type configured")
-    return Decision(name, Verdict.ROUTED, ", ".join(done))
+    first = Decision(name, Verdict.ROUTED, ", ".join(done)) if done else None
+    if not ctx.settings.routing.actions:
+        return first or Decision(name, Verdict.PASS, "no queue or type configured")
+    if first is not None:
+        ctx.trace.append(first)
+    plan = router(ctx)
+    plan.run_actions()
+    last = record(ctx, name, plan)
+    return last or Decision(name, Verdict.PASS, "the routing actions changed nothing")

@@ -26,6 +26,7 @@ from deskmail.testing.worker_process import (
     in_background,
     mailbox_yaml,
     numbered_email,
+    wait_for_count,
     wait_until,
 )
 
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.servers
 
 KILLED_MESSAGES = 2000
 OTHER_MESSAGES = 400
-SYNC_TIMEOUT = 240
+STALL = 240  # a killed engine's inbox lane is waited out for two minutes
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -72,7 +73,7 @@ def _stored(db: WorkerDatabase) -> int:
 
 def _wait_for_all(db: WorkerDatabase, worker: WorkerProcess, expected: int) -> None:
     try:
-        wait_until(lambda: _stored(db) >= expected, SYNC_TIMEOUT, f"{expected} messages stored")
+        wait_for_count(lambda: _stored(db), expected, STALL, "messages stored")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; stored {_stored(db)}\n{worker.log_tail()}") from None
 

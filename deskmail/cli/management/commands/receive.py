@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from django.core.management.base import BaseCommand, CommandParser
 
-from deskmail.core.lifecycle import StopRequest
+from deskmail.core.lifecycle import CHECK_S, StopRequest
 from deskmail.ingest import parsing
 from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.receiver import DeliveryHandler, smtp_kwargs
@@ -31,20 +30,21 @@ class Command(BaseCommand):
         processor = InboxProcessor(f"receive:{worker_name()}")
         handler = DeliveryHandler(on_accepted=processor.wake)
 
+        # One handler for the command's whole life. The event loop's own signal handlers
+        # are removed (back to the default, death by signal) when the loop closes, so a
+        # second signal during the shutdown that follows would kill the process.
+        stop = StopRequest().install()
+
         async def serve() -> None:
             loop = asyncio.get_running_loop()
-            stopping = asyncio.Event()
-            # The loop's own signal handling: the callback runs as an ordinary task step,
-            # so any number of signals, at any moment, only sets the event again.
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stopping.set)
             server = await loop.create_server(
                 lambda: protocol(handler, hostname="deskmail", **smtp_kwargs()), host, port
             )
             name = "LMTP" if lmtp else "SMTP"
             self.stdout.write(f"deskmail: receiving {name} on {host}:{port}")
             async with server:
-                await stopping.wait()
+                while not stop.requested:
+                    await asyncio.sleep(CHECK_S)
 
         processor.start()
         try:

@@ -1,4 +1,5 @@
-"""`deskmail users create EMAIL --role agent|supervisor|admin [--mailbox NAME]... | list`."""
+"""`deskmail users create EMAIL --role agent|supervisor|admin [--mailbox NAME]... | list`,
+and `deskmail users availability EMAIL available|paused|logged_out [--reason TEXT]`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.table import Table
 
 from deskmail.cli.common import service_errors
 from deskmail.mailboxes.models import Membership
-from deskmail.services import people
+from deskmail.services import availability, people
 from deskmail.services.access import SYSTEM, Role, role_of
 
 
@@ -22,7 +23,9 @@ class Command(BaseCommand):
     help = "Create the people who work in the console, or list them."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, metavar="create|list")
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="create|list|availability"
+        )
         create = actions.add_parser(
             "create",
             help="a person who signs in with their address",
@@ -35,10 +38,27 @@ class Command(BaseCommand):
         create.add_argument("--mailbox", action="append", default=[], metavar="NAME")
         create.add_argument("--password-env", metavar="VAR", help="the variable holding it")
         actions.add_parser("list", help="everyone, with their role and mailboxes")
+        state = actions.add_parser(
+            "availability",
+            help="whether an agent gets new tickets from distribution",
+            description="Set a person's availability: distribution gives new tickets only "
+            "to available agents.",
+        )
+        state.add_argument("email")
+        state.add_argument("state", choices=availability.STATES)
+        state.add_argument("--reason", default="", help="why paused (shown beside the state)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "list":
             self._list()
+            return
+        if options["action"] == "availability":
+            with service_errors():
+                row = availability.set_availability(
+                    SYSTEM, options["email"], options["state"], options["reason"]
+                )
+            reason = f" ({row.reason})" if row.reason else ""
+            self.stdout.write(f"{options['email'].strip().lower()} is {row.state}{reason}")
             return
         password = None
         if options["password_env"]:
@@ -57,7 +77,7 @@ class Command(BaseCommand):
         self.stdout.write(f"created {user.email} ({options['role']}; {teams})")
 
     def _list(self) -> None:
-        table = Table("address", "role", "mailboxes", "active")
+        table = Table("address", "role", "mailboxes", "active", "availability")
         teams: dict[int, list[str]] = {}
         for row in Membership.objects.select_related("mailbox").order_by("mailbox__name"):
             teams.setdefault(row.user_id, []).append(f"{row.mailbox.name} ({row.role})")
@@ -67,6 +87,7 @@ class Command(BaseCommand):
                 role_of(user),
                 ", ".join(teams.get(user.pk, [])) or "-",
                 "yes" if user.is_active else "no",
+                " ".join(availability.availability_of(user)).strip().replace("_", " "),
             )
         width = shutil.get_terminal_size().columns if self.stdout.isatty() else 200
         buffer = io.StringIO()
