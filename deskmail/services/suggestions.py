@@ -25,7 +25,7 @@ from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
 from deskmail.suggest import index
 from deskmail.suggest.models import Pair, Suggestion
-from deskmail.suggest.rank import rank
+from deskmail.suggest.rank import fused
 from deskmail.tickets.models import Draft, Message, Ticket
 
 SHOWN = 3
@@ -77,7 +77,7 @@ def visible_pairs(actor: Actor, ticket: Ticket) -> QuerySet[Pair]:
 
 
 def _compute(actor: Actor, user_id: int, ticket: Ticket, question: Message) -> None:
-    hits = rank(index.text_of(question) or ticket.title, visible_pairs(actor, ticket), CANDIDATES)
+    hits = fused(index.text_of(question) or ticket.title, visible_pairs(actor, ticket), CANDIDATES)
     pairs = Pair.objects.select_related("canned").in_bulk([hit.pair_id for hit in hits])
     agent = access.user_of(actor)
     rows: list[Suggestion] = []

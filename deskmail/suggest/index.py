@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from django.db import transaction
 
 from deskmail.outbound.models import CannedAnswer
+from deskmail.suggest import encoder
 from deskmail.suggest.models import Pair, Term
 from deskmail.suggest.text import term_counts
 from deskmail.tickets.models import Message, Ticket
@@ -40,6 +41,8 @@ def exchange(ticket: Ticket) -> tuple[Message, Message] | None:
 def _store(pair: Pair, question: str, answer: str) -> Pair:
     counts = term_counts(question)
     pair.question, pair.answer, pair.length = question, answer, sum(counts.values())
+    model = encoder.get()
+    pair.vector = encoder.to_bytes(model.encode([question])[0]) if model else None
     with transaction.atomic():
         pair.save()
         Term.objects.filter(pair=pair).delete()

@@ -31,6 +31,9 @@ class Pair(models.Model):
     answer = models.TextField()
     # How many ranking words the question has (BM25's document length).
     length = models.IntegerField(default=0)
+    # The question's sentence vector (384 little-endian float32, unit length); null when
+    # the sentence model was not installed at indexing (`deskmail suggestions reindex`).
+    vector = models.BinaryField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -11,7 +11,9 @@ from deskmail.ingest.api import ingest
 from deskmail.services import actions, canned, compose, suggestions
 from deskmail.services.access import SYSTEM
 from deskmail.services.errors import Invalid, NotFound
+from deskmail.suggest import encoder
 from deskmail.suggest.models import Pair
+from deskmail.suggest.rank import rank
 from deskmail.testing.builders import make_email
 from deskmail.testing.personas import Team
 from deskmail.tickets.models import Draft, Ticket
@@ -25,6 +27,15 @@ def asked(mailbox: Any, subject: str, body: str, **mail: Any) -> Ticket:
     result = ingest(mailbox, make_email(to=mailbox.address, subject=subject, body=body, **mail))
     assert result.ticket is not None, result.trace
     return Ticket.objects.get(pk=result.ticket.pk)
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """As on a machine without the sentence model's package: its loader fails."""
+    monkeypatch.setattr(encoder, "PACKAGE", "deskmail_no_such_model_package")
+    encoder.reset()
+    yield
+    encoder.reset()
 
 
 @pytest.fixture
@@ -176,3 +187,34 @@ def test_a_reply_taken_back_leaves_the_index(
         compose.undo_send(ada, item.pk)
 
     assert not Pair.objects.filter(ticket=ticket).exists()
+
+
+def test_a_paraphrase_without_a_shared_word_is_found_by_meaning(team: Team, solve: Any) -> None:
+    solve(team.north, "Printer jammed", "The printer has a paper jam on floor 2.", JAM)
+    solve(team.north, "Invoice copy", "Could you send me a copy of my last invoice?", "Sent.")
+    ticket = asked(team.north, "Copier", "Sheets keep getting stuck inside the copier")
+    pairs = suggestions.visible_pairs(team.actor(team.nora), ticket)
+
+    assert rank("Sheets keep getting stuck inside the copier", pairs) == []  # no word shared
+    shown = suggestions.for_ticket(team.actor(team.nora), ticket)
+    assert [s.text for s in shown] == [JAM]  # the unrelated invoice answer stays out
+    assert Pair.objects.filter(vector__isnull=True).count() == 0
+
+
+def test_without_the_sentence_model_it_ranks_by_words_alone(
+    team: Team, no_model: None, solve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    solve(team.north, "Printer jammed", "The printer has a paper jam on floor 2.", JAM)
+    solve(team.north, "Invoice copy", "Could you send me a copy of my last invoice?", "Sent.")
+    by_words = asked(team.north, "Paper stuck", "Paper is jammed in the printer again, help")
+    by_meaning = asked(team.north, "Copier", "Sheets keep getting stuck inside the copier")
+    nora = team.actor(team.nora)
+
+    assert [s.text for s in suggestions.for_ticket(nora, by_words)] == [JAM]
+    assert suggestions.for_ticket(nora, by_meaning) == []
+    # Indexed without vectors; a reindex once the model is installed adds them.
+    assert Pair.objects.filter(vector__isnull=False).count() == 0
+    monkeypatch.undo()
+    encoder.reset()
+    list(suggestions.reindex(SYSTEM))
+    assert Pair.objects.filter(vector__isnull=True).count() == 0
