@@ -38,10 +38,10 @@ def exchange(ticket: Ticket) -> tuple[Message, Message] | None:
     return None
 
 
-def _store(pair: Pair, question: str, answer: str) -> Pair:
+def _store(pair: Pair, question: str, answer: str, embed: bool) -> Pair:
     counts = term_counts(question)
     pair.question, pair.answer, pair.length = question, answer, sum(counts.values())
-    model = encoder.get()
+    model = encoder.get() if embed else None
     pair.vector = encoder.to_bytes(model.encode([question])[0]) if model else None
     with transaction.atomic():
         pair.save()
@@ -52,8 +52,10 @@ def _store(pair: Pair, question: str, answer: str) -> Pair:
     return pair
 
 
-def index_ticket(pk: int) -> Pair | None:
-    """Index a resolved (or closed) ticket's exchange; None when it has none."""
+def index_ticket(pk: int, embed: bool = True) -> Pair | None:
+    """Index a resolved (or closed) ticket's exchange; None when it has none.
+
+    With `embed`, the question's sentence vector too (when the model is installed)."""
     ticket = Ticket.objects.filter(pk=pk).first()
     if ticket is None or not ticket.is_closed or ticket.merged_into_id is not None:
         return None
@@ -64,17 +66,17 @@ def index_ticket(pk: int) -> Pair | None:
     question, answer = found
     pair = Pair.objects.filter(ticket_id=pk).first() or Pair(ticket=ticket)
     pair.mailbox_id = ticket.mailbox_id
-    return _store(pair, f"{ticket.title}\n{text_of(question)}", text_of(answer))
+    return _store(pair, f"{ticket.title}\n{text_of(question)}", text_of(answer), embed)
 
 
-def index_canned(pk: int) -> Pair | None:
+def index_canned(pk: int, embed: bool = True) -> Pair | None:
     """Index a canned answer: its name is the question it answers, its text the answer."""
     row = CannedAnswer.objects.filter(pk=pk).first()
     if row is None:
         return None
     pair = Pair.objects.filter(canned_id=pk).first() or Pair(canned=row)
     pair.mailbox_id = row.mailbox_id
-    return _store(pair, f"{row.name}\n{row.body}", row.body)
+    return _store(pair, f"{row.name}\n{row.body}", row.body, embed)
 
 
 def sources() -> tuple[list[int], list[int]]:
@@ -92,15 +94,21 @@ def reindex(batch: int = 200) -> Iterator[tuple[int, int]]:
     """Rebuild every pair; yields (done, total) after each batch. Pairs whose source
     no longer yields one are removed; feedback on shown suggestions is kept.
 
-    One transaction per batch: a commit per pair would make a large history slow."""
+    One transaction per batch: a commit per pair would make a large history slow; the
+    batch's sentence vectors are computed together, which is about twice as fast."""
     tickets, canned = sources()
     jobs = [(index_ticket, pk) for pk in tickets] + [(index_canned, pk) for pk in canned]
     kept: set[int] = set()
+    model = encoder.get()
     for start in range(0, len(jobs), batch):
         with transaction.atomic():
-            for job, pk in jobs[start : start + batch]:
-                pair = job(pk)
-                if pair is not None:
-                    kept.add(pair.pk)
+            done = [job(pk, False) for job, pk in jobs[start : start + batch]]
+            stored = [pair for pair in done if pair is not None]
+            kept.update(pair.pk for pair in stored)
+            if model is not None and stored:
+                vectors = model.encode([pair.question for pair in stored])
+                for pair, vector in zip(stored, vectors, strict=True):
+                    pair.vector = encoder.to_bytes(vector)
+                Pair.objects.bulk_update(stored, ["vector"])
         yield min(start + batch, len(jobs)), len(jobs)
     Pair.objects.exclude(pk__in=kept).delete()
