@@ -210,18 +210,33 @@ def _refresh_ends(
 
 
 class GrantTokenSource:
-    """A mailbox's access token, refreshed from its grant when it is about to end."""
+    """A mailbox's access token, refreshed from its grant when it is about to end.
+
+    The token is kept in memory until it is about to end or a server refuses it: a
+    connector asks for it on every request, also from its own threads (Graph reads four
+    messages at a time), and those must not each need the database, where they would
+    open connections of their own and could not see a grant not yet committed.
+    """
 
     mechanism: Mechanism = "xoauth2"
 
     def __init__(self, mailbox_id: int, mailbox_name: str) -> None:
         self.mailbox_id = mailbox_id
         self.mailbox_name = mailbox_name
+        self._known: tuple[str, dt.datetime] | None = None  # the token and when it ends
+
+    def _remember(self, grant: OAuthGrant) -> str:
+        if grant.access_expires_at is not None:
+            self._known = (grant.access_token, grant.access_expires_at)
+        return grant.access_token
 
     def __repr__(self) -> str:
         return f"GrantTokenSource({self.mailbox_name})"
 
     def secret(self) -> str:
+        known = self._known
+        if known is not None and known[1] > timezone.now() + dt.timedelta(seconds=REFRESH_EARLY_S):
+            return known[0]
         grant = OAuthGrant.objects.filter(mailbox_id=self.mailbox_id).first()
         if grant is None:
             raise ConnectorError(
@@ -232,11 +247,12 @@ class GrantTokenSource:
                 auth=True,
             )
         if _usable(grant):
-            return grant.access_token
+            return self._remember(grant)
         return self._refreshed()
 
     def invalidate(self) -> None:
         """The server refused the access token: the next `secret()` refreshes."""
+        self._known = None
         OAuthGrant.objects.filter(mailbox_id=self.mailbox_id).update(access_expires_at=None)
 
     def _refreshed(self) -> str:
@@ -250,7 +266,7 @@ class GrantTokenSource:
             if grant.status == OAuthGrant.Status.REAUTHORIZE:
                 raise _reauthorize_error(grant)
             if _usable(grant):  # another worker refreshed while we waited for the lock
-                return grant.access_token
+                return self._remember(grant)
             try:
                 found = provider(grant.mailbox, grant.client_secret)
             except GrantError as exc:
@@ -273,6 +289,7 @@ class GrantTokenSource:
                 grant.refreshed_at = now
                 grant.refreshes += 1
                 grant.save()
+                self._remember(grant)
                 return tokens.access_token
         assert refused is not None
         raise _reauthorize_error(grant)

@@ -4,6 +4,7 @@ and Dovecot's oauth2 passdb, which checks every token by introspection."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -145,6 +146,22 @@ def test_it_uses_a_token_until_shortly_before_it_ends(
 
     assert source.secret() == source.secret()
     assert tokens.refreshes(client.client_id) == 0
+
+
+def test_a_token_once_read_serves_the_connectors_own_threads_without_the_database(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    """Graph reads messages from a pool of threads; each asks for the token."""
+    client = mail_servers.tokens.register_client(access_token_lifetime=3600)
+    mailbox = oauth_mailbox(mail_servers, mail_account, client)
+    consent(mail_servers, mailbox, client.secret or "")
+    source = credentials(mailbox, "inbound")
+    token = source.secret()
+
+    with ThreadPoolExecutor(2, thread_name_prefix="graph") as pool:
+        answers = list(pool.map(lambda _: source.secret(), range(2)))
+
+    assert answers == [token, token]
 
 
 @pytest.mark.parametrize("style", ["microsoft", "google"])
