@@ -180,7 +180,6 @@ def test_an_admin_connects_an_office_365_shared_mailbox_signing_in_as_a_member(
     team: Team, tokens: TokenServer, graph: GraphServer
 ):
     tokens.add_user(AGENT)
-    graph.grant(AGENT, SHARED, {"FullAccess", "SendAs"})
     admin = _admin(team)
     form = _graph_form(graph, tokens, address=SHARED, shared_address=SHARED, key="TEAM")
     response = admin.post("/accounts/new/graph_shared/", form)
@@ -189,7 +188,10 @@ def test_an_admin_connects_an_office_365_shared_mailbox_signing_in_as_a_member(
     page = _connect(admin, "o365", tokens, AGENT)
 
     assert f"Connected o365 as {AGENT}" in page
-    assert "Incoming: every step passed" in page and "Outgoing: every step passed" in page
+    assert "Incoming: failed" in page and "ErrorAccessDenied" in page  # no rights on it yet
+    graph.grant(AGENT, SHARED, {"FullAccess", "SendAs"})  # as Exchange's admin would
+    tested = admin.post("/accounts/o365/test/").content.decode()
+    assert "Incoming: every step passed" in tested and "Outgoing: every step passed" in tested
     _switch_on(admin, "o365")
 
     _round_trip_over_graph(graph, "o365", SHARED, "TEAM")
