@@ -21,17 +21,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
+
+from bench.children import measure_in_child
 
 TICKETS = 100_000
 MESSAGES_PER_TICKET = 5
 REPEAT = 40
-POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 BENCH_DB = "deskmail_console_bench"
 WORDS = (
     "printer toner invoice order delivery password login account refund shipping "
@@ -174,34 +172,13 @@ def _child(tickets: int) -> dict[str, Any]:
 
 
 def _run(database: str, tickets: int) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "DESKMAIL_DATA_DIR": tempfile.mkdtemp(prefix="deskmail-console-bench-"),
-        "DESKMAIL_ALLOWED_HOSTS": "testserver",  # the test client's host name
-    }
-    env.pop("DATABASE_URL", None)
-    if database == "PostgreSQL":
-        import psycopg
-
-        try:
-            with psycopg.connect(
-                f"{POSTGRES}/postgres", autocommit=True, connect_timeout=3
-            ) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        except psycopg.Error as exc:
-            return {"error": f"PostgreSQL unreachable ({exc})"}
-        env["DATABASE_URL"] = f"{POSTGRES}/{BENCH_DB}"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.console_bench", "--child", str(tickets)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+    return measure_in_child(
+        "bench.console_bench",
+        [str(tickets)],
+        database,
+        BENCH_DB,
+        DESKMAIL_ALLOWED_HOSTS="testserver",  # the test client's host name
     )
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def run(tickets: int = TICKETS) -> str:

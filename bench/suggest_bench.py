@@ -20,17 +20,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
+
+from bench.children import measure_in_child
 
 PAIRS = 5_000
 PROBLEMS = 40
 QUERIES = 60
-POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 BENCH_DB = "deskmail_suggest_bench"
 VOCABULARY = (
     "printer toner invoice order delivery password login account refund shipping update "
@@ -187,30 +185,7 @@ def _child(pairs: int) -> dict[str, Any]:
 
 
 def _run(database: str, pairs: int) -> dict[str, Any]:
-    env = {**os.environ, "DESKMAIL_DATA_DIR": tempfile.mkdtemp(prefix="deskmail-suggest-bench-")}
-    env.pop("DATABASE_URL", None)
-    if database == "PostgreSQL":
-        import psycopg
-
-        try:
-            with psycopg.connect(
-                f"{POSTGRES}/postgres", autocommit=True, connect_timeout=3
-            ) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-                conn.execute(f"CREATE DATABASE {BENCH_DB}")
-        except psycopg.Error as exc:
-            return {"error": f"PostgreSQL unreachable ({exc})"}
-        env["DATABASE_URL"] = f"{POSTGRES}/{BENCH_DB}"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.suggest_bench", "--child", str(pairs)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    return measure_in_child("bench.suggest_bench", [str(pairs)], database, BENCH_DB)
 
 
 def run(pairs: int = PAIRS) -> str:
