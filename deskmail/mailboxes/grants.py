@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from pydantic import SecretStr
 
@@ -190,7 +191,10 @@ def _keep(grant: OAuthGrant, tokens: TokenSet, now: dt.datetime, mailbox: Mailbo
     grant.access_expires_at = tokens.expires_at
     grant.refresh_token = tokens.refresh_token or grant.refresh_token
     grant.scope = " ".join(tokens.scope)
-    grant.refresh_expires_at = _refresh_ends(grant, tokens, now, mailbox)
+    ends = _refresh_ends(grant, tokens, now, mailbox)
+    if ends != grant.refresh_expires_at:
+        grant.warned_at = None  # a warning is about one end: a new end is warned about again
+    grant.refresh_expires_at = ends
 
 
 def _refresh_ends(
@@ -330,19 +334,33 @@ def _reauthorize_error(grant: OAuthGrant) -> ConnectorError:
 # -- warnings ------------------------------------------------------------------------------
 
 
-def ending_soon(now: dt.datetime | None = None) -> list[OAuthGrant]:
-    """Connected grants whose refresh token ends within WARN_BEFORE, not warned today."""
-    now = now or timezone.now()
-    return list(
-        OAuthGrant.objects.filter(
-            status=OAuthGrant.Status.CONNECTED,
-            refresh_expires_at__isnull=False,
-            refresh_expires_at__lte=now + WARN_BEFORE,
-        )
-        .exclude(warned_at__gt=now - dt.timedelta(days=1))
-        .select_related("mailbox")
+def _ending(now: dt.datetime) -> QuerySet[OAuthGrant]:
+    """Connected grants whose refresh token is known to end within WARN_BEFORE (or ended
+    already, unnoticed because nothing refreshed since)."""
+    return OAuthGrant.objects.filter(
+        status=OAuthGrant.Status.CONNECTED,
+        refresh_expires_at__isnull=False,
+        refresh_expires_at__lte=now + WARN_BEFORE,
     )
 
 
-def mark_warned(grant: OAuthGrant, now: dt.datetime | None = None) -> None:
-    OAuthGrant.objects.filter(pk=grant.pk).update(warned_at=now or timezone.now())
+def ending_soon(now: dt.datetime | None = None) -> list[OAuthGrant]:
+    """Grants ending soon whose admins were not warned yet about this end."""
+    found = _ending(now or timezone.now()).filter(warned_at__isnull=True)
+    return list(found.select_related("mailbox").order_by("refresh_expires_at", "pk"))
+
+
+def ends_on(mailbox_ids: Iterable[int], now: dt.datetime | None = None) -> dict[int, dt.datetime]:
+    """When the sign-in of each of these mailboxes ends, for those ending soon."""
+    rows = _ending(now or timezone.now()).filter(mailbox_id__in=list(mailbox_ids))
+    pairs = rows.values_list("mailbox_id", "refresh_expires_at")
+    return {mailbox_id: ends for mailbox_id, ends in pairs if ends is not None}
+
+
+def mark_warned(grant: OAuthGrant, now: dt.datetime | None = None) -> bool:
+    """Note that the admins were warned about this end; False when someone else (another
+    worker) noted it first, so that every end is warned about once."""
+    claimed = OAuthGrant.objects.filter(
+        pk=grant.pk, warned_at__isnull=True, refresh_expires_at=grant.refresh_expires_at
+    ).update(warned_at=now or timezone.now())
+    return claimed == 1

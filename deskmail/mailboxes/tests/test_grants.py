@@ -279,6 +279,7 @@ def test_a_google_testing_app_is_known_to_end_after_seven_days_and_is_warned_abo
     assert grants.ending_soon(now) == []
     due = grants.ending_soon(now + dt.timedelta(days=4, hours=1))
     assert [found.pk for found in due] == [grant.pk]
-    grants.mark_warned(due[0], now + dt.timedelta(days=4, hours=1))
+    assert grants.mark_warned(due[0], now + dt.timedelta(days=4, hours=1))
+    assert not grants.mark_warned(due[0], now + dt.timedelta(days=4, hours=1))  # once only
     assert grants.ending_soon(now + dt.timedelta(days=4, hours=2)) == []
-    assert [g.pk for g in grants.ending_soon(now + dt.timedelta(days=5, hours=2))] == [grant.pk]
+    assert grants.ending_soon(now + dt.timedelta(days=5, hours=2)) == []
