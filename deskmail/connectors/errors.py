@@ -17,6 +17,10 @@ class ConnectorError(Exception):
     `retry_after` is how many seconds the server asked to wait before the next try
     (a throttled request), when it said. `reauthorize`: an OAuth2 grant was refused
     for good; only a person signing in again can fix it, so trying again is useless.
+    `cause` names the setting that is most likely wrong when reaching the server
+    failed: "port" (nothing listens there), "security" (the TLS setting does not
+    match what the port speaks) or "certificate" (the server's certificate is not
+    trusted); "" when no one setting can be named.
     """
 
     def __init__(
@@ -28,6 +32,7 @@ class ConnectorError(Exception):
         auth: bool = False,
         retry_after: float | None = None,
         reauthorize: bool = False,
+        cause: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -36,6 +41,7 @@ class ConnectorError(Exception):
         self.auth = auth
         self.retry_after = retry_after
         self.reauthorize = reauthorize
+        self.cause = cause
 
     def __repr__(self) -> str:
         return (
@@ -72,17 +78,29 @@ def network_errors(doing: str, timeout: float | None = None) -> Iterator[None]:
         raise
     except ssl.SSLCertVerificationError as exc:
         raise ConnectorError(
-            f"{doing}: the server's certificate could not be verified ({exc.verify_message}). "
-            "If the server's certificate comes from your organisation's own CA, point "
-            "DESKMAIL_CA_FILE at that CA's certificate; otherwise fix the server's certificate. "
-            "Only for a test server you trust: set verify_certificate: false.",
+            f"{doing}: the server's certificate is not trusted: it could not be verified "
+            f"({exc.verify_message}). If the server's certificate comes from your "
+            "organisation's own CA, point DESKMAIL_CA_FILE at that CA's certificate; otherwise "
+            "fix the server's certificate. Only for a test server you trust: set "
+            "verify_certificate: false.",
             permanent=True,
             server_reply=exc.verify_message,
+            cause="certificate",
         ) from None
     except ssl.SSLError as exc:
         raise ConnectorError(
-            f"{doing}: TLS failed ({exc.reason or exc}). Check the port and security setting.",
+            f"{doing}: TLS failed ({exc.reason or exc}). Check the port and security setting: "
+            "ssl is for a port that starts with TLS (993, 995, 465), starttls and none for "
+            "one that starts in plain text (143, 110, 587, 25).",
             permanent=True,
+            cause="security",
+        ) from None
+    except ConnectionRefusedError as exc:
+        raise ConnectorError(
+            f"{doing}: {exc.strerror or 'Connection refused'}: nothing listens on that port. "
+            "Check the port (and that the server runs).",
+            permanent=False,
+            cause="port",
         ) from None
     except TimeoutError:
         wait = f" within {timeout:g} s" if timeout else ""

@@ -126,6 +126,7 @@ class ImapConnector(Session[IMAPClient]):
                     f"IMAP server {self.where} does not offer STARTTLS; not continuing "
                     "unencrypted. Use security: ssl, or none only on a trusted network.",
                     permanent=True,
+                    cause="security",
                 )
             with _errors(f"STARTTLS with IMAP server {self.where}", timeout=c.connect_timeout_s):
                 try:

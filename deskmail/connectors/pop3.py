@@ -137,6 +137,7 @@ class Pop3Connector(Session[poplib.POP3]):
                             f"POP3 server {self.where} does not offer STLS; not continuing "
                             "unencrypted. Use security: ssl, or none only on a trusted network.",
                             permanent=True,
+                            cause="security",
                         )
                     client.stls(context)
                 except BaseException:

@@ -49,6 +49,7 @@ class SmtpConnector(Session[smtplib.SMTP]):
                             f"SMTP server {self.where} does not offer STARTTLS; not continuing "
                             "unencrypted. Use security: ssl, or none only on a trusted network.",
                             permanent=True,
+                            cause="security",
                         )
                     smtp.starttls(context=context)
                     smtp.ehlo()

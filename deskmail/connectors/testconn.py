@@ -24,6 +24,8 @@ class Step:
     ok: bool
     detail: str
     server_reply: str | None = None
+    # The setting most likely wrong when the step failed (ConnectorError.cause).
+    cause: str = ""
 
     def __str__(self) -> str:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
@@ -38,7 +40,7 @@ def _run(plan: Plan) -> list[Step]:
         try:
             detail = action()
         except ConnectorError as exc:
-            steps.append(Step(name, False, exc.message, exc.server_reply))
+            steps.append(Step(name, False, exc.message, exc.server_reply, exc.cause))
             break
         steps.append(Step(name, True, detail))
     return steps
@@ -51,7 +53,7 @@ def test_inbound(
     try:
         session: InboundSession = registry.inbound(config, credentials, ca_file=ca_file)
     except ConnectorError as exc:
-        return [Step("connect", False, exc.message)]
+        return [Step("connect", False, exc.message, cause=exc.cause)]
     assert isinstance(session, Session)
     try:
         return _run([*session.connection_steps(), *session.checks()])
@@ -66,7 +68,7 @@ def test_outbound(
     try:
         sender: Sender = registry.outbound(config, credentials, ca_file=ca_file)
     except ConnectorError as exc:
-        return [Step("connect", False, exc.message)]
+        return [Step("connect", False, exc.message, cause=exc.cause)]
     assert isinstance(sender, Session)
     try:
         return _run(sender.connection_steps())

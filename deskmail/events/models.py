@@ -21,6 +21,8 @@ class Event(models.Model):
         NOTE_CREATED = "note.created"
         MAILBOX_FAILED = "mailbox.failed"
         MAILBOX_RECOVERED = "mailbox.recovered"
+        # A mailbox's OAuth2 sign-in ends soon (a known provider limit): reauthorize it.
+        MAILBOX_SIGN_IN_ENDING = "mailbox.sign_in_ending"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
     # Plain ids, not foreign keys: the log outlives a deleted ticket or mailbox.

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from pydantic import SecretStr
 
@@ -190,7 +191,10 @@ def _keep(grant: OAuthGrant, tokens: TokenSet, now: dt.datetime, mailbox: Mailbo
     grant.access_expires_at = tokens.expires_at
     grant.refresh_token = tokens.refresh_token or grant.refresh_token
     grant.scope = " ".join(tokens.scope)
-    grant.refresh_expires_at = _refresh_ends(grant, tokens, now, mailbox)
+    ends = _refresh_ends(grant, tokens, now, mailbox)
+    if ends != grant.refresh_expires_at:
+        grant.warned_at = None  # a warning is about one end: a new end is warned about again
+    grant.refresh_expires_at = ends
 
 
 def _refresh_ends(
@@ -210,18 +214,33 @@ def _refresh_ends(
 
 
 class GrantTokenSource:
-    """A mailbox's access token, refreshed from its grant when it is about to end."""
+    """A mailbox's access token, refreshed from its grant when it is about to end.
+
+    The token is kept in memory until it is about to end or a server refuses it: a
+    connector asks for it on every request, also from its own threads (Graph reads four
+    messages at a time), and those must not each need the database, where they would
+    open connections of their own and could not see a grant not yet committed.
+    """
 
     mechanism: Mechanism = "xoauth2"
 
     def __init__(self, mailbox_id: int, mailbox_name: str) -> None:
         self.mailbox_id = mailbox_id
         self.mailbox_name = mailbox_name
+        self._known: tuple[str, dt.datetime] | None = None  # the token and when it ends
+
+    def _remember(self, grant: OAuthGrant) -> str:
+        if grant.access_expires_at is not None:
+            self._known = (grant.access_token, grant.access_expires_at)
+        return grant.access_token
 
     def __repr__(self) -> str:
         return f"GrantTokenSource({self.mailbox_name})"
 
     def secret(self) -> str:
+        known = self._known
+        if known is not None and known[1] > timezone.now() + dt.timedelta(seconds=REFRESH_EARLY_S):
+            return known[0]
         grant = OAuthGrant.objects.filter(mailbox_id=self.mailbox_id).first()
         if grant is None:
             raise ConnectorError(
@@ -232,11 +251,12 @@ class GrantTokenSource:
                 auth=True,
             )
         if _usable(grant):
-            return grant.access_token
+            return self._remember(grant)
         return self._refreshed()
 
     def invalidate(self) -> None:
         """The server refused the access token: the next `secret()` refreshes."""
+        self._known = None
         OAuthGrant.objects.filter(mailbox_id=self.mailbox_id).update(access_expires_at=None)
 
     def _refreshed(self) -> str:
@@ -250,7 +270,7 @@ class GrantTokenSource:
             if grant.status == OAuthGrant.Status.REAUTHORIZE:
                 raise _reauthorize_error(grant)
             if _usable(grant):  # another worker refreshed while we waited for the lock
-                return grant.access_token
+                return self._remember(grant)
             try:
                 found = provider(grant.mailbox, grant.client_secret)
             except GrantError as exc:
@@ -273,6 +293,7 @@ class GrantTokenSource:
                 grant.refreshed_at = now
                 grant.refreshes += 1
                 grant.save()
+                self._remember(grant)
                 return tokens.access_token
         assert refused is not None
         raise _reauthorize_error(grant)
@@ -313,19 +334,33 @@ def _reauthorize_error(grant: OAuthGrant) -> ConnectorError:
 # -- warnings ------------------------------------------------------------------------------
 
 
-def ending_soon(now: dt.datetime | None = None) -> list[OAuthGrant]:
-    """Connected grants whose refresh token ends within WARN_BEFORE, not warned today."""
-    now = now or timezone.now()
-    return list(
-        OAuthGrant.objects.filter(
-            status=OAuthGrant.Status.CONNECTED,
-            refresh_expires_at__isnull=False,
-            refresh_expires_at__lte=now + WARN_BEFORE,
-        )
-        .exclude(warned_at__gt=now - dt.timedelta(days=1))
-        .select_related("mailbox")
+def _ending(now: dt.datetime) -> QuerySet[OAuthGrant]:
+    """Connected grants whose refresh token is known to end within WARN_BEFORE (or ended
+    already, unnoticed because nothing refreshed since)."""
+    return OAuthGrant.objects.filter(
+        status=OAuthGrant.Status.CONNECTED,
+        refresh_expires_at__isnull=False,
+        refresh_expires_at__lte=now + WARN_BEFORE,
     )
 
 
-def mark_warned(grant: OAuthGrant, now: dt.datetime | None = None) -> None:
-    OAuthGrant.objects.filter(pk=grant.pk).update(warned_at=now or timezone.now())
+def ending_soon(now: dt.datetime | None = None) -> list[OAuthGrant]:
+    """Grants ending soon whose admins were not warned yet about this end."""
+    found = _ending(now or timezone.now()).filter(warned_at__isnull=True)
+    return list(found.select_related("mailbox").order_by("refresh_expires_at", "pk"))
+
+
+def ends_on(mailbox_ids: Iterable[int], now: dt.datetime | None = None) -> dict[int, dt.datetime]:
+    """When the sign-in of each of these mailboxes ends, for those ending soon."""
+    rows = _ending(now or timezone.now()).filter(mailbox_id__in=list(mailbox_ids))
+    pairs = rows.values_list("mailbox_id", "refresh_expires_at")
+    return {mailbox_id: ends for mailbox_id, ends in pairs if ends is not None}
+
+
+def mark_warned(grant: OAuthGrant, now: dt.datetime | None = None) -> bool:
+    """Note that the admins were warned about this end; False when someone else (another
+    worker) noted it first, so that every end is warned about once."""
+    claimed = OAuthGrant.objects.filter(
+        pk=grant.pk, warned_at__isnull=True, refresh_expires_at=grant.refresh_expires_at
+    ).update(warned_at=now or timezone.now())
+    return claimed == 1

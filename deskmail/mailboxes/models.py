@@ -181,7 +181,8 @@ class OAuthGrant(models.Model):
     connected_at = models.DateTimeField(default=timezone.now)
     refreshed_at = models.DateTimeField(null=True, blank=True)
     refreshes = models.PositiveIntegerField(default=0)
-    # The last warning that the refresh token ends soon (sent at most once a day).
+    # When the admins were warned that the refresh token ends soon; cleared when the
+    # end moves (a new sign-in, a refresh), so each end is warned about once.
     warned_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -7,14 +7,18 @@ the accounts list, the configuration, health, switching and deleting are for adm
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, ProtectedError, Q
+from django.utils import timezone
 
 from deskmail.connectors.oauth import PendingAuthorization
 from deskmail.connectors.testconn import Step
+from deskmail.events.log import emit
+from deskmail.events.models import Event
 from deskmail.ingest.models import InboxItem
 from deskmail.mailboxes import connections, grants, loading
 from deskmail.mailboxes.models import Mailbox, Membership, OAuthGrant
@@ -25,6 +29,8 @@ from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid
 from deskmail.sync.models import SyncCursor
 from deskmail.tickets.models import Message, Ticket
+
+log = logging.getLogger(__name__)
 
 
 def configured(actor: Actor, name: str) -> tuple[Mailbox, dict[str, Any]]:
@@ -113,6 +119,9 @@ class Account:
     oauth: str
     oauth_error: str = ""
     oauth_account: str = ""
+    # When a connected sign-in ends, if that is soon (a provider's known limit): the
+    # admin reauthorizes before it does.
+    oauth_ends_at: dt.datetime | None = None
 
     @property
     def name(self) -> str:
@@ -175,6 +184,7 @@ def accounts(actor: Actor, names: list[str] | None = None) -> list[Account]:
             "mailbox_id", "status", "error", "account"
         )
     }
+    ending = grants.ends_on(ids)
     agents: dict[int, list[str]] = {}
     members = Membership.objects.filter(mailbox_id__in=ids).select_related("user")
     for member in members.order_by("user__email"):
@@ -200,6 +210,7 @@ def accounts(actor: Actor, names: list[str] | None = None) -> list[Account]:
                 oauth=signed_in.get(mailbox.pk, ("",))[0],
                 oauth_error=signed_in.get(mailbox.pk, ("", ""))[1],
                 oauth_account=signed_in.get(mailbox.pk, ("", "", ""))[2],
+                oauth_ends_at=ending.get(mailbox.pk),
             )
         )
     return out
@@ -388,3 +399,34 @@ def finish_sign_in(actor: Actor, name: str, verifier: str, callback: dict[str, s
         return grants.finish(mailbox, verifier, callback)
     except grants.GrantError as exc:
         raise Invalid(str(exc), field="oauth") from None
+
+
+def warn_sign_ins_ending(now: dt.datetime | None = None) -> list[str]:
+    """Warn once about each OAuth2 sign-in that ends soon: the names of the mailboxes warned.
+
+    The worker runs it periodically. Each warning is an event (`mailbox.sign_in_ending`,
+    for webhooks and the log), written in the transaction that marks the grant warned,
+    so two workers never warn twice; a new sign-in (Reauthorize) ends the warning, and
+    the accounts pages show the date until then. No mail is sent: the outbox sends only
+    mail that belongs to a ticket.
+    """
+    now = now or timezone.now()
+    warned = []
+    for grant in grants.ending_soon(now):
+        mailbox = grant.mailbox
+        ends = grant.refresh_expires_at
+        assert ends is not None
+        with transaction.atomic():
+            if not grants.mark_warned(grant, now):
+                continue
+            emit(
+                Event.Kind.MAILBOX_SIGN_IN_ENDING,
+                mailbox_id=mailbox.pk,
+                mailbox=mailbox.name,
+                account=grant.account,
+                ends_at=ends.isoformat(),
+                advice=f"To keep the account working, {grants.REAUTHORIZE_ADVICE} before then.",
+            )
+        log.warning("mailbox %s: its OAuth2 sign-in ends at %s", mailbox.name, ends.isoformat())
+        warned.append(mailbox.name)
+    return warned

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import secrets
 from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -112,3 +113,45 @@ def make_mailbox(
             address=own, defaults={"mailbox": mailbox, "is_alias": own != settings.address}
         )
     return mailbox
+
+
+def make_google_sign_in(name: str, signed_in_at: dt.datetime, *, key: str = "") -> Any:
+    """A Gmail IMAP account a person signed in for at `signed_in_at`, with an OAuth2 app
+    still in testing: Google ends its refresh token seven days later. Its OAuthGrant."""
+    from deskmail.connectors.oauth import TokenSet
+    from deskmail.mailboxes import grants
+    from deskmail.mailboxes.models import OAuthGrant
+
+    address = f"{name}@example.com"
+    mailbox = make_mailbox(
+        name=name,
+        key=key or name[:5].upper(),
+        address=address,
+        inbound={
+            "protocol": "imap",
+            "host": "imap.gmail.com",
+            "port": 993,
+            "security": "ssl",
+            "username": address,
+            "auth": "oauth2",
+        },
+        oauth={
+            "grant": "user",
+            "provider": "google",
+            "client_id": "deskmail-test",
+            "testing_app": True,
+            "redirect_uri": "https://desk.example.com/oauth/callback/",
+        },
+    )
+    tokens = TokenSet(
+        access_token=secrets.token_urlsafe(16),
+        refresh_token=secrets.token_urlsafe(16),
+        expires_at=None,
+        scope=(),
+    )
+    grant = grants.save(mailbox, tokens)
+    OAuthGrant.objects.filter(pk=grant.pk).update(
+        connected_at=signed_in_at, refresh_expires_at=signed_in_at + grants.GOOGLE_TESTING
+    )
+    grant.refresh_from_db()
+    return grant

@@ -54,6 +54,7 @@ import base64
 import binascii
 import os
 import secrets
+import ssl
 import tempfile
 import threading
 import uuid
@@ -247,7 +248,9 @@ class EwsServer:
         password: str = "Secret-1",  # noqa: S107 (the fake's test account)
         *,
         ntlm: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`tls`: serve `https://` with this server context (e.g. `TokenServer.server_tls()`)."""
         self._lock = threading.RLock()
         # NTLM is offered besides Basic when asked for; see `_NtlmUsers`.
         self.ntlm_domain = "HELPDESK"
@@ -268,7 +271,7 @@ class EwsServer:
         self.add_mailbox(mailbox)
         self.add_user(username, password)
         self.grant(username, mailbox)
-        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self), tls)
         self._http.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -281,7 +284,7 @@ class EwsServer:
     @property
     def url(self) -> str:
         """The service endpoint, for `Configuration(service_endpoint=...)`."""
-        return f"http://127.0.0.1:{self.port}/EWS/Exchange.asmx"
+        return f"{self._http.scheme}://127.0.0.1:{self.port}/EWS/Exchange.asmx"
 
     def start(self) -> EwsServer:
         if self._ntlm is not None:

@@ -40,7 +40,9 @@ Each endpoint and the Microsoft document it follows (under https://learn.microso
 Simplifications, on purpose:
 
 - Tokens are opaque strings checked by a validator callable, not JWTs; the default validator
-  knows the tokens `issue_token` handed out.
+  knows the tokens `issue_token` handed out, and `introspected_by(TokenServer.introspect)`
+  trusts the tokens the suite's token server issues for the tenant, as Graph trusts Entra ID's
+  (its entry says which documents it follows).
 - Permissions: a delegated user has their own mailbox through the token's scopes
   (`Mail.Read`, `Mail.ReadWrite`, `Mail.Send`); another mailbox needs the `.Shared` scope and
   a `grant` of `FullAccess` (read, write) or `SendAs` (send). An application needs the
@@ -77,6 +79,8 @@ import math
 import queue
 import re
 import secrets
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -84,7 +88,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -147,6 +151,38 @@ class Principal:
 
 
 TokenValidator = Callable[[str], Principal | None]
+
+GRAPH_RESOURCE = "https://graph.microsoft.com/"
+
+
+def introspected_by(
+    introspect: Callable[[str], Mapping[str, object]],
+    app_permissions: Iterable[str] = (),
+) -> TokenValidator:
+    """A validator trusting the tokens an authorization server issued, asked through its
+    RFC 7662 introspection (e.g. `TokenServer.introspect`): the fake's stand-in for Graph
+    accepting the access tokens of the tenant's token endpoint.
+
+    Follows learn.microsoft.com/en-us/entra/identity-platform/access-tokens ("Validate
+    tokens"; the `scp` and `roles` claims) and /entra/identity-platform/scopes-oidc
+    ("Scopes and permissions"): a client asks for `https://graph.microsoft.com/Mail.Send`,
+    and the token Graph receives names the permission without the resource, `Mail.Send`.
+    A delegated token speaks for the signed-in user; one asked with `/.default` by client
+    credentials speaks for the application, with `app_permissions` as its roles.
+    """
+
+    def validate(token: str) -> Principal | None:
+        found = introspect(token)
+        if not found.get("active") or not found.get("username"):
+            return None
+        scopes = str(found.get("scope") or "").split()
+        if any(scope.endswith("/.default") for scope in scopes):
+            subject = str(found.get("client_id") or "")
+            return Principal(subject, frozenset(app_permissions), application=True)
+        permissions = frozenset(scope.removeprefix(GRAPH_RESOURCE) for scope in scopes)
+        return Principal(str(found["username"]).lower(), permissions)
+
+    return validate
 
 
 @dataclass(frozen=True)
@@ -355,7 +391,10 @@ def _line_ending(raw: bytes) -> bytes:
 class GraphServer:
     """The fake Graph service. `start()` it (or use `with`), point a client at `graph_url`."""
 
-    def __init__(self, validator: TokenValidator | None = None) -> None:
+    def __init__(
+        self, validator: TokenValidator | None = None, *, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """`tls`: serve `https://` with this server context (e.g. `TokenServer.server_tls()`)."""
         self._lock = threading.RLock()
         self._tokens: dict[str, Principal] = {}
         self._validator: TokenValidator = validator or self._tokens.get
@@ -386,7 +425,7 @@ class GraphServer:
         self.max_subscription_minutes = 4230
         self.validation_timeout = 10.0
         self.clock: Callable[[], float] = time.monotonic
-        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self), tls)
         self._http.daemon_threads = True
         self._threads: list[threading.Thread] = []
 
@@ -398,7 +437,7 @@ class GraphServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self._http.scheme}://127.0.0.1:{self.port}"
 
     @property
     def graph_url(self) -> str:
@@ -1423,10 +1462,33 @@ class GraphServer:
 
 
 class QuietHTTPServer(ThreadingHTTPServer):
-    """Says nothing when a client goes away mid-connection (a worker process killed by a test)."""
+    """Says nothing when a client goes away mid-connection (a worker process killed by a test).
+
+    With `tls`, every connection is wrapped in TLS, as the real services are only `https://`.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.tls = tls
+        super().__init__(address, handler)
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        if self.tls is not None:
+            # The handshake happens in the request's thread, on its first read.
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             return
         super().handle_error(request, client_address)
 

@@ -393,6 +393,15 @@ class TokenServer:
             raise RuntimeError("the token server is not started")
         return str(self._tls_dir / "cert.pem")
 
+    def server_tls(self) -> ssl.SSLContext:
+        """A server context with this server's certificate, for the fakes of the services
+        the tokens open (Graph, EWS): one `cafile` then trusts them all."""
+        if self._tls_dir is None:
+            raise RuntimeError("the token server is not started")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self._tls_dir / "cert.pem", self._tls_dir / "key.pem")
+        return context
+
     def endpoints(self, style: Style, tenant: str | None = None) -> Endpoints:
         base = self.base_url
         if style == "microsoft":

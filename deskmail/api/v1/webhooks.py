@@ -25,6 +25,7 @@ EventKind = Literal[
     "note.created",
     "mailbox.failed",
     "mailbox.recovered",
+    "mailbox.sign_in_ending",
 ]
 
 

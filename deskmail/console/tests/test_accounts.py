@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -13,10 +14,10 @@ from django.utils import timezone
 from deskmail.console.tests.conftest import World, north_mail
 from deskmail.mailboxes.exporting import export_yaml
 from deskmail.mailboxes.loading import load_mailboxes
-from deskmail.mailboxes.models import Mailbox
+from deskmail.mailboxes.models import Mailbox, OAuthGrant
 from deskmail.services import access, mailbox_admin
 from deskmail.services.errors import Forbidden, Invalid
-from deskmail.testing.builders import make_mailbox
+from deskmail.testing.builders import make_google_sign_in, make_mailbox
 from deskmail.testing.personas import Team
 
 pytestmark = pytest.mark.django_db
@@ -339,3 +340,30 @@ def test_a_pop3_account_is_saved_with_the_schemas_defaults_shown_first(team: Tea
 
     inbound = Mailbox.objects.get(name="sales").settings.inbound
     assert inbound is not None and (inbound.protocol, inbound.port) == ("pop3", 995)
+
+
+def test_a_sign_in_ending_soon_shows_its_end_and_reauthorize_until_signed_in_again(team: Team):
+    now = timezone.now()
+    ending = make_google_sign_in("gmail", now - dt.timedelta(days=5))
+    make_google_sign_in("fresh", now)
+    client = _admin(team)
+    ends_on = f'Sign-in ends on <time datetime="{ending.refresh_expires_at.isoformat()}">'
+    reauthorize = (
+        '<a href="/accounts/gmail/connect/" aria-label="Reauthorize gmail before its '
+        'sign-in ends">Reauthorize</a>'
+    )
+
+    listed = client.get("/accounts/").content.decode()
+    assert listed.count("Sign-in ends on") == 1
+    assert ends_on in listed and reauthorize in listed
+    detail = client.get("/accounts/gmail/").content.decode()
+    assert ends_on in detail and reauthorize in detail
+    assert "Sign-in ends on" not in client.get("/accounts/fresh/").content.decode()
+
+    OAuthGrant.objects.filter(pk=ending.pk).update(
+        status=OAuthGrant.Status.REAUTHORIZE, error="Token has been expired or revoked."
+    )
+    ended = client.get("/accounts/gmail/").content.decode()
+    assert "Sign-in ends on" not in ended
+    assert "refused by the provider: Token has been expired or revoked." in ended
+    assert 'href="/accounts/gmail/connect/"' in ended and ">Reauthorize</a>" in ended

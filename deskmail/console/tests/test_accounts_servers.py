@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import socket
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from deskmail.mailboxes.models import Mailbox, OAuthGrant
-from deskmail.testing.mailservers import MailAccount, MailServers
+from deskmail.testing.mailservers import HOST, PLAINTEXT_HOST, MailAccount, MailServers
 from deskmail.testing.personas import Team
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db]
@@ -85,6 +87,70 @@ def test_an_unknown_host_names_the_host_field(
     page = _admin(team).post("/accounts/new/imap/", form).content.decode()
 
     assert "imap.nowhere.invalid" in page and "Check: Incoming server" in page
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (taken from the system, then let go)."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("case", "says", "check"),
+    [
+        ("closed port", "Connection refused", "Incoming port"),
+        ("ssl on a plain port", "TLS failed", "Incoming security"),
+        ("starttls not offered", "does not offer STARTTLS", "Incoming security"),
+        (
+            "self-signed certificate",
+            "certificate is not trusted",
+            "Incoming security (the server's certificate is not trusted)",
+        ),
+    ],
+)
+def test_a_wrong_port_or_security_setting_names_the_field_to_correct_and_saves_nothing(
+    team: Team,
+    mail_servers: MailServers,
+    mail_account: MailAccount,
+    settings: Any,
+    case: str,
+    says: str,
+    check: str,
+):
+    changes = {
+        "closed port": {"in_port": str(_closed_port())},
+        "ssl on a plain port": {"in_security": "ssl"},
+        "starttls not offered": {"in_host": PLAINTEXT_HOST},
+        "self-signed certificate": {
+            "in_security": "ssl",
+            "in_port": str(mail_servers.ports["imaps"]),
+        },
+    }[case]
+    if case == "self-signed certificate":
+        settings.CA_FILE = None  # the system's CAs: the suite's own certificate is self-signed
+    form = account_form(mail_servers, mail_account, purpose="receive", test="1", **changes)
+
+    page = _admin(team).post("/accounts/new/imap/", form).content.decode()
+
+    assert "Incoming: failed" in page
+    shown = html.unescape(page)
+    assert says in shown and f"Check: {check}</span>" in shown
+    assert not Mailbox.objects.filter(name="sales").exists()
+
+
+def test_implicit_tls_against_postfixs_starttls_port_names_the_outgoing_security(
+    team: Team, mail_servers: MailServers, mail_account: MailAccount
+):
+    if not mail_servers.postfix:
+        pytest.skip("Postfix needs root")
+    form = account_form(mail_servers, mail_account, out_security="ssl", test="1")
+
+    page = html.unescape(_admin(team).post("/accounts/new/imap/", form).content.decode())
+
+    assert "Incoming: every step passed" in page and "Outgoing: failed" in page
+    assert "TLS failed" in page and "Check: Outgoing security</span>" in page
+    assert not Mailbox.objects.filter(name="sales").exists()
 
 
 def test_the_detail_pages_test_button_runs_the_saved_accounts_test(

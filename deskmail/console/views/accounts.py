@@ -282,6 +282,13 @@ STEP_FIELDS = {
     ("inbound", "list folders"): "Folder",
     ("inbound", "credentials"): "OAuth2",
 }
+# What to correct when reaching the server failed for a known cause (Step.cause): the
+# form's own field, more precise than the server's name.
+CAUSE_FIELDS = {
+    "port": "{side} port",
+    "security": "{side} security",
+    "certificate": "{side} security (the server's certificate is not trusted)",
+}
 
 
 def _verdicts(results: Mapping[Any, list[Step] | None] | None) -> list[dict[str, Any]] | None:
@@ -292,7 +299,10 @@ def _verdicts(results: Mapping[Any, list[Step] | None] | None) -> list[dict[str,
         rows = []
         for step in steps or []:
             check = ""
-            if not step.ok:
+            side = "Incoming" if direction == "inbound" else "Outgoing"
+            if not step.ok and step.cause in CAUSE_FIELDS:
+                check = CAUSE_FIELDS[step.cause].format(side=side)
+            elif not step.ok:
                 check = next(
                     (
                         f

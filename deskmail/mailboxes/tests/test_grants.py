@@ -4,6 +4,7 @@ and Dovecot's oauth2 passdb, which checks every token by introspection."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -147,6 +148,22 @@ def test_it_uses_a_token_until_shortly_before_it_ends(
     assert tokens.refreshes(client.client_id) == 0
 
 
+def test_a_token_once_read_serves_the_connectors_own_threads_without_the_database(
+    mail_servers: MailServers, mail_account: MailAccount
+) -> None:
+    """Graph reads messages from a pool of threads; each asks for the token."""
+    client = mail_servers.tokens.register_client(access_token_lifetime=3600)
+    mailbox = oauth_mailbox(mail_servers, mail_account, client)
+    consent(mail_servers, mailbox, client.secret or "")
+    source = credentials(mailbox, "inbound")
+    token = source.secret()
+
+    with ThreadPoolExecutor(2, thread_name_prefix="graph") as pool:
+        answers = list(pool.map(lambda _: source.secret(), range(2)))
+
+    assert answers == [token, token]
+
+
 @pytest.mark.parametrize("style", ["microsoft", "google"])
 def test_a_revoked_grant_fails_the_mailbox_with_the_providers_words_and_stops_asking(
     mail_servers: MailServers, mail_account: MailAccount, style: Style
@@ -262,6 +279,7 @@ def test_a_google_testing_app_is_known_to_end_after_seven_days_and_is_warned_abo
     assert grants.ending_soon(now) == []
     due = grants.ending_soon(now + dt.timedelta(days=4, hours=1))
     assert [found.pk for found in due] == [grant.pk]
-    grants.mark_warned(due[0], now + dt.timedelta(days=4, hours=1))
+    assert grants.mark_warned(due[0], now + dt.timedelta(days=4, hours=1))
+    assert not grants.mark_warned(due[0], now + dt.timedelta(days=4, hours=1))  # once only
     assert grants.ending_soon(now + dt.timedelta(days=4, hours=2)) == []
-    assert [g.pk for g in grants.ending_soon(now + dt.timedelta(days=5, hours=2))] == [grant.pk]
+    assert grants.ending_soon(now + dt.timedelta(days=5, hours=2)) == []

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from deskmail.testing.graphserver import GraphServer, Principal
+from deskmail.testing.graphserver import GraphServer, Principal, introspected_by
+from deskmail.testing.tokenserver import TokenServer
 
 AGENT = "agent@helpdesk.test"
 SHARED = "support@helpdesk.test"
@@ -616,3 +617,39 @@ def test_it_notifies_updates_and_uses_immutable_ids_when_subscribed_with_them(
     [entry] = receiver.wait_for(1)
     assert entry["changeType"] == "updated"
     assert entry["resourceData"]["id"] == message_id
+
+
+# -- trusting an authorization server's tokens, over TLS ------------------------------------
+
+
+def test_it_trusts_the_tokens_an_authorization_server_vouches_for_over_https() -> None:
+    """Delegated scopes arrive as the client asked them, with Graph's resource in front."""
+    answers: dict[str, dict[str, object]] = {
+        "delegated": {
+            "active": True,
+            "username": AGENT.upper(),
+            "scope": "https://graph.microsoft.com/Mail.ReadWrite offline_access",
+        },
+        "ended": {"active": False},
+    }
+    tokens = TokenServer().start()
+    try:
+        validator = introspected_by(lambda token: answers.get(token, {"active": False}))
+        with GraphServer(validator, tls=tokens.server_tls()) as graph:
+            graph.add_mailbox(AGENT)
+            graph.add_mailbox(SHARED)
+            assert graph.graph_url.startswith("https://127.0.0.1:")
+
+            def status(token: str, mailbox: str) -> int:
+                return requests.get(
+                    f"{graph.graph_url}/users/{mailbox}/mailFolders/inbox",
+                    headers={"Authorization": f"Bearer {token}"},
+                    verify=tokens.cafile,
+                    timeout=5,
+                ).status_code
+
+            assert status("delegated", AGENT) == 200
+            assert status("delegated", SHARED) == 403  # no Mail.ReadWrite.Shared, no grant
+            assert status("ended", AGENT) == 401
+    finally:
+        tokens.stop()

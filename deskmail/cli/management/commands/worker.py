@@ -10,6 +10,7 @@ from deskmail.core.crypto import unreadable_secrets
 from deskmail.core.lifecycle import StopRequest
 from deskmail.ingest import parsing
 from deskmail.services.handover import housekeeping
+from deskmail.services.mailbox_admin import warn_sign_ins_ending
 from deskmail.sync.jobs import every, periodic_jobs
 from deskmail.sync.processor import InboxProcessor
 from deskmail.sync.runner import MailboxRunner
@@ -39,8 +40,13 @@ class Command(BaseCommand):
             owner=owner,
             capacity=capacity,
             tick_seconds=tick,
-            # Due transfers and snoozes move even when no console is open.
-            periodic_jobs=[*periodic_jobs(), every(15, housekeeping)],
+            # Due transfers and snoozes move even when no console is open; OAuth2
+            # sign-ins ending within days are warned about (hourly is soon enough).
+            periodic_jobs=[
+                *periodic_jobs(),
+                every(15, housekeeping),
+                every(3600, warn_sign_ins_ending),
+            ],
         )
         self.stdout.write(f"deskmail worker {supervisor.owner}: running (Ctrl-C stops)")
         stop = threading.Event()
