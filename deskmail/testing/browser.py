@@ -200,7 +200,7 @@ def _new_context(browser: Any) -> Any:
         timezone_id="UTC",
         accept_downloads=True,
     )
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(30_000)
     return context
 
 
