@@ -65,6 +65,16 @@ urlpatterns = [
         name="suggestion-draft",
     ),
     path(
+        "t/<int:number>/suggestions/rewrite/",
+        compose.suggestion_rewrite,
+        name="suggestion-rewrite",
+    ),
+    path(
+        "t/<int:number>/rewrites/<int:rewrite>/draft/",
+        compose.rewrite_draft,
+        name="rewrite-draft",
+    ),
+    path(
         "t/<int:number>/suggestions/<int:suggestion>/vote/",
         compose.suggestion_vote,
         name="suggestion-vote",
