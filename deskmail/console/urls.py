@@ -10,6 +10,7 @@ from deskmail.console.views import (
     bodies,
     compose,
     files,
+    generation,
     handover,
     lists,
     live,
@@ -41,6 +42,7 @@ urlpatterns = [
     path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),
     path("accounts/<str:name>/delete/", accounts.account_delete, name="account-delete"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),
+    path("settings/generation/", generation.generation_settings, name="generation-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),
     path("t/<int:number>/field/<slug:field>/", tickets.ticket_field, name="ticket-field"),

@@ -320,3 +320,24 @@ def insert_as_draft(
     """Append the rewritten text to the person's reply draft (as a suggestion's)."""
     text = insert(actor, ticket, pk)
     return suggestions.append_to_draft(actor, ticket, text, to=to, cc=cc, body=body)
+
+
+def try_server(actor: Actor) -> str:
+    """Ask the configured server for a one-word answer, to check the settings (admins).
+
+    The server's answer, or Invalid with why there is none; nothing is logged on a ticket.
+    """
+    access.require_admin(actor)
+    row = _settings()
+    if not row.base_url or not row.model:
+        raise Invalid("name the server's base URL and the model first", field="base_url")
+    endpoint = Endpoint(
+        base_url=row.base_url,
+        model=row.model,
+        api_key=str(row.api_key or ""),
+        timeout=row.timeout_seconds,
+    )
+    try:
+        return generate.chat(endpoint, [{"role": "user", "content": "Answer with one word: OK"}])
+    except GenerationError as exc:
+        raise Invalid(str(exc), field="base_url") from None

@@ -86,3 +86,24 @@ def test_a_failing_server_is_told_and_the_suggestions_stay(
     assert page.get_by_role("button", name="Insert suggestion 1", exact=True).is_visible()
     assert page.get_by_text(FIX).first.is_visible()
     assert KEY not in page.content()
+
+
+def test_an_admin_switches_rewriting_on_in_the_console(
+    console: Console, team, chat: ChatServer
+) -> None:
+    page = console.sign_in(team.ada)
+    page.get_by_role("link", name="Rewriting suggestions").click()
+    page.wait_for_url(re.compile(r"/settings/generation/$"))
+    assert_named_controls(page)
+
+    page.get_by_label("Offer “Rewrite for this customer”").check()
+    page.get_by_label("Server's base URL").fill(chat.base_url)
+    page.get_by_label("Model").fill("llama3.2")
+    page.get_by_label("API key (empty: keep the stored one)").fill(KEY)
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("Saved the settings of rewriting suggestions.").wait_for()
+    page.get_by_role("button", name="Try the saved settings").click()
+
+    page.get_by_text(f"The server answered: {REWRITTEN}").wait_for()
+    assert generation.config(SYSTEM).enabled is True
+    assert KEY not in page.content()

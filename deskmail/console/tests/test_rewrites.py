@@ -149,3 +149,41 @@ def test_supervisors_review_the_rewrites_and_no_page_shows_the_key(
     assert 'id="rewrites-title"' not in for_nora
     assert KEY not in for_sam and KEY not in for_nora
     assert stan.post(f"/t/{asked.number}/suggestions/rewrite/").status_code == 404
+
+
+def test_admins_configure_it_in_the_console_and_the_key_is_never_shown(
+    team: Team, chat: ChatServer
+) -> None:
+    ada = signed_in(team.ada)
+    form = {
+        "enabled": "on",
+        "base_url": chat.base_url,
+        "model": "llama3.2",
+        "api_key": KEY,
+        "timeout_seconds": "15",
+    }
+
+    saved = ada.post("/settings/generation/", form)
+    kept = ada.post("/settings/generation/", {**form, "api_key": ""})
+    page = ada.get("/settings/generation/").content.decode()
+    tried = ada.post("/settings/generation/", {"try": "1"}, follow=True).content.decode()
+    refused = ada.post("/settings/generation/", {**form, "model": "", "api_key": ""})
+
+    assert saved.status_code == 302 and kept.status_code == 302
+    assert generation.config(SYSTEM) == generation.Config(
+        enabled=True,
+        base_url=chat.base_url,
+        model="llama3.2",
+        api_key_set=True,
+        timeout_seconds=15.0,
+    )
+    assert "A key is stored, encrypted" in page and KEY not in page
+    assert f"The server answered: {REWRITTEN}" in tried and KEY not in tried
+    assert chat.received()[-1].headers["Authorization"] == f"Bearer {KEY}"
+    assert refused.status_code == 422 and "name the model" in refused.content.decode()
+    assert KEY not in refused.content.decode()
+    for person in (team.sam, team.nora):
+        assert signed_in(person).get("/settings/generation/").status_code == 404
+        assert signed_in(person).post("/settings/generation/", form).status_code == 404
+    ada.post("/settings/generation/", {**form, "api_key": "", "remove_api_key": "on"})
+    assert generation.config(SYSTEM).api_key_set is False
