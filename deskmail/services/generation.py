@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from django.utils import timezone
 
+from deskmail.core.crypto import UNREADABLE_ADVICE, DecryptionError
 from deskmail.services import access, suggestions
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
@@ -64,8 +65,24 @@ class Config:
 
 
 def _settings() -> GenerationSettings:
-    row, _ = GenerationSettings.objects.get_or_create(pk=1)
+    """The row, its key not read: a key no configured encryption key decrypts must not
+    break the pages that only ask whether rewriting is on."""
+    row, _ = GenerationSettings.objects.defer("api_key").get_or_create(pk=1)
     return row
+
+
+def _endpoint(row: GenerationSettings) -> Endpoint:
+    """Where to send, with the key decrypted; GenerationError if it cannot be."""
+    try:
+        key = GenerationSettings.objects.only("api_key").get(pk=row.pk).api_key
+    except DecryptionError:
+        raise GenerationError(f"the stored API key {UNREADABLE_ADVICE}") from None
+    return Endpoint(
+        base_url=row.base_url,
+        model=row.model,
+        api_key=str(key or ""),
+        timeout=row.timeout_seconds,
+    )
 
 
 def _config(row: GenerationSettings) -> Config:
@@ -73,7 +90,7 @@ def _config(row: GenerationSettings) -> Config:
         enabled=row.enabled,
         base_url=row.base_url,
         model=row.model,
-        api_key_set=bool(row.api_key),
+        api_key_set=GenerationSettings.objects.filter(pk=row.pk).exclude(api_key="").exists(),
         timeout_seconds=row.timeout_seconds,
     )
 
@@ -129,7 +146,7 @@ def update_config(
 
 
 def is_on() -> bool:
-    row = GenerationSettings.objects.filter(pk=1).first()
+    row = GenerationSettings.objects.defer("api_key").filter(pk=1).first()
     return bool(row and row.enabled and row.base_url and row.model)
 
 
@@ -207,7 +224,7 @@ def rewrite(actor: Actor, ticket: Ticket) -> Logged:
     access.require_act_on(actor, ticket)
     if actor.user_id is None:
         raise Invalid("suggestions are rewritten for a person", field="suggestion")
-    settings = GenerationSettings.objects.filter(pk=1).first()
+    settings = GenerationSettings.objects.defer("api_key").filter(pk=1).first()
     if settings is None or not available(ticket):
         raise Invalid("rewriting suggestions is not switched on here", field="suggestion")
     shown = suggestions.for_ticket(actor, ticket)
@@ -216,16 +233,12 @@ def rewrite(actor: Actor, ticket: Ticket) -> Logged:
         raise Invalid("there is no suggested answer to rewrite", field="suggestion")
     top = shown[0]
     messages = prompt(ticket, text_of(question) or ticket.title, top.text)
-    endpoint = Endpoint(
-        base_url=settings.base_url,
-        model=settings.model,
-        api_key=str(settings.api_key or ""),
-        timeout=settings.timeout_seconds,
-    )
+    endpoint = Endpoint(settings.base_url, settings.model, "", settings.timeout_seconds)
     started = time.monotonic()
     answer = error = ""
     timed_out = False
     try:
+        endpoint = _endpoint(settings)
         answer = generate.chat(endpoint, messages)
     except GenerationError as exc:
         error, timed_out = str(exc), exc.timed_out
@@ -331,13 +344,8 @@ def try_server(actor: Actor) -> str:
     row = _settings()
     if not row.base_url or not row.model:
         raise Invalid("name the server's base URL and the model first", field="base_url")
-    endpoint = Endpoint(
-        base_url=row.base_url,
-        model=row.model,
-        api_key=str(row.api_key or ""),
-        timeout=row.timeout_seconds,
-    )
     try:
+        endpoint = _endpoint(row)
         return generate.chat(endpoint, [{"role": "user", "content": "Answer with one word: OK"}])
     except GenerationError as exc:
         raise Invalid(str(exc), field="base_url") from None

@@ -269,3 +269,19 @@ def test_a_failed_rewrite_cannot_be_inserted_nor_one_for_an_older_message(
     with pytest.raises(Invalid, match="wrote again"):
         generation.insert(nora, ticket, good.id)
     assert generation.latest(nora, ticket) is None
+
+
+def test_a_key_that_cannot_be_decrypted_is_told_and_breaks_nothing(
+    team: Team, ticket: Ticket, chat: ChatServer, on: Any
+) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE suggest_generationsettings SET api_key = %s", ["gAAAAAB-not-ours"])
+
+    shown = generation.config(SYSTEM)
+    done = generation.rewrite(team.actor(team.nora), ticket)
+
+    assert shown.api_key_set is True and generation.available(ticket) is True
+    assert done.error.startswith("the stored API key cannot be decrypted")
+    assert chat.received() == []
+    assert generation.update_config(SYSTEM, api_key=KEY).api_key_set is True
+    assert generation.rewrite(team.actor(team.nora), ticket).error == ""
