@@ -118,6 +118,7 @@ def test_a_base_url_ending_in_v1_is_not_doubled(
         ({"garbage": True}, "did not answer with a chat completion"),
         ({"model": "no-such-model"}, "answered 404: The model `no-such-model` does not exist"),
         ({"key": "sk-wrong-key"}, "answered 401: Incorrect API key provided: ********."),
+        ({"answer": "word " * 60_000}, "the generation server's answer is over 256 KiB"),
     ],
 )
 def test_a_failing_server_is_told_in_words_and_logged(
@@ -125,6 +126,7 @@ def test_a_failing_server_is_told_in_words_and_logged(
 ) -> None:
     chat.failing = setup.get("failing")
     chat.garbage = setup.get("garbage", False)
+    chat.answer = setup.get("answer", chat.answer)
     if "model" in setup:
         generation.update_config(SYSTEM, model=setup["model"])
     if "key" in setup:
