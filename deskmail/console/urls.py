@@ -37,6 +37,7 @@ urlpatterns = [
     path("accounts/<str:name>/", accounts.account_detail, name="account"),
     path("accounts/<str:name>/edit/", accounts.account_edit, name="account-edit"),
     path("accounts/<str:name>/test/", accounts.account_test, name="account-test"),
+    path("accounts/<str:name>/routing/", accounts.account_routing, name="account-routing"),
     path("accounts/<str:name>/connect/", accounts.account_connect, name="account-connect"),
     path("oauth/callback/", accounts.oauth_callback, name="oauth-callback"),
     path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),

@@ -111,6 +111,7 @@ class RepliesConfig(Strict):
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Priority = Literal["low", "normal", "high", "urgent"]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -269,6 +270,19 @@ class TriggerConditions(Strict):
     type: list[str] = []
     tags: list[str] = []
     hours: Literal["inside", "outside"] | None = None
+    # The mail arrived in one of these ranges ("22:00-24:00") or on one of these days,
+    # in the routing time zone.
+    time_of_day: list[str] = []
+    weekdays: list[Weekday] = []
+    # Custom fields of the ticket equal to these values (compared as text, case-blind).
+    fields: dict[str, str] = {}
+
+    @field_validator("time_of_day")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for item in value:
+            time_range(item)
+        return value
 
     @field_validator("sender")
     @classmethod
@@ -293,6 +307,7 @@ class TriggerConditions(Strict):
 class TriggerActions(Strict):
     queue: str | None = None
     priority: Priority | None = None
+    status: TicketStatus | None = None
     type: str | None = None
     tags: list[str] = []
     # An internal note on the ticket, for the agents.
@@ -300,6 +315,8 @@ class TriggerActions(Strict):
     assign: str | None = None
     distribute: Distribute | None = None
     auto_reply: str | None = None
+    # Custom fields to set on the ticket; null clears one.
+    fields: dict[str, str | int | float | bool | None] = {}
 
     @field_validator("assign")
     @classmethod
@@ -310,11 +327,11 @@ class TriggerActions(Strict):
 
 
 class Trigger(Strict):
-    """When a ticket is created (or its customer writes again), if ..., then ..."""
+    """When a ticket is created, its customer writes again or an agent replies: if ..., then ..."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     # YAML reads a bare `on` as true, hence `when`.
-    when: list[Literal["created", "customer_replied"]] = ["created"]
+    when: list[Literal["created", "customer_replied", "agent_replied"]] = ["created"]
     conditions: TriggerConditions = Field(default_factory=TriggerConditions, alias="if")
     actions: TriggerActions = Field(alias="then")
 

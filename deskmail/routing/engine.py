@@ -25,6 +25,7 @@ message: the caller applies them afterwards (`apply_tags`, `send_reply`).
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +35,13 @@ from django.contrib.auth.models import User
 from deskmail.mail.domains import domain_matches, domain_of
 from deskmail.mailboxes import patterns
 from deskmail.mailboxes.config import (
+    WEEKDAYS,
     Distribute,
     RoutingAction,
     RoutingConfig,
     Trigger,
     TriggerConditions,
+    time_range,
 )
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
@@ -166,6 +169,17 @@ class Router:
         if then.type is not None:
             self.ticket.type = TicketType.objects.get_or_create(name=then.type)[0]
             done.append(f"type {then.type}")
+        if then.status is not None and self.ticket.set_status(then.status, self.at):
+            done.append(f"status {then.status}")
+        if then.fields:
+            values = dict(self.ticket.custom_fields or {})
+            for name, value in then.fields.items():
+                if value is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
+            self.ticket.custom_fields = values
+            done.append("fields " + ", ".join(f"{k}={v}" for k, v in then.fields.items()))
         for name in then.tags:
             if name not in self.tags:
                 self.tags.append(name)
@@ -227,6 +241,28 @@ class Router:
             verdict = self.working_hours()
             if (when.hours == "inside") != verdict.inside:
                 return f"not {when.hours} working hours ({verdict.reason})"
+        return self._unmet_clock(when) or self._unmet_fields(when)
+
+    def _unmet_clock(self, when: TriggerConditions) -> str | None:
+        if not when.time_of_day and not when.weekdays:
+            return None
+        local = self.at.astimezone(zoneinfo.ZoneInfo(self.config.time_zone))
+        day = WEEKDAYS[local.weekday()]
+        if when.weekdays and day not in when.weekdays:
+            return f"{day.capitalize()} is not {' or '.join(when.weekdays)}"
+        minute = local.hour * 60 + local.minute
+        spans = [time_range(text) for text in when.time_of_day]
+        if spans and not any(start <= minute < end for start, end in spans):
+            return f"{local:%H:%M} {self.config.time_zone} is not in {', '.join(when.time_of_day)}"
+        return None
+
+    def _unmet_fields(self, when: TriggerConditions) -> str | None:
+        values = self.ticket.custom_fields or {}
+        for name, wanted in when.fields.items():
+            value = values.get(name)
+            shown = "" if value is None else str(value)
+            if shown.casefold() != wanted.casefold():
+                return f"field {name} is {shown or '(empty)'!s}, not {wanted}"
         return None
 
     def _current_tags(self) -> set[str]:
