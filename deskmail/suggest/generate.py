@@ -76,7 +76,7 @@ def chat(endpoint: Endpoint, messages: list[dict[str, str]]) -> str:
     deadline = time.monotonic() + endpoint.timeout
     late = GenerationError(
         f"the generation server at {endpoint.host} did not answer within "
-        f"{endpoint.timeout:g} seconds",
+        f"{endpoint.timeout:g} second{'' if endpoint.timeout == 1 else 's'}",
         timed_out=True,
     )
     try:

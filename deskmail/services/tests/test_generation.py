@@ -153,7 +153,7 @@ def test_a_server_that_does_not_answer_in_time_is_told(
 
     assert done.timed_out is True
     assert done.error == (
-        f"the generation server at 127.0.0.1:{chat.port} did not answer within 1 seconds"
+        f"the generation server at 127.0.0.1:{chat.port} did not answer within 1 second"
     )
 
 
