@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from deskmail.console.tests.conftest import NORTH_SECRET, World, north_mail
 from deskmail.services import merging
-from deskmail.suggest.models import Suggestion
+from deskmail.suggest.models import Rewrite, Suggestion
 from deskmail.tickets.models import TicketMerge
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,7 @@ OBJECTS = (
     "object_id",
     "id",
     "suggestion",
+    "rewrite",
     "name",
 )
 
@@ -104,6 +105,17 @@ def _suggestion(world: World) -> Suggestion:
     return row
 
 
+def _rewrite(world: World) -> Rewrite:
+    """A suggestion rewritten for Nora on North's ticket."""
+    row, _ = Rewrite.objects.get_or_create(
+        ticket=world.ticket,
+        message=world.message,
+        user=world.team.nora,
+        defaults={"answer": f"Rewritten {NORTH_SECRET}.", "model": "m", "endpoint": "e"},
+    )
+    return row
+
+
 def _samples(world: World) -> dict[str, Any]:
     """North's object for each parameter name used by a console address."""
     merge = TicketMerge.objects.filter(target=world.ticket).first()
@@ -120,6 +132,7 @@ def _samples(world: World) -> dict[str, Any]:
         "object_id": world.ticket.pk,
         "id": world.team.nora.pk,
         "suggestion": _suggestion(world).pk,
+        "rewrite": _rewrite(world).pk,
         "name": world.team.north.name,
         **NEUTRAL,
     }
