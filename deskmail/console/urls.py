@@ -74,6 +74,7 @@ urlpatterns = [
     # a message's content and files
     path("m/<int:message>/body/", bodies.message_body, name="message-body"),
     path("m/<int:message>/trust-sender/", bodies.trust_sender, name="message-trust-sender"),
+    path("kept/", bodies.kept_mail, name="kept-mail"),
     path("m/<int:message>/trace/", bodies.message_trace, name="message-trace"),
     path("m/<int:message>/raw.eml", bodies.raw_message, name="message-raw"),
     path("attachments/<int:attachment>/", files.attachment_download, name="attachment"),

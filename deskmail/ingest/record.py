@@ -114,6 +114,8 @@ def save(ctx: Context) -> Message:
             ticket=ticket, kind=InternalNote.Kind.DELIVERY_FAILURE, body=ctx.note, message=message
         )
         ctx.store.add_note(note)
+    if ctx.notice is not None and not ctx.history:
+        ctx.store.queue_notice(ctx.mailbox, message, ctx.notice)
     if ctx.acknowledge and ticket is not None:
         ctx.store.queue_auto_ack(ticket)
     if ticket is not None and not ctx.stopped:

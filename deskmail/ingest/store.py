@@ -27,7 +27,7 @@ from django.db.models import QuerySet
 from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
-from deskmail.outbound.queue import queue_auto_ack
+from deskmail.outbound.queue import queue_auto_ack, queue_notice
 from deskmail.routing.engine import Reply, add_notes, apply_tags, offer, send_reply
 from deskmail.tickets.models import (
     Attachment,
@@ -168,6 +168,12 @@ class Store(ABC):
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""
         send_reply(ticket, reply)
+
+    def queue_notice(self, mailbox: Mailbox, answered: Message, reply: Reply) -> None:
+        """Queue the answer (a routing template) to mail that opened no ticket."""
+        template = mailbox.settings.routing.template(reply.template)
+        assert template is not None  # the schema checks the name
+        queue_notice(mailbox, answered, body=template.body, subject=template.subject or None)
 
     def offer(self, ticket: Ticket, user: User, reason: str, now: dt.datetime) -> None:
         """The ticket distribution gave to user waits for them to accept it."""

@@ -98,6 +98,15 @@ class TicketsConfig(Strict):
     create_contacts: bool = True
     attach_original_email: bool = False
     field_mappings: list[FieldMapping] = []
+    # Off: mail that belongs to no ticket is kept and marked, and opens none.
+    allow_new_tickets: bool = True
+    # A routing.templates name sent back to such mail's sender (automatic mail never).
+    no_new_tickets_reply: str | None = None
+
+    @field_validator("no_new_tickets_reply")
+    @classmethod
+    def _reply_template(cls, value: str | None) -> str | None:
+        return _known_template(value.strip() if value is not None else None)
 
 
 class RepliesConfig(Strict):
@@ -399,6 +408,21 @@ class MailboxConfig(Strict):
     replies: RepliesConfig = RepliesConfig()
     routing: RoutingConfig = RoutingConfig()
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _templates_in_scope(
+        cls, value: Any, handler: ModelWrapValidatorHandler[MailboxConfig]
+    ) -> Any:
+        """Let settings outside `routing` check the template names they use against it."""
+        scope = None
+        if isinstance(value, dict):
+            scope = _Scope.of(value.get("routing") or {})
+        token = _SCOPE.set(scope)
+        try:
+            return handler(value)
+        finally:
+            _SCOPE.reset(token)
 
     @field_validator("status", mode="before")
     @classmethod

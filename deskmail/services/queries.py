@@ -261,3 +261,12 @@ def unread_counts(actor: Actor) -> dict[str, int]:
     )
     unread = Ticket.objects.filter(pk__in=mine).filter(unread_q(actor)).count() if mine else 0
     return {"mine": unread}
+
+
+def kept_mail(actor: Actor, *, reason: str = "", limit: int = 200) -> list[Message]:
+    """Incoming mail kept on no ticket, newest first (admins): what a filter, a loop guard or
+    a mailbox that takes no new tickets kept; `reason` narrows to reasons containing it."""
+    found = access.kept_messages(actor).filter(excluded=True).select_related("mailbox")
+    if reason:
+        found = found.filter(excluded_reason__icontains=reason)
+    return list(found.order_by("-received_at", "-id")[:limit])

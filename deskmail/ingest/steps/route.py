@@ -10,20 +10,24 @@ from deskmail.routing.engine import Mail, Router
 name = "route"
 
 
+def automatic(ctx: Context) -> str:
+    """Why the pipeline found the mail automatic, in words; "" when a person wrote it."""
+    if ctx.bounce:
+        return "a bounce"
+    if ctx.auto_reply:
+        return "an auto-reply"
+    return ""
+
+
 def router(ctx: Context) -> Router:
     """The routing rules' view of this message and its ticket."""
     assert ctx.ticket is not None
-    automatic = ""
-    if ctx.bounce:
-        automatic = "a bounce"
-    elif ctx.auto_reply:
-        automatic = "an auto-reply"
     mail = Mail(
         sender=ctx.sender,
         subject=ctx.parsed.subject,
         body=ctx.parsed.body_text,
         headers=ctx.parsed.headers,
-        automatic=automatic,
+        automatic=automatic(ctx),
         suppress=ctx.parsed.suppress_auto_reply,
     )
     # Working hours are those of the mail's arrival; for history, of its own Date.
