@@ -102,6 +102,13 @@ class TicketsConfig(Strict):
     allow_new_tickets: bool = True
     # A routing.templates name sent back to such mail's sender (automatic mail never).
     no_new_tickets_reply: str | None = None
+    # On: the first mail of a sender unknown to this mailbox opens a ticket that waits,
+    # hidden, until the sender confirms (a reply to our mail, or its link).
+    confirm_new_senders: bool = False
+    # Not confirmed within this many hours: kept, marked unconfirmed.
+    confirm_within_hours: Annotated[float, Field(gt=0)] = 48
+    # Confirmation mails one sender address gets in 24 hours, at most.
+    confirmations_per_day: Annotated[int, Field(ge=1)] = 3
 
     @field_validator("no_new_tickets_reply")
     @classmethod

@@ -30,6 +30,8 @@ class OutboxItem(models.Model):
         # An automatic answer to mail that opened no ticket (the mailbox takes no new
         # tickets): the only kind without a ticket.
         NOTICE = "notice"
+        # Asks a new sender to confirm they are a person (reply, or open the link).
+        CONFIRMATION = "confirmation"
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
@@ -643,5 +644,51 @@ def queue_notice(
             automatic=True,
         )
         item.outgoing = _record_message(None, mailbox, draft, "", now)
+        item.save(update_fields=["outgoing"])
+        return item
+
+
+def queue_confirmation(
+    ticket: Ticket,
+    recipient: str,
+    *,
+    link: str | None,
+    hours: float,
+    now: dt.datetime | None = None,
+) -> OutboxItem:
+    """Queue and compose the mail that asks a new sender to confirm they are a person.
+
+    A reply to it names its Message-ID (signed, naming the ticket), so it joins the
+    waiting ticket; `link`, when there is one, confirms as well. A mailbox that cannot
+    send keeps the row as skipped, with the reason.
+    """
+    now = now or timezone.now()
+    mailbox = ticket.mailbox
+    with transaction.atomic():
+        item = OutboxItem.objects.create(
+            kind=OutboxItem.Kind.CONFIRMATION, ticket=ticket, mailbox=mailbox, recipient=recipient
+        )
+        reason = cannot_send(mailbox)
+        if reason is not None:
+            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
+            item.save(update_fields=["status", "last_error"])
+            return item
+        context = {**variables(ticket, mailbox), "link": link or "", "hours": f"{hours:g}"}
+        html = render_document(mailbox, render_to_string("outbound/confirmation.html", context))
+        in_reply_to, references = reply_headers(ticket)
+        draft = _draft(
+            mailbox,
+            message_id=str(item.message_id),
+            subject=_tagged("Please confirm: ", _title(ticket.title), ticket, mailbox),
+            html=html,
+            text=html_to_text(html),
+            to=[recipient],
+            cc=[],
+            now=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            automatic=True,
+        )
+        item.outgoing = _record_message(ticket, mailbox, draft, "", now)
         item.save(update_fields=["outgoing"])
         return item

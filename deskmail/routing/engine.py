@@ -314,6 +314,24 @@ def answer_refusal(mail: Mail, own: frozenset[str], at: dt.datetime, per_hour: i
     mail system), never to our own addresses, never when the sender asked for none,
     and at most per_hour automatic answers (of any rule) per sender.
     """
+    refusal = automatic_refusal(mail, own)
+    if refusal is not None:
+        return refusal
+    recent = OutboxItem.objects.filter(
+        kind__in=AUTOMATIC_KINDS,
+        recipient=mail.sender,
+        status__in=_LIVE,
+        created_at__gte=at - dt.timedelta(hours=1),
+    ).count()
+    if recent >= per_hour:
+        return f"rate limit: {mail.sender} got {recent} auto-replies in the past hour"
+    return None
+
+
+def automatic_refusal(mail: Mail, own: frozenset[str]) -> str | None:
+    """Why this mail's sender must never get mail from us unasked, or None when they may:
+    automatic mail, lists and bulk mail, mail systems, our own addresses, a sender who
+    asked for no automatic answers."""
     if not mail.sender:
         return "no sender to answer"
     if mail.sender in own:
@@ -329,14 +347,6 @@ def answer_refusal(mail: Mail, own: frozenset[str], at: dt.datetime, per_hour: i
         return f"the mail is bulk mail (Precedence: {', '.join(sorted(precedence))})"
     if mail.suppress:
         return "the sender asked for no automatic answers (X-Auto-Response-Suppress)"
-    recent = OutboxItem.objects.filter(
-        kind__in=AUTOMATIC_KINDS,
-        recipient=mail.sender,
-        status__in=_LIVE,
-        created_at__gte=at - dt.timedelta(hours=1),
-    ).count()
-    if recent >= per_hour:
-        return f"rate limit: {mail.sender} got {recent} auto-replies in the past hour"
     return None
 
 

@@ -38,7 +38,7 @@ from deskmail.tickets.models import Message, Ticket
 
 OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN, Ticket.Status.PENDING)
 CLOSED_STATUSES = (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
-VIEWS = ("mine", "unassigned", "open", "pending", "snoozed", "closed", "all")
+VIEWS = ("mine", "unassigned", "open", "pending", "snoozed", "closed", "all", "awaiting")
 MAX_LIMIT = 500
 LIST_DEFERS = ("mailbox__config", "mailbox__inbound_secret", "mailbox__outbound_secret")
 
@@ -84,6 +84,14 @@ def snoozed_q(now: dt.datetime | None = None) -> Q:
 
 
 def _view(actor: Actor, view: str) -> Q:
+    """The view's tickets; a ticket waiting for its sender's confirmation (or never
+    confirmed) is in no view but `awaiting`."""
+    if view == "awaiting":
+        return ~Q(confirmation="")
+    return Q(confirmation="") & _listed(actor, view)
+
+
+def _listed(actor: Actor, view: str) -> Q:
     if view == "mine":
         return Q(assignee_id=actor.user_id, status__in=OPEN_STATUSES) & ~snoozed_q()
     if view == "unassigned":
@@ -198,7 +206,7 @@ def counts(actor: Actor) -> dict[str, int]:
     """How many tickets each view holds, for the actor: one pass over their tickets."""
     found = access.tickets(actor).aggregate(
         **{view: Count("pk", filter=_view(actor, view)) for view in VIEWS if view != "all"},
-        all=Count("pk"),
+        all=Count("pk", filter=Q(confirmation="")),
     )
     return {view: int(found[view] or 0) for view in VIEWS}
 

@@ -115,3 +115,25 @@ def test_admins_find_kept_mail_and_its_trace(team: Team):
         client = _client(person)
         assert client.get("/kept/").status_code == 404
         assert client.get(f"/m/{result.message.pk}/trace/").status_code == 404
+
+
+def test_a_waiting_ticket_is_only_in_awaiting_confirmation(team: Team):
+    north = Mailbox.objects.get(name="north")
+    config = dict(north.config)
+    config["tickets"] = {**config.get("tickets", {}), "confirm_new_senders": True}
+    north.config = config
+    north.save()
+    result = ingest(north, make_email(subject="Am I a robot", to=north.address))
+    assert result.ticket is not None
+
+    nora = _client(team.nora)
+    assert "Am I a robot" not in nora.get("/tickets/?view=all").content.decode()
+    assert "Am I a robot" in nora.get("/tickets/?view=awaiting").content.decode()
+    page = nora.get(f"/t/{result.ticket.number}/").content.decode()
+    assert "Awaiting confirmation: the sender has not confirmed yet" in page
+
+    _, secret = issue(team.nora, name="test")
+    api = Client(headers={"Authorization": f"Bearer {secret}"})
+    listed = [t["number"] for t in api.get("/api/v1/tickets").json()["items"]]
+    waiting = [t["number"] for t in api.get("/api/v1/tickets?view=awaiting").json()["items"]]
+    assert result.ticket.number not in listed and waiting == [result.ticket.number]

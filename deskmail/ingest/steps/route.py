@@ -53,10 +53,22 @@ def record(ctx: Context, step: str, found: Router) -> Decision | None:
     return decisions[-1]
 
 
+def waiting(ctx: Context) -> str | None:
+    """Why the ticket's routing waits: its sender has not confirmed, or this mail confirmed
+    it (the ticket's first mail is routed then); None when nothing waits."""
+    if ctx.released:
+        return "the confirmed ticket is routed from its first mail"
+    if ctx.held or (ctx.ticket is not None and ctx.ticket.confirmation):
+        return "the ticket waits for its sender's confirmation"
+    return None
+
+
 def run(ctx: Context) -> Decision:
     ticket = ctx.ticket
     if not ctx.new_ticket or ticket is None:
         return Decision(name, Verdict.SKIP, "routing applies when a ticket opens")
+    if (why := waiting(ctx)) is not None:
+        return Decision(name, Verdict.SKIP, why)
     config = ctx.settings.tickets
     done = []
     if config.queue:

@@ -102,3 +102,62 @@ def test_new_mail_is_kept_and_answered_while_replies_thread(
     joined = ingest(mailbox, mail_servers.read_mailbox(desk)[2])
     assert joined.ticket is not None and joined.ticket.pk == earlier.ticket.pk
     assert Ticket.objects.count() == 1
+
+
+def test_a_new_sender_confirms_by_replying_to_the_mail_they_got(
+    mail_servers: MailServers, settings: Any
+) -> None:
+    settings.CA_FILE = mail_servers.cafile
+    settings.DESKMAIL_PUBLIC_URL = "https://desk.example.com"
+    desk, customer = mail_servers.new_account(), mail_servers.new_account()
+    mailbox = make_mailbox(
+        "support",
+        "SUP",
+        desk.address,
+        display_name="Example Support",
+        outbound={
+            "host": mail_servers.host,
+            "port": mail_servers.ports["submission"],
+            "security": "starttls",
+            "username": desk.address,
+        },
+        tickets={"confirm_new_senders": True, "queue": "Support"},
+        replies={"auto_acknowledge": True},
+    )
+    mailbox.outbound_secret = desk.password
+    mailbox.save()
+    first = make_email(
+        sender=f"Ann Customer <{customer.address}>",
+        to=desk.address,
+        subject="Printer broken",
+        message_id="ann-1@customer.test",
+    )
+    mail_servers.append(desk, first)
+    held = ingest(mailbox, mail_servers.read_mailbox(desk)[0])
+    assert held.ticket is not None
+    assert Ticket.objects.get(pk=held.ticket.pk).confirmation == "awaiting"
+
+    assert send_due().sent == 1
+    [asked] = _mail_in(mail_servers, customer, 1)
+    assert asked["Subject"] == f"Please confirm: [SUP#{held.ticket.number}] Printer broken"
+    assert asked["In-Reply-To"] == "<ann-1@customer.test>"
+    body = asked.get_body(preferencelist=("plain",))
+    assert body is not None and "https://desk.example.com/confirm/" in body.get_content()
+
+    reply = make_email(
+        sender=f"Ann Customer <{customer.address}>",
+        to=desk.address,
+        subject=f"Re: {asked['Subject']}",
+        in_reply_to=asked["Message-ID"].strip("<>"),
+        references=["ann-1@customer.test", asked["Message-ID"].strip("<>")],
+    )
+    mail_servers.append(desk, reply)
+    confirmed = ingest(mailbox, mail_servers.read_mailbox(desk)[1])
+
+    ticket = Ticket.objects.get(pk=held.ticket.pk)
+    assert confirmed.ticket is not None and confirmed.ticket.pk == ticket.pk
+    assert ticket.confirmation == "" and ticket.queue is not None
+    assert ticket.queue.name == "Support"
+    assert send_due().sent == 1  # the acknowledgement, now that the ticket is open
+    acknowledged = _mail_in(mail_servers, customer, 2)[1]
+    assert f"[SUP#{ticket.number}]" in acknowledged["Subject"]
