@@ -360,7 +360,9 @@ def run(pairs: int = PAIRS) -> str:
                 f"{by[lang]['top1']:.2f} / {by[lang]['top3']:.2f}" for lang in ("en", "de", "all")
             )
             lines.append(f"| {name} | {cells} |")
-    return "\n".join([*lines, ""])
+    from bench import suggest_scale
+
+    return "\n".join([*lines, "", suggest_scale.run()])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from django.db import transaction
 
 from deskmail.outbound.models import CannedAnswer
-from deskmail.suggest import encoder
+from deskmail.suggest import encoder, memory
 from deskmail.suggest.models import Pair, Term
 from deskmail.suggest.text import term_counts
 from deskmail.tickets.models import Message, Ticket
@@ -49,6 +49,8 @@ def _store(pair: Pair, question: str, answer: str, embed: bool) -> Pair:
         Term.objects.bulk_create(
             Term(pair=pair, term=term, count=count) for term, count in counts.items()
         )
+    if embed:  # the rebuild puts its batch's vectors in at once
+        memory.put([pair])
     return pair
 
 
@@ -110,5 +112,7 @@ def reindex(batch: int = 200) -> Iterator[tuple[int, int]]:
                 for pair, vector in zip(stored, vectors, strict=True):
                     pair.vector = encoder.to_bytes(vector)
                 Pair.objects.bulk_update(stored, ["vector"])
+            memory.put(stored)
         yield min(start + batch, len(jobs)), len(jobs)
     Pair.objects.exclude(pk__in=kept).delete()
+    memory.forget()
