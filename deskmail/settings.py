@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "deskmail.events",
     "deskmail.ingest",
     "deskmail.routing",
+    "deskmail.tasks",
     "deskmail.outbound",
     "deskmail.suggest",
     "deskmail.sync",

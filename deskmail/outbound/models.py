@@ -27,6 +27,8 @@ class OutboxItem(models.Model):
         FORWARD = "forward"
         # An automatic answer from the mailbox's routing or triggers (a template).
         AUTO_REPLY = "auto_reply"
+        # A task for a colleague or an outside person (deskmail.tasks), off the customer's thread.
+        TASK = "task"
 
     class Status(models.TextChoices):
         PENDING = "pending"

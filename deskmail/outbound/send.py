@@ -161,9 +161,11 @@ def _fail(item: OutboxItem, words: str, now: dt.datetime) -> None:
     with transaction.atomic():
         if not _finish(item, status=OutboxItem.Status.FAILED, last_error=words):
             return
-        what = {"auto_ack": "The acknowledgement", "forward": "The forward"}.get(
-            item.kind, "The reply"
-        )
+        what = {
+            "auto_ack": "The acknowledgement",
+            "forward": "The forward",
+            "task": "The task mail",
+        }.get(item.kind, "The reply")
         InternalNote.objects.create(
             ticket_id=item.ticket_id,
             kind=InternalNote.Kind.DELIVERY_FAILURE,
