@@ -14,6 +14,7 @@ from deskmail.console.forms import ticket as ticket_forms
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.console.views import compose as composer
+from deskmail.console.views.tasks import tasks_context
 from deskmail.services import (
     access,
     actions,
@@ -97,6 +98,7 @@ def ticket_view(request: ConsoleRequest, number: int) -> HttpResponse:
     context["spy"] = read_only
     context["may_spy"] = actor.supervises_mailbox(ticket.mailbox_id)
     context["waiting_transfer"] = handover.open_transfer(ticket)
+    context |= tasks_context(request, ticket, read_only=read_only)
     if request.htmx and request.GET.get("part") in ("thread", "fields", "header"):
         return render(request, f"console/ticket.html#{request.GET['part']}", context)
     return render(request, "console/ticket.html", context)
