@@ -10,6 +10,7 @@ from deskmail.console.views import (
     bodies,
     compose,
     files,
+    generation,
     handover,
     lists,
     live,
@@ -43,6 +44,7 @@ urlpatterns = [
     path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),
     path("accounts/<str:name>/delete/", accounts.account_delete, name="account-delete"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),
+    path("settings/generation/", generation.generation_settings, name="generation-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),
     path("t/<int:number>/field/<slug:field>/", tickets.ticket_field, name="ticket-field"),
@@ -74,6 +76,16 @@ urlpatterns = [
         "t/<int:number>/suggestions/<int:suggestion>/draft/",
         compose.suggestion_draft,
         name="suggestion-draft",
+    ),
+    path(
+        "t/<int:number>/suggestions/rewrite/",
+        compose.suggestion_rewrite,
+        name="suggestion-rewrite",
+    ),
+    path(
+        "t/<int:number>/rewrites/<int:rewrite>/draft/",
+        compose.rewrite_draft,
+        name="rewrite-draft",
     ),
     path(
         "t/<int:number>/suggestions/<int:suggestion>/vote/",

@@ -327,11 +327,11 @@ class TriggerActions(Strict):
 
 
 class Trigger(Strict):
-    """When a ticket is created (or its customer writes again), if ..., then ..."""
+    """When a ticket is created, its customer writes again or an agent replies: if ..., then ..."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     # YAML reads a bare `on` as true, hence `when`.
-    when: list[Literal["created", "customer_replied"]] = ["created"]
+    when: list[Literal["created", "customer_replied", "agent_replied"]] = ["created"]
     conditions: TriggerConditions = Field(default_factory=TriggerConditions, alias="if")
     actions: TriggerActions = Field(alias="then")
 

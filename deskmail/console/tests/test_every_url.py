@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from deskmail.console.tests.conftest import NORTH_SECRET, World, north_mail
 from deskmail.ingest.api import ingest
 from deskmail.services import merging, tasks
-from deskmail.suggest.models import Suggestion
+from deskmail.suggest.models import Rewrite, Suggestion
 from deskmail.tasks.models import TaskEntry
 from deskmail.testing.builders import make_email
 from deskmail.tickets.models import TicketMerge
@@ -55,6 +55,7 @@ OBJECTS = (
     "object_id",
     "id",
     "suggestion",
+    "rewrite",
     "name",
     "task",
     "entry",
@@ -132,6 +133,17 @@ def _task(world: World) -> TaskEntry:
     return TaskEntry.objects.get(task=task, kind=TaskEntry.Kind.REPLY)
 
 
+def _rewrite(world: World) -> Rewrite:
+    """A suggestion rewritten for Nora on North's ticket."""
+    row, _ = Rewrite.objects.get_or_create(
+        ticket=world.ticket,
+        message=world.message,
+        user=world.team.nora,
+        defaults={"answer": f"Rewritten {NORTH_SECRET}.", "model": "m", "endpoint": "e"},
+    )
+    return row
+
+
 def _samples(world: World) -> dict[str, Any]:
     """North's object for each parameter name used by a console address."""
     merge = TicketMerge.objects.filter(target=world.ticket).first()
@@ -150,6 +162,7 @@ def _samples(world: World) -> dict[str, Any]:
         "suggestion": _suggestion(world).pk,
         "task": _task(world).task_id,
         "entry": _task(world).pk,
+        "rewrite": _rewrite(world).pk,
         "name": world.team.north.name,
         **NEUTRAL,
     }

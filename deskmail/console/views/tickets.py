@@ -22,6 +22,7 @@ from deskmail.services import (
     display,
     fields,
     files,
+    generation,
     handover,
     merging,
     reading,
@@ -99,6 +100,9 @@ def ticket_view(request: ConsoleRequest, number: int) -> HttpResponse:
     context["may_spy"] = actor.supervises_mailbox(ticket.mailbox_id)
     context["waiting_transfer"] = handover.open_transfer(ticket)
     context |= tasks_context(request, ticket, read_only=read_only)
+    context["rewrite_log"] = (
+        generation.rewrites(actor, ticket) if generation.may_review(actor, ticket) else []
+    )
     if request.htmx and request.GET.get("part") in ("thread", "fields", "header"):
         return render(request, f"console/ticket.html#{request.GET['part']}", context)
     return render(request, "console/ticket.html", context)

@@ -10,9 +10,11 @@ from django.utils import timezone
 
 from deskmail.ingest.api import ingest, ingest_batch
 from deskmail.ingest.engine import IngestItem
-from deskmail.routing.tests.test_pipeline import new_mail, route, said, trace_text
+from deskmail.mailboxes import loading
+from deskmail.routing.tests.test_pipeline import agents, new_mail, route, said, trace_text
+from deskmail.services import access, actions
 from deskmail.testing.builders import message_id_of
-from deskmail.tickets.models import Ticket
+from deskmail.tickets.models import InternalNote, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -101,11 +103,48 @@ def test_a_batch_import_keeps_what_triggers_set_on_replies(desk):
 
 
 def test_a_wrong_time_range_is_refused_at_load(desk):
-    from deskmail.mailboxes import loading
-
     data = {
         **desk.config,
         "routing": {"triggers": [{**NIGHT, "if": {"time_of_day": ["25:00-26:00"]}}]},
     }
     with pytest.raises(loading.LoadRefused, match=r"routing\.triggers\[0\]\.if\.time_of_day"):
         loading.check_one(data)
+
+
+REFUND = {
+    "name": "Refund promised",
+    "when": "agent_replied",
+    "if": {"body_contains": ["refund approved"]},
+    "then": {
+        "status": "pending",
+        "tags": ["refund"],
+        "note": "Check the refund arrived in 3 days.",
+        "auto_reply": "after_hours",
+    },
+}
+
+
+def test_a_trigger_on_an_agents_reply_changes_the_ticket_and_says_so(desk):
+    route(desk, triggers=[REFUND])
+    (bob,) = agents("bob")
+    created = ingest(desk, new_mail(subject="Refund?"))
+    ticket = Ticket.objects.get(pk=created.ticket.pk)
+
+    actions.reply(access.actor_for(bob), ticket, body_text="We will look into it.")
+    untouched = Ticket.objects.get(pk=ticket.pk)
+    assert untouched.status != "pending"
+    assert not InternalNote.objects.filter(ticket=ticket, kind="activity").exists()
+
+    actions.reply(access.actor_for(bob), untouched, body_text="Your refund approved today.")
+
+    after = Ticket.objects.get(pk=ticket.pk)
+    assert after.status == "pending"
+    assert list(after.tags.values_list("name", flat=True)) == ["refund"]
+    notes = InternalNote.objects.filter(ticket=ticket)
+    activity = notes.get(kind="activity").body
+    assert "trigger 'Refund promised' matched (agent_replied): status pending, tags refund" in (
+        activity
+    )
+    # The automatic answer would go to our own address: refused, and said why.
+    assert "no auto-reply 'after_hours'" in activity and "our own addresses" in activity
+    assert notes.filter(kind="note", body="Check the refund arrived in 3 days.").count() == 1
