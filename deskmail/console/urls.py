@@ -1,4 +1,5 @@
-"""The console's addresses. Every view here checks who asks (see http.console_view)."""
+"""The console's addresses. Every view here checks who asks (see http.console_view), but
+the sign-in page and a new sender's confirmation link, whose signed token is the proof."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from deskmail.console.views import (
     auth,
     bodies,
     compose,
+    confirm,
     files,
     generation,
     handover,
@@ -97,6 +99,9 @@ urlpatterns = [
     # a message's content and files
     path("m/<int:message>/body/", bodies.message_body, name="message-body"),
     path("m/<int:message>/trust-sender/", bodies.trust_sender, name="message-trust-sender"),
+    path("kept/", bodies.kept_mail, name="kept-mail"),
+    # Public: a new sender's confirmation link (the signed token is the proof).
+    path("confirm/<str:token>/", confirm.confirm_sender, name="confirm-sender"),
     path("m/<int:message>/trace/", bodies.message_trace, name="message-trace"),
     path("m/<int:message>/raw.eml", bodies.raw_message, name="message-raw"),
     path("attachments/<int:attachment>/", files.attachment_download, name="attachment"),

@@ -98,6 +98,22 @@ class TicketsConfig(Strict):
     create_contacts: bool = True
     attach_original_email: bool = False
     field_mappings: list[FieldMapping] = []
+    # Off: mail that belongs to no ticket is kept and marked, and opens none.
+    allow_new_tickets: bool = True
+    # A routing.templates name sent back to such mail's sender (automatic mail never).
+    no_new_tickets_reply: str | None = None
+    # On: the first mail of a sender unknown to this mailbox opens a ticket that waits,
+    # hidden, until the sender confirms (a reply to our mail, or its link).
+    confirm_new_senders: bool = False
+    # Not confirmed within this many hours: kept, marked unconfirmed.
+    confirm_within_hours: Annotated[float, Field(gt=0)] = 48
+    # Confirmation mails one sender address gets in 24 hours, at most.
+    confirmations_per_day: Annotated[int, Field(ge=1)] = 3
+
+    @field_validator("no_new_tickets_reply")
+    @classmethod
+    def _reply_template(cls, value: str | None) -> str | None:
+        return _known_template(value.strip() if value is not None else None)
 
 
 class RepliesConfig(Strict):
@@ -416,6 +432,21 @@ class MailboxConfig(Strict):
     replies: RepliesConfig = RepliesConfig()
     routing: RoutingConfig = RoutingConfig()
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _templates_in_scope(
+        cls, value: Any, handler: ModelWrapValidatorHandler[MailboxConfig]
+    ) -> Any:
+        """Let settings outside `routing` check the template names they use against it."""
+        scope = None
+        if isinstance(value, dict):
+            scope = _Scope.of(value.get("routing") or {})
+        token = _SCOPE.set(scope)
+        try:
+            return handler(value)
+        finally:
+            _SCOPE.reset(token)
 
     @field_validator("status", mode="before")
     @classmethod

@@ -53,6 +53,8 @@ from deskmail.tickets.models import InternalNote, Queue, Tag, Ticket, TicketType
 _MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 _LIVE = (OutboxItem.Status.PENDING, OutboxItem.Status.SENDING, OutboxItem.Status.SENT)
+# The automatic answers that share the per-sender hourly limit.
+AUTOMATIC_KINDS = (OutboxItem.Kind.AUTO_REPLY, OutboxItem.Kind.NOTICE)
 
 
 @dataclass(frozen=True)
@@ -334,36 +336,54 @@ class Router:
 
     def reply_refusal(self) -> str | None:
         """Why the mail must not get an automatic answer, or None when it may."""
-        mail = self.mail
         if self.history:
             return "history import: never answered"
         if self.replies:
             return f"this mail already gets the auto-reply {self.replies[0].template!r}"
-        if not mail.sender:
-            return "no sender to answer"
-        if mail.sender in self.own:
-            return f"{mail.sender} is one of our own addresses"
-        if mail.sender.partition("@")[0] in _MACHINE_SENDERS:
-            return f"{mail.sender} is a mail system, not a person"
-        if mail.automatic:
-            return f"the mail is automatic ({mail.automatic})"
-        if mail.headers.get("list-id"):
-            return f"the mail came from a mailing list (List-Id {mail.headers['list-id'][0]})"
-        precedence = {v.strip().lower() for v in mail.headers.get("precedence", [])}
-        if precedence & _BULK_PRECEDENCE:
-            return f"the mail is bulk mail (Precedence: {', '.join(sorted(precedence))})"
-        if mail.suppress:
-            return "the sender asked for no automatic answers (X-Auto-Response-Suppress)"
-        limit = self.config.auto_replies_per_hour
-        recent = OutboxItem.objects.filter(
-            kind=OutboxItem.Kind.AUTO_REPLY,
-            recipient=mail.sender,
-            status__in=_LIVE,
-            created_at__gte=self.at - dt.timedelta(hours=1),
-        ).count()
-        if recent >= limit:
-            return f"rate limit: {mail.sender} got {recent} auto-replies in the past hour"
-        return None
+        return answer_refusal(self.mail, self.own, self.at, self.config.auto_replies_per_hour)
+
+
+def answer_refusal(mail: Mail, own: frozenset[str], at: dt.datetime, per_hour: int) -> str | None:
+    """Why mail must get no automatic answer from us, or None when it may.
+
+    Never to automatic mail (an auto-reply, a bounce, a mailing list, bulk mail, a
+    mail system), never to our own addresses, never when the sender asked for none,
+    and at most per_hour automatic answers (of any rule) per sender.
+    """
+    refusal = automatic_refusal(mail, own)
+    if refusal is not None:
+        return refusal
+    recent = OutboxItem.objects.filter(
+        kind__in=AUTOMATIC_KINDS,
+        recipient=mail.sender,
+        status__in=_LIVE,
+        created_at__gte=at - dt.timedelta(hours=1),
+    ).count()
+    if recent >= per_hour:
+        return f"rate limit: {mail.sender} got {recent} auto-replies in the past hour"
+    return None
+
+
+def automatic_refusal(mail: Mail, own: frozenset[str]) -> str | None:
+    """Why this mail's sender must never get mail from us unasked, or None when they may:
+    automatic mail, lists and bulk mail, mail systems, our own addresses, a sender who
+    asked for no automatic answers."""
+    if not mail.sender:
+        return "no sender to answer"
+    if mail.sender in own:
+        return f"{mail.sender} is one of our own addresses"
+    if mail.sender.partition("@")[0] in _MACHINE_SENDERS:
+        return f"{mail.sender} is a mail system, not a person"
+    if mail.automatic:
+        return f"the mail is automatic ({mail.automatic})"
+    if mail.headers.get("list-id"):
+        return f"the mail came from a mailing list (List-Id {mail.headers['list-id'][0]})"
+    precedence = {v.strip().lower() for v in mail.headers.get("precedence", [])}
+    if precedence & _BULK_PRECEDENCE:
+        return f"the mail is bulk mail (Precedence: {', '.join(sorted(precedence))})"
+    if mail.suppress:
+        return "the sender asked for no automatic answers (X-Auto-Response-Suppress)"
+    return None
 
 
 # -- after the ticket and the message are saved --------------------------------------------

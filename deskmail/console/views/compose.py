@@ -357,6 +357,7 @@ def presence(request: ConsoleRequest, number: int) -> HttpResponse:
 @require_POST
 def undo_send(request: ConsoleRequest, outbox: int) -> HttpResponse:
     item = access.outbox_item(request.actor, outbox)
+    assert item.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
     number = item.ticket.number
     try:
         compose.undo_send(request.actor, outbox)
@@ -376,6 +377,7 @@ def retry_outbox(request: ConsoleRequest, outbox: int) -> HttpResponse:
         messages.success(request, "It will be sent again now.")
     else:
         messages.error(request, "It is not waiting or failed: nothing to retry.")
+    assert item.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
     return redirect(f"/t/{item.ticket.number}/#message-{item.outgoing_id}")
 
 

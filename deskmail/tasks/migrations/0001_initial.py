@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('outbound', '0005_outbox_task'),
+        ('outbound', '0007_outbox_task'),
         ('tickets', '0006_list_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
