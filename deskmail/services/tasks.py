@@ -76,7 +76,7 @@ def customer_message(ticket: Ticket) -> Message | None:
 
 
 def _address(to: str) -> str:
-    name, address = parseaddr(to or "")
+    _, address = parseaddr(to or "")
     address = address.strip().lower()
     try:
         validate_email(address)
