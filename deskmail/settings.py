@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "deskmail.events",
     "deskmail.ingest",
     "deskmail.routing",
+    "deskmail.tasks",
     "deskmail.outbound",
     "deskmail.suggest",
     "deskmail.sync",

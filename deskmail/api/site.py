@@ -25,13 +25,14 @@ from deskmail.api.v1 import (
     people,
     replies,
     suggestions,
+    tasks,
     tickets,
     webhooks,
 )
 
 DESCRIPTION = """\
 The REST API of deskmail: tickets, messages, replies, notes, contacts, the
-outbox, mailboxes and webhooks, with exactly the permissions of the person
+outbox, tasks, mailboxes and webhooks, with exactly the permissions of the person
 whose token it is.
 
 Send a personal access token (`deskmail tokens create EMAIL`) as
@@ -76,6 +77,7 @@ def build() -> DeskmailAPI:
         webhooks,
         people,
         suggestions,
+        tasks,
     ):
         api.add_router("v1", module.router)
     return api

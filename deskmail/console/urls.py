@@ -17,6 +17,7 @@ from deskmail.console.views import (
     lists,
     live,
     people,
+    tasks,
     tickets,
 )
 
@@ -58,6 +59,15 @@ urlpatterns = [
     path("t/<int:number>/transfer/", handover.transfer, name="ticket-transfer"),
     path("t/<int:number>/accept/", handover.accept_transfer, name="ticket-accept"),
     path("t/<int:number>/snooze/", handover.snooze, name="ticket-snooze"),
+    # tasks for colleagues and outside people
+    path("t/<int:number>/tasks/", tasks.task_panel, name="ticket-tasks"),
+    path("t/<int:number>/tasks/<int:task>/status/", tasks.task_status, name="task-status"),
+    path("t/<int:number>/tasks/<int:task>/seen/", tasks.task_seen, name="task-seen"),
+    path(
+        "t/<int:number>/tasks/<int:task>/replies/<int:entry>/body/",
+        tasks.task_reply_body,
+        name="task-reply-body",
+    ),
     # answering
     path("t/<int:number>/reply/", compose.send_reply, name="ticket-reply"),
     path("t/<int:number>/note/", compose.add_note, name="ticket-note"),

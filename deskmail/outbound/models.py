@@ -32,6 +32,8 @@ class OutboxItem(models.Model):
         NOTICE = "notice"
         # Asks a new sender to confirm they are a person (reply, or open the link).
         CONFIRMATION = "confirmation"
+        # A task for a colleague or an outside person (deskmail.tasks), off the customer's thread.
+        TASK = "task"
 
     class Status(models.TextChoices):
         PENDING = "pending"

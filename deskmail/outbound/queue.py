@@ -692,3 +692,75 @@ def queue_confirmation(
         item.outgoing = _record_message(ticket, mailbox, draft, "", now)
         item.save(update_fields=["outgoing"])
         return item
+
+
+# -- tasks for colleagues and outside people ------------------------------------------------
+
+
+def queue_task_mail(
+    ticket: Ticket,
+    *,
+    message_id: str,
+    to: str,
+    subject: str,
+    body: SafeString,
+    agent: Any = None,
+    mailbox: Mailbox | None = None,
+    now: dt.datetime | None = None,
+) -> OutboxItem:
+    """Queue the mail of a task (deskmail.tasks): to one person, outside the customer's thread.
+
+    message_id is the task's signed token (`tokens.new_task_message_id`), so that a reply
+    finds the task. The mail names none of the ticket's Message-IDs and goes to nobody
+    but `to`; it is stored excluded and on no ticket, so the customer's thread, its
+    participants and the References of later replies never see it.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        mailbox = sending_mailbox(ticket, mailbox)
+        to_list = clean([to])
+        if not to_list:
+            raise OutboundError(
+                f"{to or 'an empty address'} cannot be given a task by mail (our own "
+                "addresses are never mailed)"
+            )
+        html = render_document(mailbox, body)
+        draft = _draft(
+            mailbox,
+            message_id=message_id,
+            subject=subject,
+            html=html,
+            text=html_to_text(html),
+            to=to_list,
+            cc=[],
+            now=now,
+        )
+        raw = build(draft)
+        outgoing = Message.objects.create(
+            ticket=None,
+            mailbox=mailbox,
+            direction=Message.Direction.OUT,
+            message_id=message_id,
+            subject=draft.subject,
+            from_address=draft.from_address,
+            from_name=draft.from_name[:300],
+            to=to_list,
+            date=now,
+            body_text=draft.text,
+            body_html=draft.html,
+            headers=_headers(raw),
+            raw_sha256=store_raw(raw),
+            raw_size=len(raw),
+            excluded=True,
+            excluded_reason=f"a task mail about ticket #{ticket.number}, not part of its thread",
+            received_at=now,
+        )
+        return OutboxItem.objects.create(
+            kind=OutboxItem.Kind.TASK,
+            ticket=ticket,
+            mailbox=mailbox,
+            outgoing=outgoing,
+            message_id=message_id,
+            recipient=to_list[0],
+            agent=agent,
+        )

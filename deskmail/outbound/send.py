@@ -164,9 +164,11 @@ def _fail(item: OutboxItem, words: str, now: dt.datetime) -> None:
         _event(Event.Kind.MESSAGE_FAILED, item, error=words)
         if item.ticket_id is None:
             return  # a notice: the row says why, there is no ticket to note it on
-        what = {"auto_ack": "The acknowledgement", "forward": "The forward"}.get(
-            item.kind, "The reply"
-        )
+        what = {
+            "auto_ack": "The acknowledgement",
+            "forward": "The forward",
+            "task": "The task mail",
+        }.get(item.kind, "The reply")
         InternalNote.objects.create(
             ticket_id=item.ticket_id,
             kind=InternalNote.Kind.DELIVERY_FAILURE,

@@ -32,3 +32,13 @@ def ticket_from_token(message_id: str) -> int | None:
 def ticket_from_references(message_ids: Iterable[str]) -> int | None:
     """The ticket named by the newest of our tokens among message_ids (References order)."""
     return tokens().ticket_of_references(message_ids)
+
+
+def new_task_message_id(task_id: int, mailbox_address: str) -> str:
+    """A fresh Message-ID (no angle brackets) in the mailbox's domain, naming the task."""
+    return tokens().new_task_message_id(task_id, mailbox_address)
+
+
+def task_from_references(message_ids: Iterable[str]) -> int | None:
+    """The task named by the newest of our task tokens among message_ids, or None."""
+    return tokens().task_of_references(message_ids)

@@ -16,7 +16,7 @@ import pytest
 from django.db import transaction
 
 from deskmail.api.tests.conftest import PERSONAS, Callers, customer_ticket
-from deskmail.services import actions, canned, suggestions, webhooks
+from deskmail.services import actions, canned, suggestions, tasks, webhooks
 from deskmail.services import tokens as access_tokens
 from deskmail.services.access import SYSTEM
 from deskmail.suggest.models import Rewrite
@@ -52,6 +52,7 @@ class World:
     delivery: str
     nora_token: int
     suggestion: int
+    task: int
     rewrite: int
     mailbox: str = "north"
 
@@ -88,6 +89,7 @@ def world(team, api) -> World:
         delivery=str(endpoint.deliveries.get().delivery_id),
         nora_token=access_tokens.tokens(SYSTEM, everyone=True).get(user=team.nora).pk,
         suggestion=shown[0].id,
+        task=tasks.create(ada, north, to="vic@vendor.example", title="Order a part").pk,
         rewrite=rewrite.pk,
     )
 
@@ -124,6 +126,15 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("POST", "tickets/{north}/suggestions/rewrites/{rewrite}/draft", None, MINE),
     ("POST", "tickets/{north}/notes", {"body": "Call back."}, created(NORTH)),
     ("POST", "tickets/{north}/forwards", {"to": ["vendor@example.net"]}, created(NORTH)),
+    ("GET", "tickets/{north}/tasks", None, NORTH),
+    (
+        "POST",
+        "tickets/{north}/tasks",
+        {"to": "vic@vendor.example", "title": "Call"},
+        created(NORTH),
+    ),
+    ("GET", "tickets/{north}/tasks/{task}", None, NORTH),
+    ("PATCH", "tickets/{north}/tasks/{task}", {"status": "done"}, NORTH),
     ("GET", "queues", None, ALL),
     ("GET", "ticket-types", None, ALL),
     ("GET", "tags", None, ALL),

@@ -18,8 +18,11 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from deskmail.console.tests.conftest import NORTH_SECRET, World, north_mail
-from deskmail.services import merging
+from deskmail.ingest.api import ingest
+from deskmail.services import merging, tasks
 from deskmail.suggest.models import Rewrite, Suggestion
+from deskmail.tasks.models import TaskEntry
+from deskmail.testing.builders import make_email
 from deskmail.tickets.models import TicketMerge
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +61,8 @@ OBJECTS = (
     "suggestion",
     "rewrite",
     "name",
+    "task",
+    "entry",
 )
 
 
@@ -109,6 +114,29 @@ def _suggestion(world: World) -> Suggestion:
     return row
 
 
+def _task(world: World) -> TaskEntry:
+    """A task on North's ticket, and the reply it got."""
+    entry = TaskEntry.objects.filter(task__ticket=world.ticket, kind=TaskEntry.Kind.REPLY).first()
+    if entry is not None:
+        return entry
+    task = tasks.create(
+        world.team.actor(world.team.nora),
+        world.ticket,
+        to="vic@vendor.example",
+        title=f"Check {NORTH_SECRET}",
+    )
+    ingest(
+        world.team.north,
+        make_email(
+            sender="vic@vendor.example",
+            to=world.team.north.address,
+            body=f"Checked {NORTH_SECRET}.",
+            in_reply_to=task.message_id,
+        ),
+    )
+    return TaskEntry.objects.get(task=task, kind=TaskEntry.Kind.REPLY)
+
+
 def _rewrite(world: World) -> Rewrite:
     """A suggestion rewritten for Nora on North's ticket."""
     row, _ = Rewrite.objects.get_or_create(
@@ -136,6 +164,8 @@ def _samples(world: World) -> dict[str, Any]:
         "object_id": world.ticket.pk,
         "id": world.team.nora.pk,
         "suggestion": _suggestion(world).pk,
+        "task": _task(world).task_id,
+        "entry": _task(world).pk,
         "rewrite": _rewrite(world).pk,
         "name": world.team.north.name,
         **NEUTRAL,

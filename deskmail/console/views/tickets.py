@@ -14,6 +14,7 @@ from deskmail.console.forms import ticket as ticket_forms
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.console.views import compose as composer
+from deskmail.console.views.tasks import tasks_context
 from deskmail.services import (
     access,
     actions,
@@ -98,6 +99,7 @@ def ticket_view(request: ConsoleRequest, number: int) -> HttpResponse:
     context["spy"] = read_only
     context["may_spy"] = actor.supervises_mailbox(ticket.mailbox_id)
     context["waiting_transfer"] = handover.open_transfer(ticket)
+    context |= tasks_context(request, ticket, read_only=read_only)
     context["rewrite_log"] = (
         generation.rewrites(actor, ticket) if generation.may_review(actor, ticket) else []
     )
