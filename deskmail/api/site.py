@@ -19,6 +19,7 @@ from deskmail.api.rendering import PydanticJSONRenderer
 from deskmail.api.v1 import (
     canned,
     catalog,
+    channel,
     mailboxes,
     messages,
     outbox,
@@ -76,6 +77,7 @@ def build() -> DeskmailAPI:
         webhooks,
         people,
         suggestions,
+        channel,
     ):
         api.add_router("v1", module.router)
     return api
