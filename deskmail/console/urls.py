@@ -8,6 +8,7 @@ from deskmail.console.views import (
     accounts,
     auth,
     bodies,
+    channel,
     compose,
     files,
     handover,
@@ -29,6 +30,7 @@ urlpatterns = [
     path("events/", live.events, name="events"),
     path("team/", handover.team, name="team"),
     path("people/", people.people_page, name="people"),
+    path("channel/", channel.channel_page, name="channel"),
     # email accounts (admins)
     path("accounts/", accounts.account_list, name="accounts"),
     path("accounts/new/", accounts.account_new, name="account-new"),
