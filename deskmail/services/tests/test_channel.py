@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 
 from deskmail.core import channel as stored
-from deskmail.core.channel import ChannelWatch
+from deskmail.core.channel import ChannelWatch, SwitchListener
 from deskmail.core.models import ChannelSwitch
 from deskmail.events.models import Event
 from deskmail.services import channel
@@ -78,3 +81,25 @@ def test_a_watch_reads_again_only_after_its_interval_or_a_change(
     watch.changed()
     assert heard == [True]
     assert not watch.is_on()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_listener_hears_the_switch_at_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's; elsewhere the watch reads on its interval")
+    watch = ChannelWatch(seconds=3600)
+    assert watch.is_on()
+    heard = threading.Event()
+    watch.subscribe(heard.set)
+    listener = SwitchListener(watch)
+    listener.start()
+    try:
+        assert heard.wait(15), "the listener did not start listening"  # it reads afresh then
+        heard.clear()
+        channel.switch(SYSTEM, False)
+        assert heard.wait(15), "the switch was not heard"
+        assert not watch.is_on()
+    finally:
+        listener.stop()
+        listener.join(timeout=15)
+    assert not listener.is_alive()
