@@ -6,6 +6,7 @@ import datetime as dt
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from pydantic import StrictBool
 
 from deskmail.api.auth import actor
 from deskmail.api.v1.shapes import Shape
@@ -28,7 +29,7 @@ class ChannelOut(Shape):
 
 
 class ChannelIn(Schema):
-    on: bool
+    on: StrictBool = Field(description="true or false; nothing else is taken for one")
     reason: str = Field("", max_length=MAX_REASON, description="shown on every console page")
 
 
