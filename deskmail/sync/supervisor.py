@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 RUNNABLE_STATUSES = (Mailbox.Status.ACTIVE, Mailbox.Status.FAILED)
 # How often a wait between ticks looks whether it should end early.
 STOP_CHECK_S = 0.25
+# How long one tick waits for runners to stop when the channel goes off.
+PAUSE_WAIT_S = 10.0
 
 
 def worker_name() -> str:
@@ -131,11 +133,11 @@ class Supervisor:
                 self._stop(mailbox_id, "lease lost to another worker")
             elif wanted[mailbox_id] != entry.version:
                 self._stop(mailbox_id, "configuration changed")
-            elif not entry.runner.is_alive():
+            elif on and not entry.runner.is_alive():  # off: it ended as asked, paused below
                 self._stop(mailbox_id, "runner ended")
-            elif not on:
-                self._pause(mailbox_id)
         if not on:
+            if self.running:
+                self._pause(list(self.running))
             return
         if self.paused:
             leases.resume(sorted(self.paused), self.owner)
@@ -176,21 +178,28 @@ class Supervisor:
         if release:
             leases.release([mailbox_id], self.owner)
 
-    def _pause(self, mailbox_id: int) -> None:
-        """The channel is off: stop the runner, keep the lease, marked paused.
+    def _pause(self, mailbox_ids: list[int]) -> None:
+        """The channel is off: stop the runners, keep the leases, marked paused.
 
-        A runner still finishing its pass is asked again at the next tick; the lease
-        is marked paused only once it has ended, so "paused" means nothing is fetched.
+        Every runner is asked to stop first, then awaited together (a thousand
+        connections close in parallel, well within a lease). One still finishing
+        its pass is awaited again at the next tick; a lease is marked paused only
+        once its runner has ended, so "paused" means nothing is fetched.
         """
-        entry = self.running[mailbox_id]
-        entry.runner.stop()
-        entry.runner.join(timeout=10)
-        if entry.runner.is_alive():
-            return
-        del self.running[mailbox_id]
-        self.paused.add(mailbox_id)
-        leases.pause([mailbox_id], self.owner)
-        log.info("mailbox %s: paused (the channel is off)", mailbox_id)
+        for mailbox_id in mailbox_ids:
+            self.running[mailbox_id].runner.stop()
+        deadline = time.monotonic() + PAUSE_WAIT_S
+        ended = []
+        for mailbox_id in mailbox_ids:
+            runner = self.running[mailbox_id].runner
+            runner.join(timeout=max(0.0, deadline - time.monotonic()))
+            if not runner.is_alive():
+                ended.append(mailbox_id)
+        for mailbox_id in ended:
+            del self.running[mailbox_id]
+        self.paused.update(ended)
+        leases.pause(ended, self.owner)
+        log.info("worker %s: %d mailboxes paused (the channel is off)", self.owner, len(ended))
 
     def _wanted_mailboxes(self) -> dict[int, str]:
         """Mailboxes that should be synced now, with a version that changes on every edit."""

@@ -175,3 +175,41 @@ def test_shutdown_while_off_hands_the_paused_leases_back():
     supervisor.shutdown()
     lease = Lease.objects.get(mailbox=mailbox)
     assert lease.owner == "" and lease.paused_at is None
+
+
+class SlowRunner(RecordingRunner):
+    """Ends only at its second join after stop (a pass still finishing)."""
+
+    def __init__(self, mailbox_id: int, log: list[tuple[str, int]]) -> None:
+        super().__init__(mailbox_id, log)
+        self.joins = 0
+        self.asked = False
+
+    def stop(self) -> None:
+        self.asked = True
+        self.log.append(("stop", self.mailbox_id))
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.asked:
+            self.joins += 1
+            self.alive = self.joins < 2
+
+
+def test_a_runner_still_finishing_is_paused_only_once_it_has_ended():
+    log: list[tuple[str, int]] = []
+    mailbox = _imap_mailbox()
+    supervisor = Supervisor(
+        runner_factory=lambda mid, _owner: SlowRunner(mid, log),
+        owner="w1",
+        channel=ChannelWatch(seconds=0),
+    )
+    supervisor.tick()
+    _channel(False)
+    supervisor.tick()
+    assert mailbox.pk in supervisor.running and not supervisor.paused
+    assert Lease.objects.get(mailbox=mailbox).paused_at is None
+    supervisor.running[mailbox.pk].runner.alive = False  # type: ignore[attr-defined]  # ended
+    supervisor.tick()
+    assert supervisor.running == {} and supervisor.paused == {mailbox.pk}
+    assert Lease.objects.get(mailbox=mailbox).owner == "w1"
+    assert Lease.objects.get(mailbox=mailbox).paused_at is not None
