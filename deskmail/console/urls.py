@@ -31,6 +31,7 @@ urlpatterns = [
     path("team/", handover.team, name="team"),
     path("people/", people.people_page, name="people"),
     path("channel/", channel.channel_page, name="channel"),
+    path("channel/banner/", channel.channel_banner, name="channel-banner"),
     # email accounts (admins)
     path("accounts/", accounts.account_list, name="accounts"),
     path("accounts/new/", accounts.account_new, name="account-new"),

@@ -7,7 +7,7 @@ import pytest
 from deskmail.console.tests.conftest import World
 from deskmail.core.models import ChannelSwitch
 from deskmail.events.models import Event
-from deskmail.services import access, channel
+from deskmail.services import access, channel, live
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +61,18 @@ def test_every_page_shows_the_banner_while_off_and_agents_are_told_their_reply_w
 
     assert sent.status_code == 200
     assert b"it goes out when the channel is on again" in sent.content
+
+
+def test_the_banner_alone_for_pages_that_ask_again_and_the_switch_in_everyones_live_events(
+    world: World,
+):
+    stan = world.client(world.team.stan)
+    assert stan.get("/channel/banner/").content.strip() == b""
+    channel.switch(access.actor_for(world.team.ada), False, "Maintenance")
+
+    again = stan.get("/channel/banner/")
+
+    assert BANNER in again.content and b"Maintenance" in again.content
+    seen = live.visible(access.actor_for(world.team.stan), 0)
+    assert [e["kind"] for e in seen if e["mailbox"] is None] == ["channel.switched"]
+    assert world.client().get("/channel/banner/").status_code == 302

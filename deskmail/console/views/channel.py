@@ -1,7 +1,8 @@
 """The email channel switch, for admins: off (no mail fetched or sent) and on again.
 
 Anyone else gets 404, as for a page that does not exist. The rules live in
-`deskmail.services.channel`; every page's banner comes from `console.shell`.
+`deskmail.services.channel`; every page's banner comes from `console.shell`, and
+pages with live updates fetch it again (`channel/banner/`) when the switch changes.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from deskmail.console.forms.channel import ChannelForm
 from deskmail.console.http import ConsoleRequest, console_view
@@ -56,3 +57,10 @@ def channel_page(request: ConsoleRequest) -> HttpResponse:
         },
         status=status,
     )
+
+
+@console_view
+@require_GET
+def channel_banner(request: ConsoleRequest) -> HttpResponse:
+    """The banner alone (empty while on): open pages ask again when the switch changes."""
+    return render(request, "console/_channel_off.html", {"channel_off": channel.banner()})
