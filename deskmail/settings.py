@@ -50,6 +50,9 @@ try:
     CA_FILE = env_str("DESKMAIL_CA_FILE") or None
     # The mailbox that sends for tickets that did not come in by email.
     DESKMAIL_DEFAULT_SENDING_MAILBOX = env_str("DESKMAIL_DEFAULT_SENDING_MAILBOX")
+    # Where people reach the console from outside (https://desk.example.com): links in
+    # mail (a new sender's confirmation link) start with it; unset, mail carries none.
+    DESKMAIL_PUBLIC_URL = env_str("DESKMAIL_PUBLIC_URL").rstrip("/")
     # Each message is parsed in a pool of processes (one per core), within a budget:
     # a message over it is kept raw in the quarantine.
     PARSE_IN_PROCESSES = env_bool("DESKMAIL_PARSE_IN_PROCESSES", True)

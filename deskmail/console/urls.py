@@ -1,4 +1,5 @@
-"""The console's addresses. Every view here checks who asks (see http.console_view)."""
+"""The console's addresses. Every view here checks who asks (see http.console_view), but
+the sign-in page and a new sender's confirmation link, whose signed token is the proof."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from deskmail.console.views import (
     bodies,
     channel,
     compose,
+    confirm,
     files,
+    generation,
     handover,
     lists,
     live,
@@ -39,11 +42,13 @@ urlpatterns = [
     path("accounts/<str:name>/", accounts.account_detail, name="account"),
     path("accounts/<str:name>/edit/", accounts.account_edit, name="account-edit"),
     path("accounts/<str:name>/test/", accounts.account_test, name="account-test"),
+    path("accounts/<str:name>/routing/", accounts.account_routing, name="account-routing"),
     path("accounts/<str:name>/connect/", accounts.account_connect, name="account-connect"),
     path("oauth/callback/", accounts.oauth_callback, name="oauth-callback"),
     path("accounts/<str:name>/switch/", accounts.account_switch, name="account-switch"),
     path("accounts/<str:name>/delete/", accounts.account_delete, name="account-delete"),
     path("settings/notifications/", handover.notification_settings, name="notification-settings"),
+    path("settings/generation/", generation.generation_settings, name="generation-settings"),
     # one ticket
     path("t/<int:number>/", tickets.ticket_view, name="ticket"),
     path("t/<int:number>/field/<slug:field>/", tickets.ticket_field, name="ticket-field"),
@@ -68,6 +73,16 @@ urlpatterns = [
         name="suggestion-draft",
     ),
     path(
+        "t/<int:number>/suggestions/rewrite/",
+        compose.suggestion_rewrite,
+        name="suggestion-rewrite",
+    ),
+    path(
+        "t/<int:number>/rewrites/<int:rewrite>/draft/",
+        compose.rewrite_draft,
+        name="rewrite-draft",
+    ),
+    path(
         "t/<int:number>/suggestions/<int:suggestion>/vote/",
         compose.suggestion_vote,
         name="suggestion-vote",
@@ -77,6 +92,9 @@ urlpatterns = [
     # a message's content and files
     path("m/<int:message>/body/", bodies.message_body, name="message-body"),
     path("m/<int:message>/trust-sender/", bodies.trust_sender, name="message-trust-sender"),
+    path("kept/", bodies.kept_mail, name="kept-mail"),
+    # Public: a new sender's confirmation link (the signed token is the proof).
+    path("confirm/<str:token>/", confirm.confirm_sender, name="confirm-sender"),
     path("m/<int:message>/trace/", bodies.message_trace, name="message-trace"),
     path("m/<int:message>/raw.eml", bodies.raw_message, name="message-raw"),
     path("attachments/<int:attachment>/", files.attachment_download, name="attachment"),

@@ -46,6 +46,8 @@ TICKET_FIELDS = [
     "priority",
     "queue",
     "assignee",
+    "type",
+    "custom_fields",
 ]
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")

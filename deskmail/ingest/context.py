@@ -61,6 +61,13 @@ class Context:
     notes: list[str] = field(default_factory=list)
     # The agent distribution chose, and why: the ticket waits for them to accept.
     offer: tuple[User, str] | None = None
+    # The answer to mail kept because the mailbox takes no new tickets.
+    notice: Reply | None = None
+    # Sender confirmation: the new ticket waits for its sender (and the address the
+    # confirmation mail goes to, when it may go); or this reply confirmed it (and how).
+    held: bool = False
+    confirm_to: str = ""
+    released: str = ""
 
     @property
     def settings(self) -> MailboxConfig:

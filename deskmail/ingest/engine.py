@@ -17,7 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from deskmail.connectors.base import SourcePosition
-from deskmail.ingest import parsing, pipeline, record
+from deskmail.ingest import confirmation, parsing, pipeline, record
 from deskmail.ingest.batch import BatchStore
 from deskmail.ingest.context import Context
 from deskmail.ingest.models import QuarantinedMessage
@@ -83,6 +83,8 @@ def process(ctx: Context) -> IngestResult:
     """Run the steps and record the outcome, in the caller's transaction. May raise."""
     outcome = pipeline.run(ctx)
     message = record.save(ctx)
+    if ctx.released and ctx.ticket is not None:
+        confirmation.release(ctx.ticket, ctx.released, ctx.now)
     return IngestResult(outcome, message, ctx.ticket, ctx.trace)
 
 

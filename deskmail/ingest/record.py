@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from deskmail.events.models import Event
 from deskmail.ingest.context import Context
+from deskmail.ingest.tokens import confirmation_link
 from deskmail.ingest.trace import Decision, stamp
 from deskmail.ingest.types import Duplicate, Outcome, Verdict
 from deskmail.tickets.blobs import store_blob
-from deskmail.tickets.models import Attachment, Delivery, InternalNote, Message
+from deskmail.tickets.models import Attachment, Delivery, InternalNote, Message, Ticket
 
 
 def _delivery(ctx: Context, message: Message) -> Delivery:
@@ -114,19 +115,34 @@ def save(ctx: Context) -> Message:
             ticket=ticket, kind=InternalNote.Kind.DELIVERY_FAILURE, body=ctx.note, message=message
         )
         ctx.store.add_note(note)
-    if ctx.acknowledge and ticket is not None:
-        ctx.store.queue_auto_ack(ticket)
+    if ctx.notice is not None and not ctx.history:
+        ctx.store.queue_notice(ctx.mailbox, message, ctx.notice)
     if ticket is not None and not ctx.stopped:
-        if ctx.tags:
-            ctx.store.add_tags(ticket, ctx.tags)
-        if ctx.notes:
-            ctx.store.add_trigger_notes(ticket, ctx.notes)
-        for reply in ctx.auto_replies:
-            ctx.store.queue_auto_reply(ticket, reply)
-        if ctx.offer is not None:
-            ctx.store.offer(ticket, *ctx.offer, ctx.now)
-    if ticket is not None and not ctx.stopped and not ctx.history:
+        routed(ctx, ticket)
+        if ctx.confirm_to:
+            ctx.store.queue_confirmation(
+                ticket,
+                ctx.confirm_to,
+                confirmation_link(ticket),
+                ctx.settings.tickets.confirm_within_hours,
+            )
+    # A ticket waiting for its sender's confirmation is not news for the agents yet.
+    if ticket is not None and not ctx.stopped and not ctx.history and not ticket.confirmation:
         if ctx.new_ticket:
             ctx.store.emit(Event.Kind.TICKET_CREATED, message)
         ctx.store.emit(Event.Kind.MESSAGE_RECEIVED, message)
     return message
+
+
+def routed(ctx: Context, ticket: Ticket) -> None:
+    """What routing, the triggers and the acknowledgement decided, on the saved ticket."""
+    if ctx.acknowledge:
+        ctx.store.queue_auto_ack(ticket)
+    if ctx.tags:
+        ctx.store.add_tags(ticket, ctx.tags)
+    if ctx.notes:
+        ctx.store.add_trigger_notes(ticket, ctx.notes)
+    for reply in ctx.auto_replies:
+        ctx.store.queue_auto_reply(ticket, reply)
+    if ctx.offer is not None:
+        ctx.store.offer(ticket, *ctx.offer, ctx.now)

@@ -22,12 +22,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from deskmail.events.log import emit
 from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
-from deskmail.outbound.queue import queue_auto_ack
+from deskmail.outbound.models import OutboxItem
+from deskmail.outbound.queue import queue_auto_ack, queue_confirmation, queue_notice
 from deskmail.routing.engine import Reply, add_notes, apply_tags, offer, send_reply
 from deskmail.tickets.models import (
     Attachment,
@@ -42,6 +43,8 @@ from deskmail.tickets.models import (
     Ticket,
     TicketType,
 )
+
+_LIVE = (OutboxItem.Status.PENDING, OutboxItem.Status.SENDING, OutboxItem.Status.SENT)
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,40 @@ class Store(ABC):
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""
         send_reply(ticket, reply)
+
+    def queue_notice(self, mailbox: Mailbox, answered: Message, reply: Reply) -> None:
+        """Queue the answer (a routing template) to mail that opened no ticket."""
+        template = mailbox.settings.routing.template(reply.template)
+        assert template is not None  # the schema checks the name
+        queue_notice(mailbox, answered, body=template.body, subject=template.subject or None)
+
+    def sender_known(self, mailbox: Mailbox, sender: str) -> bool:
+        """Whether sender has a ticket in mailbox already (one that is not waiting)."""
+        return (
+            Ticket.objects.filter(mailbox=mailbox, confirmation="")
+            .filter(Q(reply_to=sender) | Q(contact__address=sender))
+            .exists()
+        )
+
+    def confirmations_sent(self, recipient: str, since: dt.datetime) -> int:
+        """Confirmation mails queued for recipient since then (skipped ones not counted)."""
+        return OutboxItem.objects.filter(
+            kind=OutboxItem.Kind.CONFIRMATION,
+            recipient=recipient,
+            created_at__gte=since,
+            status__in=_LIVE,
+        ).count()
+
+    def confirmation_ids(self, ticket: Ticket) -> set[str]:
+        """The Message-IDs of the confirmation mails of a waiting ticket."""
+        rows = OutboxItem.objects.filter(ticket=ticket, kind=OutboxItem.Kind.CONFIRMATION)
+        return {str(m) for m in rows.values_list("message_id", flat=True) if m}
+
+    def queue_confirmation(
+        self, ticket: Ticket, recipient: str, link: str | None, hours: float
+    ) -> None:
+        """Queue the mail that asks the sender of a waiting ticket to confirm."""
+        queue_confirmation(ticket, recipient, link=link, hours=hours)
 
     def offer(self, ticket: Ticket, user: User, reason: str, now: dt.datetime) -> None:
         """The ticket distribution gave to user waits for them to accept it."""

@@ -46,6 +46,9 @@ class Verdict(StrEnum):
     OUTSIDE = "outside"
     STOPPED = "stopped"
     QUARANTINED = "quarantined"
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    UNCONFIRMED = "unconfirmed"
 
 
 class Duplicate(StrEnum):

@@ -98,6 +98,22 @@ class TicketsConfig(Strict):
     create_contacts: bool = True
     attach_original_email: bool = False
     field_mappings: list[FieldMapping] = []
+    # Off: mail that belongs to no ticket is kept and marked, and opens none.
+    allow_new_tickets: bool = True
+    # A routing.templates name sent back to such mail's sender (automatic mail never).
+    no_new_tickets_reply: str | None = None
+    # On: the first mail of a sender unknown to this mailbox opens a ticket that waits,
+    # hidden, until the sender confirms (a reply to our mail, or its link).
+    confirm_new_senders: bool = False
+    # Not confirmed within this many hours: kept, marked unconfirmed.
+    confirm_within_hours: Annotated[float, Field(gt=0)] = 48
+    # Confirmation mails one sender address gets in 24 hours, at most.
+    confirmations_per_day: Annotated[int, Field(ge=1)] = 3
+
+    @field_validator("no_new_tickets_reply")
+    @classmethod
+    def _reply_template(cls, value: str | None) -> str | None:
+        return _known_template(value.strip() if value is not None else None)
 
 
 class RepliesConfig(Strict):
@@ -111,6 +127,7 @@ class RepliesConfig(Strict):
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Priority = Literal["low", "normal", "high", "urgent"]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 _ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -269,6 +286,19 @@ class TriggerConditions(Strict):
     type: list[str] = []
     tags: list[str] = []
     hours: Literal["inside", "outside"] | None = None
+    # The mail arrived in one of these ranges ("22:00-24:00") or on one of these days,
+    # in the routing time zone.
+    time_of_day: list[str] = []
+    weekdays: list[Weekday] = []
+    # Custom fields of the ticket equal to these values (compared as text, case-blind).
+    fields: dict[str, str] = {}
+
+    @field_validator("time_of_day")
+    @classmethod
+    def _ranges(cls, value: list[str]) -> list[str]:
+        for item in value:
+            time_range(item)
+        return value
 
     @field_validator("sender")
     @classmethod
@@ -293,6 +323,7 @@ class TriggerConditions(Strict):
 class TriggerActions(Strict):
     queue: str | None = None
     priority: Priority | None = None
+    status: TicketStatus | None = None
     type: str | None = None
     tags: list[str] = []
     # An internal note on the ticket, for the agents.
@@ -300,6 +331,8 @@ class TriggerActions(Strict):
     assign: str | None = None
     distribute: Distribute | None = None
     auto_reply: str | None = None
+    # Custom fields to set on the ticket; null clears one.
+    fields: dict[str, str | int | float | bool | None] = {}
 
     @field_validator("assign")
     @classmethod
@@ -310,11 +343,11 @@ class TriggerActions(Strict):
 
 
 class Trigger(Strict):
-    """When a ticket is created (or its customer writes again), if ..., then ..."""
+    """When a ticket is created, its customer writes again or an agent replies: if ..., then ..."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     # YAML reads a bare `on` as true, hence `when`.
-    when: list[Literal["created", "customer_replied"]] = ["created"]
+    when: list[Literal["created", "customer_replied", "agent_replied"]] = ["created"]
     conditions: TriggerConditions = Field(default_factory=TriggerConditions, alias="if")
     actions: TriggerActions = Field(alias="then")
 
@@ -399,6 +432,21 @@ class MailboxConfig(Strict):
     replies: RepliesConfig = RepliesConfig()
     routing: RoutingConfig = RoutingConfig()
     console: ConsoleConfig = Field(default_factory=lambda: ConsoleConfig())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _templates_in_scope(
+        cls, value: Any, handler: ModelWrapValidatorHandler[MailboxConfig]
+    ) -> Any:
+        """Let settings outside `routing` check the template names they use against it."""
+        scope = None
+        if isinstance(value, dict):
+            scope = _Scope.of(value.get("routing") or {})
+        token = _SCOPE.set(scope)
+        try:
+            return handler(value)
+        finally:
+            _SCOPE.reset(token)
 
     @field_validator("status", mode="before")
     @classmethod

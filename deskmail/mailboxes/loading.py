@@ -21,7 +21,13 @@ from pydantic import ValidationError
 
 from deskmail.mailboxes.config import MailboxConfig, Strict
 from deskmail.mailboxes.models import Mailbox, MailboxAddress
-from deskmail.mailboxes.yamlsource import Path, YamlDocument, YamlSyntaxError, read_yaml
+from deskmail.mailboxes.yamlsource import (
+    DuplicateKey,
+    Path,
+    YamlDocument,
+    YamlSyntaxError,
+    read_yaml,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +127,40 @@ def check_one(data: Mapping[str, Any]) -> MailboxConfig:
 
     LoadRefused names each problem's field relative to the mailbox (`inbound.port`).
     """
-    document = YamlDocument(data={"mailboxes": [dict(data)]})
-    problems: list[Problem] = []
+    return _check_document(YamlDocument(data={"mailboxes": [dict(data)]}), "the form")
+
+
+def check_section(data: Mapping[str, Any], section: str, text: str) -> MailboxConfig:
+    """One mailbox's configuration with one section given as YAML text (the console's
+    editor for `routing`), checked as a file's is.
+
+    LoadRefused names each problem's line in `text` and its field relative to the
+    mailbox (`routing.triggers[0].if`).
+    """
+    try:
+        part = read_yaml(text)
+    except YamlSyntaxError as exc:
+        raise LoadRefused(section, [Problem(exc.line, "", exc.message)]) from exc
+    at: Path = ("mailboxes", 0, section)
+    document = YamlDocument(
+        data={"mailboxes": [{**data, section: {} if part.data is None else part.data}]},
+        lines={(*at, *path): line for path, line in part.lines.items()},
+        duplicate_keys=[
+            DuplicateKey((*at, *dup.path), dup.line, dup.first_line) for dup in part.duplicate_keys
+        ],
+    )
+    return _check_document(document, section)
+
+
+def _check_document(document: YamlDocument, filename: str) -> MailboxConfig:
+    problems = _duplicate_yaml_keys(document)
     configs = _validate(document, problems)
     if configs is not None:
         problems += _conflicts(configs, document)
     if configs is None or problems:
         prefix = "mailboxes[0]"
         raise LoadRefused(
-            "the form",
+            filename,
             [
                 Problem(p.line, p.path.removeprefix(prefix).removeprefix("."), p.message)
                 for p in problems

@@ -27,6 +27,11 @@ class OutboxItem(models.Model):
         FORWARD = "forward"
         # An automatic answer from the mailbox's routing or triggers (a template).
         AUTO_REPLY = "auto_reply"
+        # An automatic answer to mail that opened no ticket (the mailbox takes no new
+        # tickets): the only kind without a ticket.
+        NOTICE = "notice"
+        # Asks a new sender to confirm they are a person (reply, or open the link).
+        CONFIRMATION = "confirmation"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -37,8 +42,13 @@ class OutboxItem(models.Model):
         SKIPPED = "skipped"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    # Empty only for a notice, which answers mail that is on no ticket.
     ticket = models.ForeignKey(
-        "tickets.Ticket", on_delete=models.CASCADE, related_name="outbox_items"
+        "tickets.Ticket",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="outbox_items",
     )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
@@ -99,12 +109,16 @@ class OutboxItem(models.Model):
     def _new_message_id(self) -> str:
         from deskmail.outbound.tokens import new_message_id
 
-        return new_message_id(self.ticket.number, self.sending_mailbox.address)
+        number = self.ticket.number if self.ticket is not None else 0
+        return new_message_id(number, self.sending_mailbox.address)
 
     @property
     def sending_mailbox(self) -> Mailbox:
         """The mailbox it goes out from: its own, else its ticket's."""
-        return self.mailbox if self.mailbox is not None else self.ticket.mailbox
+        if self.mailbox is not None:
+            return self.mailbox
+        assert self.ticket is not None, "an outbox row without a ticket names its mailbox"
+        return self.ticket.mailbox
 
 
 class MailboxTemplate(models.Model):

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
@@ -35,6 +36,7 @@ from deskmail.outbound.rendering import (
     body_from_html,
     body_from_text,
     custom_subject,
+    notice_variables,
     render_document,
     render_mail,
     render_string,
@@ -152,9 +154,12 @@ def _headers(raw: bytes) -> dict[str, list[str]]:
 
 
 def _record_message(
-    ticket: Ticket, mailbox: Mailbox, draft: Draft, reply_text: str, now: dt.datetime
+    ticket: Ticket | None, mailbox: Mailbox, draft: Draft, reply_text: str, now: dt.datetime
 ) -> Message:
-    """The outgoing mail as a message of the ticket (raw bytes stored like incoming mail)."""
+    """The outgoing mail as a message of the ticket (raw bytes stored like incoming mail).
+
+    A notice is on no ticket, like the mail it answers.
+    """
     raw = build(draft)
     digest = store_raw(raw)
     message = Message.objects.create(
@@ -185,6 +190,8 @@ def _record_message(
         [MessageReference(message=message, ref=r[:998]) for r in sorted(refs)]
     )
     _attachment_rows(message, draft.attachments)
+    if ticket is None:
+        return message
     # The next reply chains from this one too.
     ticket.reply_references = [*ticket.reply_references, draft.message_id]
     ticket.save(update_fields=["reply_references", "updated_at"])
@@ -441,6 +448,7 @@ def queue_forward(
 def auto_ack_refusal(item: OutboxItem, recipient: str, now: dt.datetime) -> str | None:
     """Why this acknowledgement must not go out, or None when it may."""
     ticket = item.ticket
+    assert ticket is not None  # an acknowledgement is of a ticket
     if not recipient:
         return "no address to acknowledge"
     if recipient in own_addresses():
@@ -481,7 +489,7 @@ def compose_auto_ack(item: OutboxItem, now: dt.datetime | None = None) -> bool:
         ticket = (
             Ticket.objects.select_for_update(of=("self",))
             .select_related("contact")
-            .get(pk=item.ticket_id)
+            .get(pk=item.ticket_id or 0)
         )
         item.ticket = ticket
         recipient = (ticket.reply_to or (ticket.contact.address if ticket.contact else "")).lower()
@@ -572,6 +580,106 @@ def queue_auto_reply(
             mailbox,
             message_id=str(item.message_id),
             subject=title,
+            html=html,
+            text=html_to_text(html),
+            to=[recipient],
+            cc=[],
+            now=now,
+            in_reply_to=in_reply_to,
+            references=references,
+            automatic=True,
+        )
+        item.outgoing = _record_message(ticket, mailbox, draft, "", now)
+        item.save(update_fields=["outgoing"])
+        return item
+
+
+def queue_notice(
+    mailbox: Mailbox,
+    answered: Message,
+    *,
+    body: str,
+    subject: str | None = None,
+    now: dt.datetime | None = None,
+) -> OutboxItem:
+    """Queue and compose an automatic answer to mail that opened no ticket (a notice).
+
+    Like `queue_auto_reply`, the caller has decided that the mail may be answered;
+    a mailbox that cannot send keeps the row as skipped, with the reason. The
+    notice answers the sender of `answered` in its thread (In-Reply-To), is marked
+    Auto-Submitted: auto-replied, and is stored on no ticket, like the mail it answers.
+    """
+    now = now or timezone.now()
+    recipient = answered.from_address
+    with transaction.atomic():
+        item = OutboxItem.objects.create(
+            kind=OutboxItem.Kind.NOTICE, mailbox=mailbox, recipient=recipient
+        )
+        reason = cannot_send(mailbox)
+        if reason is not None:
+            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
+            item.save(update_fields=["status", "last_error"])
+            return item
+        title = _title(answered.subject)
+        context = notice_variables(mailbox, recipient, answered.from_name, title)
+        html = render_document(mailbox, render_string(body, context))
+        if subject:
+            source = "{% autoescape off %}" + subject + "{% endautoescape %}"
+            title = " ".join(render_string(source, context).split())
+        else:
+            title = f"Re: {title}"
+        parent = None if answered.synthetic_message_id else answered.message_id
+        references = [*answered.references, *([parent] if parent else [])][-20:]
+        draft = _draft(
+            mailbox,
+            message_id=str(item.message_id),
+            subject=title,
+            html=html,
+            text=html_to_text(html),
+            to=[recipient],
+            cc=[],
+            now=now,
+            in_reply_to=parent,
+            references=references,
+            automatic=True,
+        )
+        item.outgoing = _record_message(None, mailbox, draft, "", now)
+        item.save(update_fields=["outgoing"])
+        return item
+
+
+def queue_confirmation(
+    ticket: Ticket,
+    recipient: str,
+    *,
+    link: str | None,
+    hours: float,
+    now: dt.datetime | None = None,
+) -> OutboxItem:
+    """Queue and compose the mail that asks a new sender to confirm they are a person.
+
+    A reply to it names its Message-ID (signed, naming the ticket), so it joins the
+    waiting ticket; `link`, when there is one, confirms as well. A mailbox that cannot
+    send keeps the row as skipped, with the reason.
+    """
+    now = now or timezone.now()
+    mailbox = ticket.mailbox
+    with transaction.atomic():
+        item = OutboxItem.objects.create(
+            kind=OutboxItem.Kind.CONFIRMATION, ticket=ticket, mailbox=mailbox, recipient=recipient
+        )
+        reason = cannot_send(mailbox)
+        if reason is not None:
+            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
+            item.save(update_fields=["status", "last_error"])
+            return item
+        context = {**variables(ticket, mailbox), "link": link or "", "hours": f"{hours:g}"}
+        html = render_document(mailbox, render_to_string("outbound/confirmation.html", context))
+        in_reply_to, references = reply_headers(ticket)
+        draft = _draft(
+            mailbox,
+            message_id=str(item.message_id),
+            subject=_tagged("Please confirm: ", _title(ticket.title), ticket, mailbox),
             html=html,
             text=html_to_text(html),
             to=[recipient],

@@ -66,6 +66,26 @@ def variables(ticket: Ticket, mailbox: Mailbox, agent: Any = None) -> dict[str, 
     }
 
 
+def notice_variables(mailbox: Mailbox, address: str, name: str, subject: str) -> dict[str, Any]:
+    """`variables` for an answer to mail that is on no ticket: the ticket's values are empty."""
+    settings = mailbox.settings
+    return {
+        "ticket": {"number": "", "title": subject, "status": "", "priority": "", "tag": ""},
+        "contact": {
+            "name": name,
+            "first_name": name.split(" ")[0] if name else "",
+            "address": address,
+        },
+        "agent": {"name": "", "first_name": "", "email": ""},
+        "mailbox": {
+            "name": mailbox.name,
+            "key": mailbox.key,
+            "address": mailbox.address,
+            "display_name": settings.display_name or mailbox.name,
+        },
+    }
+
+
 def render_string(source: str, context: dict[str, Any]) -> str:
     """Render a template written in the admin (autoescaped)."""
     return engines["django"].from_string(source).render(context)

@@ -166,6 +166,9 @@ def _fail(item: OutboxItem, words: str, now: dt.datetime) -> None:
     with transaction.atomic():
         if not _finish(item, status=OutboxItem.Status.FAILED, last_error=words):
             return
+        _event(Event.Kind.MESSAGE_FAILED, item, error=words)
+        if item.ticket_id is None:
+            return  # a notice: the row says why, there is no ticket to note it on
         what = {"auto_ack": "The acknowledgement", "forward": "The forward"}.get(
             item.kind, "The reply"
         )
@@ -177,12 +180,13 @@ def _fail(item: OutboxItem, words: str, now: dt.datetime) -> None:
             f"The server said: {words}",
             message=item.outgoing,
         )
-        _event(Event.Kind.MESSAGE_FAILED, item, error=words)
 
 
 def _event(kind: str, item: OutboxItem, **data: Any) -> None:
     """The outbox row's fate in the event log (in the caller's transaction)."""
     ticket = item.ticket
+    if ticket is None:
+        return  # a notice: the event log and its webhooks speak of tickets
     emit(
         kind,
         mailbox_id=ticket.mailbox_id,
@@ -228,6 +232,8 @@ def _failure(item: OutboxItem, exc: ConnectorError, now: dt.datetime, report: Se
 
 
 def _refused_note(item: OutboxItem, refused: Refused) -> None:
+    if item.ticket_id is None:
+        return  # a notice has one recipient: it was not refused, or the mail failed
     lines = [f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in refused.items()]
     InternalNote.objects.create(
         ticket_id=item.ticket_id,

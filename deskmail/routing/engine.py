@@ -25,6 +25,7 @@ message: the caller applies them afterwards (`apply_tags`, `send_reply`).
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,11 +35,13 @@ from django.contrib.auth.models import User
 from deskmail.mail.domains import domain_matches, domain_of
 from deskmail.mailboxes import patterns
 from deskmail.mailboxes.config import (
+    WEEKDAYS,
     Distribute,
     RoutingAction,
     RoutingConfig,
     Trigger,
     TriggerConditions,
+    time_range,
 )
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
@@ -50,6 +53,8 @@ from deskmail.tickets.models import InternalNote, Queue, Tag, Ticket, TicketType
 _MACHINE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 _LIVE = (OutboxItem.Status.PENDING, OutboxItem.Status.SENDING, OutboxItem.Status.SENT)
+# The automatic answers that share the per-sender hourly limit.
+AUTOMATIC_KINDS = (OutboxItem.Kind.AUTO_REPLY, OutboxItem.Kind.NOTICE)
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,17 @@ class Router:
         if then.type is not None:
             self.ticket.type = TicketType.objects.get_or_create(name=then.type)[0]
             done.append(f"type {then.type}")
+        if then.status is not None and self.ticket.set_status(then.status, self.at):
+            done.append(f"status {then.status}")
+        if then.fields:
+            values = dict(self.ticket.custom_fields or {})
+            for name, value in then.fields.items():
+                if value is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
+            self.ticket.custom_fields = values
+            done.append("fields " + ", ".join(f"{k}={v}" for k, v in then.fields.items()))
         for name in then.tags:
             if name not in self.tags:
                 self.tags.append(name)
@@ -227,6 +243,28 @@ class Router:
             verdict = self.working_hours()
             if (when.hours == "inside") != verdict.inside:
                 return f"not {when.hours} working hours ({verdict.reason})"
+        return self._unmet_clock(when) or self._unmet_fields(when)
+
+    def _unmet_clock(self, when: TriggerConditions) -> str | None:
+        if not when.time_of_day and not when.weekdays:
+            return None
+        local = self.at.astimezone(zoneinfo.ZoneInfo(self.config.time_zone))
+        day = WEEKDAYS[local.weekday()]
+        if when.weekdays and day not in when.weekdays:
+            return f"{day.capitalize()} is not {' or '.join(when.weekdays)}"
+        minute = local.hour * 60 + local.minute
+        spans = [time_range(text) for text in when.time_of_day]
+        if spans and not any(start <= minute < end for start, end in spans):
+            return f"{local:%H:%M} {self.config.time_zone} is not in {', '.join(when.time_of_day)}"
+        return None
+
+    def _unmet_fields(self, when: TriggerConditions) -> str | None:
+        values = self.ticket.custom_fields or {}
+        for name, wanted in when.fields.items():
+            value = values.get(name)
+            shown = "" if value is None else str(value)
+            if shown.casefold() != wanted.casefold():
+                return f"field {name} is {shown or '(empty)'!s}, not {wanted}"
         return None
 
     def _current_tags(self) -> set[str]:
@@ -298,36 +336,54 @@ class Router:
 
     def reply_refusal(self) -> str | None:
         """Why the mail must not get an automatic answer, or None when it may."""
-        mail = self.mail
         if self.history:
             return "history import: never answered"
         if self.replies:
             return f"this mail already gets the auto-reply {self.replies[0].template!r}"
-        if not mail.sender:
-            return "no sender to answer"
-        if mail.sender in self.own:
-            return f"{mail.sender} is one of our own addresses"
-        if mail.sender.partition("@")[0] in _MACHINE_SENDERS:
-            return f"{mail.sender} is a mail system, not a person"
-        if mail.automatic:
-            return f"the mail is automatic ({mail.automatic})"
-        if mail.headers.get("list-id"):
-            return f"the mail came from a mailing list (List-Id {mail.headers['list-id'][0]})"
-        precedence = {v.strip().lower() for v in mail.headers.get("precedence", [])}
-        if precedence & _BULK_PRECEDENCE:
-            return f"the mail is bulk mail (Precedence: {', '.join(sorted(precedence))})"
-        if mail.suppress:
-            return "the sender asked for no automatic answers (X-Auto-Response-Suppress)"
-        limit = self.config.auto_replies_per_hour
-        recent = OutboxItem.objects.filter(
-            kind=OutboxItem.Kind.AUTO_REPLY,
-            recipient=mail.sender,
-            status__in=_LIVE,
-            created_at__gte=self.at - dt.timedelta(hours=1),
-        ).count()
-        if recent >= limit:
-            return f"rate limit: {mail.sender} got {recent} auto-replies in the past hour"
-        return None
+        return answer_refusal(self.mail, self.own, self.at, self.config.auto_replies_per_hour)
+
+
+def answer_refusal(mail: Mail, own: frozenset[str], at: dt.datetime, per_hour: int) -> str | None:
+    """Why mail must get no automatic answer from us, or None when it may.
+
+    Never to automatic mail (an auto-reply, a bounce, a mailing list, bulk mail, a
+    mail system), never to our own addresses, never when the sender asked for none,
+    and at most per_hour automatic answers (of any rule) per sender.
+    """
+    refusal = automatic_refusal(mail, own)
+    if refusal is not None:
+        return refusal
+    recent = OutboxItem.objects.filter(
+        kind__in=AUTOMATIC_KINDS,
+        recipient=mail.sender,
+        status__in=_LIVE,
+        created_at__gte=at - dt.timedelta(hours=1),
+    ).count()
+    if recent >= per_hour:
+        return f"rate limit: {mail.sender} got {recent} auto-replies in the past hour"
+    return None
+
+
+def automatic_refusal(mail: Mail, own: frozenset[str]) -> str | None:
+    """Why this mail's sender must never get mail from us unasked, or None when they may:
+    automatic mail, lists and bulk mail, mail systems, our own addresses, a sender who
+    asked for no automatic answers."""
+    if not mail.sender:
+        return "no sender to answer"
+    if mail.sender in own:
+        return f"{mail.sender} is one of our own addresses"
+    if mail.sender.partition("@")[0] in _MACHINE_SENDERS:
+        return f"{mail.sender} is a mail system, not a person"
+    if mail.automatic:
+        return f"the mail is automatic ({mail.automatic})"
+    if mail.headers.get("list-id"):
+        return f"the mail came from a mailing list (List-Id {mail.headers['list-id'][0]})"
+    precedence = {v.strip().lower() for v in mail.headers.get("precedence", [])}
+    if precedence & _BULK_PRECEDENCE:
+        return f"the mail is bulk mail (Precedence: {', '.join(sorted(precedence))})"
+    if mail.suppress:
+        return "the sender asked for no automatic answers (X-Auto-Response-Suppress)"
+    return None
 
 
 # -- after the ticket and the message are saved --------------------------------------------

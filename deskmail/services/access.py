@@ -146,6 +146,23 @@ def message(actor: Actor, pk: int) -> Message:
     return found
 
 
+def kept_messages(actor: Actor) -> QuerySet[Message]:
+    """Incoming mail kept on no ticket (filtered, or refused a new ticket): for admins only."""
+    require_admin(actor)
+    return Message.objects.filter(ticket__isnull=True, direction=Message.Direction.IN)
+
+
+def traced_message(actor: Actor, pk: int) -> Message:
+    """A message whose trace the actor may read: one of a ticket they see; for an admin,
+    also mail kept on no ticket."""
+    if actor.is_admin:
+        found = Message.objects.filter(pk=pk).select_related("ticket", "mailbox").first()
+        if found is not None and (found.ticket is not None or found.excluded):
+            return found
+        raise NotFound(f"no message {pk}")
+    return message(actor, pk)
+
+
 def attachment(actor: Actor, pk: int) -> Attachment:
     found = (
         Attachment.objects.filter(
@@ -160,7 +177,8 @@ def attachment(actor: Actor, pk: int) -> Attachment:
 
 
 def outbox_items(actor: Actor) -> QuerySet[OutboxItem]:
-    return OutboxItem.objects.filter(actor.mailbox_q("ticket__mailbox"))
+    """Outgoing mail of the tickets the actor sees (a notice, on no ticket, is not among it)."""
+    return OutboxItem.objects.filter(actor.mailbox_q("ticket__mailbox"), ticket__isnull=False)
 
 
 def outbox_item(actor: Actor, pk: int) -> OutboxItem:

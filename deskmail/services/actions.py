@@ -22,6 +22,7 @@ from deskmail.outbound.compose import OutgoingAttachment
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import OutboundError, queue_forward, queue_reply
 from deskmail.outbound.send import retry as retry_outbox_item
+from deskmail.routing.sent import after_agent_reply
 from deskmail.services import access
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
@@ -56,20 +57,23 @@ def reply(
     if status is not None and status not in Ticket.Status.values:
         raise Invalid(f"no status {status!r}", field="status")
     try:
-        return queue_reply(
-            ticket,
-            body_text=body_text,
-            body_html=body_html,
-            agent=access.user_of(actor),
-            to=to,
-            cc=cc,
-            attachments=attachments,
-            mailbox=_sender(actor, mailbox),
-            kind=OutboxItem.Kind.NOTE if public_note else OutboxItem.Kind.REPLY,
-            status=status,
-        )
+        with transaction.atomic():
+            item = queue_reply(
+                ticket,
+                body_text=body_text,
+                body_html=body_html,
+                agent=access.user_of(actor),
+                to=to,
+                cc=cc,
+                attachments=attachments,
+                mailbox=_sender(actor, mailbox),
+                kind=OutboxItem.Kind.NOTE if public_note else OutboxItem.Kind.REPLY,
+                status=status,
+            )
+            after_agent_reply(ticket, item, timezone.now())
     except OutboundError as exc:
         raise Invalid(str(exc)) from exc
+    return item
 
 
 def forward(

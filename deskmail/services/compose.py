@@ -237,6 +237,7 @@ def undo_send(actor: Actor, pk: int) -> Draft | None:
     Invalid when it is too late (the worker took it, or the window passed and it went).
     """
     item = access.outbox_item(actor, pk)
+    assert item.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
     access.require_act_on(actor, item.ticket)
     if item.kind not in (OutboxItem.Kind.REPLY, OutboxItem.Kind.FORWARD, OutboxItem.Kind.NOTE):
         raise Invalid("only replies and forwards can be taken back", field="outbox")
@@ -247,7 +248,7 @@ def undo_send(actor: Actor, pk: int) -> Draft | None:
         ).update(status=OutboxItem.Status.SKIPPED, last_error=f"taken back by {actor.name}")
         if not taken:
             raise Invalid("too late to undo: the mail is on its way or sent", field="outbox")
-        ticket = Ticket.objects.select_for_update().get(pk=item.ticket_id)
+        ticket = Ticket.objects.select_for_update().get(pk=item.ticket.pk)
         outgoing = item.outgoing
         kind = Draft.Kind.FORWARD if item.kind == OutboxItem.Kind.FORWARD else Draft.Kind.REPLY
         draft = None

@@ -279,6 +279,11 @@ class Secrets:
 NOT_SIGNED_IN = "nobody has signed in for this account yet"
 
 
+def stored_config(mailbox: Mailbox) -> dict[str, Any]:
+    """The account's configuration as `deskmail mailboxes load` would read it back."""
+    return _merged(mailbox, {})
+
+
 def _merged(mailbox: Mailbox | None, changes: dict[str, Any]) -> dict[str, Any]:
     """The account's configuration with the changes: sections merged key by key (settings
     the form does not show survive), None removing a key."""

@@ -38,7 +38,7 @@ from deskmail.tickets.models import Message, Ticket
 
 OPEN_STATUSES = (Ticket.Status.NEW, Ticket.Status.OPEN, Ticket.Status.PENDING)
 CLOSED_STATUSES = (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
-VIEWS = ("mine", "unassigned", "open", "pending", "snoozed", "closed", "all")
+VIEWS = ("mine", "unassigned", "open", "pending", "snoozed", "closed", "all", "awaiting")
 MAX_LIMIT = 500
 LIST_DEFERS = ("mailbox__config", "mailbox__inbound_secret", "mailbox__outbound_secret")
 
@@ -84,6 +84,14 @@ def snoozed_q(now: dt.datetime | None = None) -> Q:
 
 
 def _view(actor: Actor, view: str) -> Q:
+    """The view's tickets; a ticket waiting for its sender's confirmation (or never
+    confirmed) is in no view but `awaiting`."""
+    if view == "awaiting":
+        return ~Q(confirmation="")
+    return Q(confirmation="") & _listed(actor, view)
+
+
+def _listed(actor: Actor, view: str) -> Q:
     if view == "mine":
         return Q(assignee_id=actor.user_id, status__in=OPEN_STATUSES) & ~snoozed_q()
     if view == "unassigned":
@@ -198,7 +206,7 @@ def counts(actor: Actor) -> dict[str, int]:
     """How many tickets each view holds, for the actor: one pass over their tickets."""
     found = access.tickets(actor).aggregate(
         **{view: Count("pk", filter=_view(actor, view)) for view in VIEWS if view != "all"},
-        all=Count("pk"),
+        all=Count("pk", filter=Q(confirmation="")),
     )
     return {view: int(found[view] or 0) for view in VIEWS}
 
@@ -261,3 +269,12 @@ def unread_counts(actor: Actor) -> dict[str, int]:
     )
     unread = Ticket.objects.filter(pk__in=mine).filter(unread_q(actor)).count() if mine else 0
     return {"mine": unread}
+
+
+def kept_mail(actor: Actor, *, reason: str = "", limit: int = 200) -> list[Message]:
+    """Incoming mail kept on no ticket, newest first (admins): what a filter, a loop guard or
+    a mailbox that takes no new tickets kept; `reason` narrows to reasons containing it."""
+    found = access.kept_messages(actor).filter(excluded=True).select_related("mailbox")
+    if reason:
+        found = found.filter(excluded_reason__icontains=reason)
+    return list(found.order_by("-received_at", "-id")[:limit])

@@ -24,7 +24,7 @@ from deskmail.services import access, compose
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
 from deskmail.suggest import index
-from deskmail.suggest.models import Pair, Suggestion
+from deskmail.suggest.models import Pair, Rewrite, Suggestion
 from deskmail.suggest.rank import fused
 from deskmail.tickets.models import Draft, Message, Ticket
 
@@ -214,7 +214,19 @@ def insert_as_draft(
     `to`, `cc` and `body` are what the composer holds now, when it is open; else the
     saved draft's, else the recipients rules' defaults and an empty text.
     """
-    text = insert(actor, ticket, pk)
+    return append_to_draft(actor, ticket, insert(actor, ticket, pk), to=to, cc=cc, body=body)
+
+
+def append_to_draft(
+    actor: Actor,
+    ticket: Ticket,
+    text: str,
+    *,
+    to: str | None = None,
+    cc: str | None = None,
+    body: str | None = None,
+) -> Draft | None:
+    """Append `text` to the person's reply draft; `to`, `cc`, `body` as for insert_as_draft."""
     draft = compose.draft_for(actor, ticket, Draft.Kind.REPLY)
     defaults = compose.recipients(ticket)
     if to is None:
@@ -248,6 +260,10 @@ class Report:
     top1_inserted: int
     up: int
     down: int
+    # Rewrites by the generation server: asked for, failed, inserted.
+    rewrites: int = 0
+    rewrites_failed: int = 0
+    rewrites_inserted: int = 0
 
     def rate(self, part: int, whole: int) -> float:
         return round(part / whole, 3) if whole else 0.0
@@ -269,4 +285,7 @@ def report(actor: Actor) -> Report:
         top1_inserted=inserted.filter(rank=1).count(),
         up=rows.filter(vote=Suggestion.Vote.UP).count(),
         down=rows.filter(vote=Suggestion.Vote.DOWN).count(),
+        rewrites=Rewrite.objects.count(),
+        rewrites_failed=Rewrite.objects.exclude(error="").count(),
+        rewrites_inserted=Rewrite.objects.filter(inserted_at__isnull=False).count(),
     )

@@ -1,9 +1,12 @@
-"""The suggestion index (pairs and their words) and the suggestions shown, with feedback."""
+"""The suggestion index (pairs and their words), the suggestions shown with feedback, and
+the optional rewriting of one by a language model (its settings and its log)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+
+from deskmail.core.crypto import EncryptedTextField
 
 
 class Pair(models.Model):
@@ -98,3 +101,56 @@ class Suggestion(models.Model):
 
     def __str__(self) -> str:
         return f"suggestion {self.rank} on {self.ticket_id}"
+
+
+class GenerationSettings(models.Model):
+    """The optional rewriting of a suggestion by a language model: one row for the whole
+    installation (pk 1), set by an admin. Off until switched on."""
+
+    enabled = models.BooleanField(default=False)
+    # An OpenAI-compatible server: `{base_url}/v1/chat/completions` (e.g. a local Ollama).
+    base_url = models.CharField(max_length=500, blank=True, default="")
+    model = models.CharField(max_length=200, blank=True, default="")
+    # Sent as `Authorization: Bearer ...`; empty for a server that wants none.
+    api_key = EncryptedTextField(blank=True, default="")
+    timeout_seconds = models.FloatField(default=30)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "generation settings"
+        verbose_name_plural = "generation settings"
+
+    def __str__(self) -> str:
+        return f"generation {'on' if self.enabled else 'off'}"
+
+
+class Rewrite(models.Model):
+    """One request to rewrite a suggestion for a ticket's customer: what was sent and what
+    came back (or the error), kept for review. Nothing here is ever sent to the customer."""
+
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="+")
+    # The customer message it answers (the latest when it was asked).
+    message = models.ForeignKey("tickets.Message", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suggestion = models.ForeignKey(
+        Suggestion, null=True, blank=True, on_delete=models.SET_NULL, related_name="rewrites"
+    )
+    # The chat messages sent, as sent: [{"role": ..., "content": ...}].
+    prompt = models.JSONField(default=list)
+    answer = models.TextField(blank=True, default="")
+    model = models.CharField(max_length=200)
+    endpoint = models.CharField(max_length=500)
+    duration_ms = models.IntegerField(default=0)
+    # Why there is no answer, in words for the agent; empty when it worked.
+    error = models.TextField(blank=True, default="")
+    inserted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["ticket", "created_at"], name="suggest_rewrite_ticket")]
+
+    def __str__(self) -> str:
+        return f"rewrite {self.pk} on {self.ticket_id}"

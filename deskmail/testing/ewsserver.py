@@ -67,11 +67,11 @@ from types import TracebackType
 from typing import Any
 
 from deskmail.testing.graphserver import (
-    QuietHTTPServer,
     header_summary,
     stamp_missing_headers,
     strip_header,
 )
+from deskmail.testing.loopback import LoopbackHTTPServer
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 MNS = "http://schemas.microsoft.com/exchange/services/2006/messages"
@@ -271,8 +271,7 @@ class EwsServer:
         self.add_mailbox(mailbox)
         self.add_user(username, password)
         self.grant(username, mailbox)
-        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self), tls)
-        self._http.daemon_threads = True
+        self._http = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self), tls)
         self._thread: threading.Thread | None = None
 
     # -- life cycle -------------------------------------------------------------------------

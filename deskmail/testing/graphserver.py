@@ -79,9 +79,7 @@ import math
 import queue
 import re
 import secrets
-import socket
 import ssl
-import sys
 import threading
 import time
 import urllib.error
@@ -95,10 +93,12 @@ from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from deskmail.testing.loopback import LoopbackHTTPServer
 
 Json = dict[str, Any]
 
@@ -425,8 +425,7 @@ class GraphServer:
         self.max_subscription_minutes = 4230
         self.validation_timeout = 10.0
         self.clock: Callable[[], float] = time.monotonic
-        self._http = QuietHTTPServer(("127.0.0.1", 0), _handler_for(self), tls)
-        self._http.daemon_threads = True
+        self._http = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self), tls)
         self._threads: list[threading.Thread] = []
 
     # -- life cycle -------------------------------------------------------------------------
@@ -1459,38 +1458,6 @@ class GraphServer:
         with self._lock:
             self._subscriptions[subscription.id] = subscription
         return _json_response(201, self._subscription_json(subscription))
-
-
-class QuietHTTPServer(ThreadingHTTPServer):
-    """Says nothing when a client goes away mid-connection (a worker process killed by a test).
-
-    With `tls`, every connection is wrapped in TLS, as the real services are only `https://`.
-    """
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        tls: ssl.SSLContext | None = None,
-    ) -> None:
-        self.tls = tls
-        super().__init__(address, handler)
-
-    @property
-    def scheme(self) -> str:
-        return "http" if self.tls is None else "https"
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, address = self.socket.accept()
-        if self.tls is not None:
-            # The handshake happens in the request's thread, on its first read.
-            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
-            return
-        super().handle_error(request, client_address)
 
 
 def _compose(message: Json, mailbox: str) -> bytes:

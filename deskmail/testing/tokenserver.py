@@ -55,9 +55,7 @@ import math
 import re
 import secrets
 import shutil
-import socket
 import ssl
-import sys
 import tempfile
 import threading
 import time
@@ -66,7 +64,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Literal, NamedTuple
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
@@ -75,6 +73,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from deskmail.testing.loopback import LoopbackHTTPServer
 
 Style = Literal["generic", "google", "microsoft"]
 
@@ -358,8 +358,8 @@ class TokenServer:
         self._tokens: dict[str, _AccessToken] = {}
         self._counts: Counter[str] = Counter()
         self._id_token_key = secrets.token_bytes(32)
-        self._http = _Listener(("127.0.0.1", 0), _handler_for(self))
-        self._https: _Listener | None = None
+        self._http = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._https: LoopbackHTTPServer | None = None
         self._folder = folder
         self._tls_dir: Path | None = None
         self._threads: list[threading.Thread] = []
@@ -420,7 +420,7 @@ class TokenServer:
             self._tls_dir = self._folder
             self._tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         context = _self_signed_context(self._tls_dir)
-        self._https = _Listener(("127.0.0.1", 0), _handler_for(self), tls=context)
+        self._https = LoopbackHTTPServer(("127.0.0.1", 0), _handler_for(self), tls=context)
         for name, listener in (("token-server", self._http), ("token-server-tls", self._https)):
             thread = threading.Thread(
                 target=listener.serve_forever, args=(0.05,), name=name, daemon=True
@@ -1349,33 +1349,6 @@ def _ms_span(seconds: float) -> str:
     """A duration as .NET writes TimeSpan: d.hh:mm:ss."""
     whole = int(seconds)
     return f"{whole // 86400:02d}.{whole // 3600 % 24:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}"
-
-
-class _Listener(ThreadingHTTPServer):
-    """A threaded HTTP server on loopback; with `tls`, every connection is wrapped in TLS."""
-
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        tls: ssl.SSLContext | None = None,
-    ) -> None:
-        self._tls = tls
-        super().__init__(address, handler)
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Stay quiet about connections a client dropped or whose TLS handshake it refused."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        sock, address = self.socket.accept()
-        if self._tls is not None:
-            # The handshake happens in the request's thread, on its first read.
-            sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, address
 
 
 def _self_signed_context(folder: Path) -> ssl.SSLContext:

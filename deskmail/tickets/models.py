@@ -134,7 +134,20 @@ class Ticket(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+
     # Merged into another ticket (see TicketMerge); its messages live there now.
+    class Confirmation(models.TextChoices):
+        NONE = "", "confirmed or not needed"
+        AWAITING = "awaiting", "awaiting confirmation"
+        UNCONFIRMED = "unconfirmed", "not confirmed in time"
+
+    # A new sender's first ticket waits, hidden from the lists, until they confirm.
+    confirmation = models.CharField(
+        max_length=12, choices=Confirmation.choices, blank=True, default=""
+    )
+    confirm_by = models.DateTimeField(null=True, blank=True)
+    # The confirmation link's one-time part; emptied when the link is used.
+    confirm_nonce = models.CharField(max_length=32, blank=True, default="")
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_tickets"
     )
@@ -149,6 +162,7 @@ class Ticket(models.Model):
         indexes = [
             models.Index(fields=["mailbox", "subject_key"], name="ticket_subject_key"),
             models.Index(fields=["mailbox", "identity_key"], name="ticket_identity_key"),
+            models.Index(fields=["confirmation", "confirm_by"], name="ticket_confirmation"),
             # The console's lists: newest activity first, across and within mailboxes.
             models.Index(fields=["-updated_at", "-id"], name="ticket_recent"),
             models.Index(fields=["mailbox", "-updated_at", "-id"], name="ticket_mailbox_recent"),

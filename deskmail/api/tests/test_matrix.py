@@ -19,6 +19,7 @@ from deskmail.api.tests.conftest import PERSONAS, Callers, customer_ticket
 from deskmail.services import actions, canned, suggestions, webhooks
 from deskmail.services import tokens as access_tokens
 from deskmail.services.access import SYSTEM
+from deskmail.suggest.models import Rewrite
 from deskmail.webhooks.fanout import fan_out
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +52,7 @@ class World:
     delivery: str
     nora_token: int
     suggestion: int
+    rewrite: int
     mailbox: str = "north"
 
 
@@ -70,6 +72,10 @@ def world(team, api) -> World:
     list(suggestions.reindex(SYSTEM))
     shown = suggestions.for_ticket(team.actor(team.nora), north)
     message = north.messages.order_by("id").first()
+    # A rewrite Nora asked for (rewriting itself is off here).
+    rewrite = Rewrite.objects.create(
+        ticket=north, message=message, user=team.nora, answer="Rewritten.", model="m", endpoint="e"
+    )
     return World(
         north=north.number,
         south=south.number,
@@ -82,6 +88,7 @@ def world(team, api) -> World:
         delivery=str(endpoint.deliveries.get().delivery_id),
         nora_token=access_tokens.tokens(SYSTEM, everyone=True).get(user=team.nora).pk,
         suggestion=shown[0].id,
+        rewrite=rewrite.pk,
     )
 
 
@@ -111,6 +118,10 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     # A suggestion belongs to the person it was shown to (Nora here).
     ("POST", "tickets/{north}/suggestions/{suggestion}/feedback", {"vote": "up"}, MINE),
     ("POST", "tickets/{north}/suggestions/{suggestion}/draft", None, MINE),
+    # Off until an admin switches it on.
+    ("POST", "tickets/{north}/suggestions/rewrite", None, (422, 422, 422, 404)),
+    ("GET", "tickets/{north}/suggestions/rewrites", None, NORTH),
+    ("POST", "tickets/{north}/suggestions/rewrites/{rewrite}/draft", None, MINE),
     ("POST", "tickets/{north}/notes", {"body": "Call back."}, created(NORTH)),
     ("POST", "tickets/{north}/forwards", {"to": ["vendor@example.net"]}, created(NORTH)),
     ("GET", "queues", None, ALL),

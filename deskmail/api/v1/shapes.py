@@ -264,6 +264,7 @@ class OutboxOut(Shape):
 
 def outbox_item(row: OutboxItem) -> OutboxOut:
     outgoing = row.outgoing
+    assert row.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
     sender = row.mailbox if row.mailbox_id and row.mailbox else row.ticket.mailbox
     return OutboxOut(
         id=row.pk,

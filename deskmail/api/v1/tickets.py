@@ -18,7 +18,7 @@ router = Router(tags=["tickets"])
 
 StatusName = Literal["new", "open", "pending", "resolved", "closed"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
-ViewName = Literal["mine", "unassigned", "open", "pending", "closed", "all"]
+ViewName = Literal["mine", "unassigned", "open", "pending", "closed", "all", "awaiting"]
 TagName = Annotated[str, Field(min_length=1, max_length=100)]
 
 

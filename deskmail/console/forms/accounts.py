@@ -201,22 +201,7 @@ class AccountForm(forms.Form):
         groups = [
             ("Account", ["name", "key", "address", "display_name", "purpose", "status"]),
             ("Sign-in", ["sign_in", "username", "password", "shared_address"]),
-            (
-                "Servers",
-                [
-                    "service",
-                    "ews_url",
-                    "graph_url",
-                    "in_host",
-                    "in_port",
-                    "in_security",
-                    "out_host",
-                    "out_port",
-                    "out_security",
-                    "smtp_username",
-                    "smtp_password",
-                ],
-            ),
+            ("Servers", ["service", "ews_url", "graph_url", *SERVER_FIELDS[1:]]),
             ("OAuth2", OAUTH_FIELDS),
             ("Reading", READING_FIELDS),
         ]

@@ -22,6 +22,7 @@ VIEW_LABELS = {
     "snoozed": "Snoozed",
     "closed": "Closed",
     "all": "Everything",
+    "awaiting": "Awaiting confirmation",
 }
 DEFAULT_VIEW = "open"
 

@@ -19,10 +19,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from deskmail.connectors.testconn import Step
 from deskmail.console.forms.accounts import AccountForm, kind_for
 from deskmail.console.forms.mailbox_settings import SettingsForm
+from deskmail.console.forms.routing import RoutingForm
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.mailboxes.presets import KIND_BY_KEY, KINDS, Kind
-from deskmail.services import access, mailbox_admin
+from deskmail.services import access, mailbox_admin, routing_rules
 from deskmail.services.errors import Invalid, NotFound
 
 
@@ -321,3 +322,40 @@ def _verdicts(results: Mapping[Any, list[Step] | None] | None) -> list[dict[str,
             }
         )
     return out
+
+
+@console_view
+@require_http_methods(["GET", "POST"])
+def account_routing(request: ConsoleRequest, name: str) -> HttpResponse:
+    """The account's routing and triggers as YAML: saved, or first tried on an email."""
+    _require_admin(request)
+    mailbox, stored = routing_rules.routing_yaml(request.actor, name)
+    form = RoutingForm(request.POST or None, request.FILES or None, initial={"routing": stored})
+    trial: routing_rules.Trial | None = None
+    problems: list[routing_rules.Problem] = []
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        text = form.cleaned_data["routing"]
+        try:
+            if "try" in request.POST:
+                trial = routing_rules.try_routing(request.actor, name, text, form.trial_bytes())
+            else:
+                routing_rules.save_routing(request.actor, name, text)
+                messages.success(request, f"Saved the routing of {mailbox.name}.")
+                return redirect("account-routing", mailbox.name)
+        except routing_rules.RoutingInvalid as exc:
+            problems = exc.problems
+            status = 422
+        except Invalid as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+            status = 422
+    elif form.is_bound:
+        status = 422
+    context = {
+        **shell(request),
+        "mailbox": mailbox,
+        "form": form,
+        "problems": problems,
+        "trial": trial,
+    }
+    return render(request, "console/account_routing.html", context, status=status)

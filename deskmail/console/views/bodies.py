@@ -1,4 +1,5 @@
-"""A mail's own content: its HTML in a sandboxed frame, the trace, the raw .eml.
+"""A mail's own content: its HTML in a sandboxed frame, the trace, the raw .eml; the mail
+kept on no ticket.
 
 The frame's document gets a Content-Security-Policy of its own: no script at
 all, nothing from another host (unless the agent asked to show remote
@@ -16,7 +17,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
-from deskmail.services import access, display, files
+from deskmail.services import access, display, files, queries
+from deskmail.services.errors import NotFound
 from deskmail.tickets.models import Attachment
 
 FRAME_SANDBOX = "allow-popups allow-popups-to-escape-sandbox"
@@ -72,11 +74,25 @@ def trust_sender(request: ConsoleRequest, message: int) -> HttpResponse:
 @console_view
 @require_GET
 def message_trace(request: ConsoleRequest, message: int) -> HttpResponse:
-    found = access.message(request.actor, message)
+    found = access.traced_message(request.actor, message)
     return render(
         request,
         "console/trace.html",
         {**shell(request), "message": found, "ticket": found.ticket, "trace": found.trace or []},
+    )
+
+
+@console_view
+@require_GET
+def kept_mail(request: ConsoleRequest) -> HttpResponse:
+    """Mail kept on no ticket, for admins: each with the trace that says why."""
+    if not request.actor.is_admin:
+        raise NotFound("no such page")
+    rows = queries.kept_mail(request.actor, reason=request.GET.get("reason", "").strip())
+    return render(
+        request,
+        "console/kept.html",
+        {**shell(request), "rows": rows, "reason": request.GET.get("reason", "")},
     )
 
 

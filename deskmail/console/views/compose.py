@@ -21,7 +21,7 @@ from deskmail.console.forms.compose import (
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.outbound.models import OutboxItem
-from deskmail.services import access, actions, channel, compose, suggestions
+from deskmail.services import access, actions, channel, compose, generation, suggestions
 from deskmail.services.errors import Invalid
 from deskmail.tickets.models import Draft, Message, Ticket
 
@@ -87,6 +87,8 @@ def composer_context(
             },
         )
     answers = compose.canned_answers(actor, ticket)
+    shown = [] if read_only else suggestions.for_ticket(actor, ticket)
+    rewriting = bool(shown) and generation.available(ticket)
     return {
         "mode": mode,
         "reply_form": reply_form,
@@ -97,7 +99,9 @@ def composer_context(
         "replying": [] if read_only else compose.replying(actor, ticket),
         "undo_seconds": ticket.mailbox.settings.console.undo_send_seconds,
         "read_only": read_only,
-        "suggestions": [] if read_only else suggestions.for_ticket(actor, ticket),
+        "suggestions": shown,
+        "rewriting": rewriting,
+        "rewrite": generation.latest(actor, ticket) if rewriting else None,
     }
 
 
@@ -128,6 +132,8 @@ def send_reply(request: ConsoleRequest, number: int) -> HttpResponse:
         return _insert_canned(request, ticket, form)
     if request.POST.get("suggestion", "").isdigit():
         return _insert_suggestion(request, ticket, int(request.POST["suggestion"]))
+    if request.POST.get("rewrite", "").isdigit():
+        return _insert_rewrite(request, ticket, int(request.POST["rewrite"]))
     if not form.is_valid():
         return _composer(request, ticket, status=422, mode="reply", reply_form=form)
     data = form.cleaned_data
@@ -199,6 +205,47 @@ def _insert_suggestion(request: ConsoleRequest, ticket: Ticket, pk: int) -> Http
     else:
         data["body"] = suggestions.appended(data["body"], text)
     return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=data))
+
+
+def _insert_rewrite(request: ConsoleRequest, ticket: Ticket, pk: int) -> HttpResponse:
+    """Put the rewritten suggestion into the reply, after what was written (nothing is sent)."""
+    data = _written(request)
+    try:
+        text = generation.insert(request.actor, ticket, pk)
+    except Invalid as exc:
+        messages.error(request, str(exc))
+    else:
+        data["body"] = suggestions.appended(data["body"], text)
+    return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=data))
+
+
+@console_view
+@require_POST
+def suggestion_rewrite(request: ConsoleRequest, number: int) -> HttpResponse:
+    """Have the top suggestion rewritten for this customer; the composer shows the result
+    (or the server's failure in words) beside the suggestions, with what was written kept."""
+    ticket = access.ticket(request.actor, number)
+    generation.rewrite(request.actor, ticket)
+    return _composer(request, ticket, mode="reply", reply_form=ReplyForm(initial=_written(request)))
+
+
+@console_view
+@require_POST
+def rewrite_draft(request: ConsoleRequest, number: int, rewrite: int) -> HttpResponse:
+    """Save the reply draft with the rewritten suggestion appended."""
+    ticket = access.ticket(request.actor, number)
+    data = _written(request)
+    opened = "body" in request.POST
+    generation.insert_as_draft(
+        request.actor,
+        ticket,
+        rewrite,
+        to=data["to"] if opened else None,
+        cc=data["cc"] if opened else None,
+        body=data["body"] if opened else None,
+    )
+    messages.success(request, "The rewritten answer is in your reply draft; nothing was sent.")
+    return redirect(f"/t/{number}/?compose=reply#composer")
 
 
 @console_view
@@ -316,6 +363,7 @@ def presence(request: ConsoleRequest, number: int) -> HttpResponse:
 @require_POST
 def undo_send(request: ConsoleRequest, outbox: int) -> HttpResponse:
     item = access.outbox_item(request.actor, outbox)
+    assert item.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
     number = item.ticket.number
     try:
         compose.undo_send(request.actor, outbox)
@@ -338,6 +386,7 @@ def retry_outbox(request: ConsoleRequest, outbox: int) -> HttpResponse:
         )
     else:
         messages.error(request, "It is not waiting or failed: nothing to retry.")
+    assert item.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
     return redirect(f"/t/{item.ticket.number}/#message-{item.outgoing_id}")
 
 

@@ -21,6 +21,7 @@ from deskmail.services import (
     display,
     fields,
     files,
+    generation,
     handover,
     merging,
     reading,
@@ -97,6 +98,9 @@ def ticket_view(request: ConsoleRequest, number: int) -> HttpResponse:
     context["spy"] = read_only
     context["may_spy"] = actor.supervises_mailbox(ticket.mailbox_id)
     context["waiting_transfer"] = handover.open_transfer(ticket)
+    context["rewrite_log"] = (
+        generation.rewrites(actor, ticket) if generation.may_review(actor, ticket) else []
+    )
     if request.htmx and request.GET.get("part") in ("thread", "fields", "header"):
         return render(request, f"console/ticket.html#{request.GET['part']}", context)
     return render(request, "console/ticket.html", context)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
+from deskmail.ingest.steps.route import waiting
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Verdict
 
@@ -14,6 +15,8 @@ def run(ctx: Context) -> Decision:
         return Decision(name, Verdict.SKIP, "auto_acknowledge is off")
     if not ctx.new_ticket:
         return Decision(name, Verdict.SKIP, "not a new ticket")
+    if (why := waiting(ctx)) is not None:
+        return Decision(name, Verdict.SKIP, why)
     if ctx.history:
         return Decision(name, Verdict.SKIP, "history import: never acknowledged")
     if ctx.auto_reply or ctx.bounce:

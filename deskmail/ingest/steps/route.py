@@ -10,20 +10,24 @@ from deskmail.routing.engine import Mail, Router
 name = "route"
 
 
+def automatic(ctx: Context) -> str:
+    """Why the pipeline found the mail automatic, in words; "" when a person wrote it."""
+    if ctx.bounce:
+        return "a bounce"
+    if ctx.auto_reply:
+        return "an auto-reply"
+    return ""
+
+
 def router(ctx: Context) -> Router:
     """The routing rules' view of this message and its ticket."""
     assert ctx.ticket is not None
-    automatic = ""
-    if ctx.bounce:
-        automatic = "a bounce"
-    elif ctx.auto_reply:
-        automatic = "an auto-reply"
     mail = Mail(
         sender=ctx.sender,
         subject=ctx.parsed.subject,
         body=ctx.parsed.body_text,
         headers=ctx.parsed.headers,
-        automatic=automatic,
+        automatic=automatic(ctx),
         suppress=ctx.parsed.suppress_auto_reply,
     )
     # Working hours are those of the mail's arrival; for history, of its own Date.
@@ -49,10 +53,22 @@ def record(ctx: Context, step: str, found: Router) -> Decision | None:
     return decisions[-1]
 
 
+def waiting(ctx: Context) -> str | None:
+    """Why the ticket's routing waits: its sender has not confirmed, or this mail confirmed
+    it (the ticket's first mail is routed then); None when nothing waits."""
+    if ctx.released:
+        return "the confirmed ticket is routed from its first mail"
+    if ctx.held or (ctx.ticket is not None and ctx.ticket.confirmation):
+        return "the ticket waits for its sender's confirmation"
+    return None
+
+
 def run(ctx: Context) -> Decision:
     ticket = ctx.ticket
     if not ctx.new_ticket or ticket is None:
         return Decision(name, Verdict.SKIP, "routing applies when a ticket opens")
+    if (why := waiting(ctx)) is not None:
+        return Decision(name, Verdict.SKIP, why)
     config = ctx.settings.tickets
     done = []
     if config.queue:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from deskmail.ingest.context import Context
-from deskmail.ingest.steps.route import record, router
+from deskmail.ingest.steps.route import record, router, waiting
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Verdict
 
@@ -15,6 +15,8 @@ def run(ctx: Context) -> Decision:
         return Decision(name, Verdict.SKIP, "no triggers configured")
     if ctx.ticket is None:
         return Decision(name, Verdict.SKIP, "no ticket")
+    if (why := waiting(ctx)) is not None:
+        return Decision(name, Verdict.SKIP, why)
     if ctx.new_ticket:
         event = "created"
     elif ctx.sender and ctx.sender not in ctx.own_addresses:

@@ -20,7 +20,7 @@ from deskmail.outbound.models import OutboxItem
 from deskmail.routing.models import Availability
 from deskmail.services import access, handover, people
 from deskmail.services.access import SYSTEM, Role
-from deskmail.testing.builders import make_email, make_mailbox, message_id_of
+from deskmail.testing.builders import make_email, message_id_of
 from deskmail.tickets.models import InternalNote, Message, Queue, Ticket, Transfer
 
 pytestmark = pytest.mark.django_db
@@ -44,18 +44,6 @@ PLAN = [
         }
     },
 ]
-
-
-@pytest.fixture
-def desk(db):
-    return make_mailbox(
-        "support",
-        "SUP",
-        "support@example.com",
-        display_name="Example Support",
-        outbound={"host": "127.0.0.1"},
-        filters={"exclude_auto_replies": False, "sender_rate_limit": None},
-    )
 
 
 def route(mailbox, *, working_hours=None, **routing):

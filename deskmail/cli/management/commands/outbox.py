@@ -64,7 +64,7 @@ class Command(BaseCommand):
             due = f" next {row['next_attempt_at'][:19]}" if row["status"] == "pending" else ""
             error = f"\n    {row['last_error']}" if row["last_error"] else ""
             self.stdout.write(
-                f"#{row['id']:<6} {row['status']:<8} {row['kind']:<8} ticket #{row['ticket']} "
+                f"#{row['id']:<6} {row['status']:<8} {row['kind']:<8} {_where(row)} "
                 f"to {row['recipient'] or '-'} tries {row['attempts']}{due}{error}"
             )
 
@@ -74,7 +74,7 @@ def _row(item: OutboxItem) -> dict[str, Any]:
         "id": item.pk,
         "status": item.status,
         "kind": item.kind,
-        "ticket": item.ticket.number,
+        "ticket": item.ticket.number if item.ticket is not None else None,
         "recipient": item.recipient,
         "message_id": item.message_id,
         "attempts": item.attempts,
@@ -83,3 +83,7 @@ def _row(item: OutboxItem) -> dict[str, Any]:
         "sent_at": item.sent_at.isoformat() if item.sent_at else None,
         "last_error": item.last_error,
     }
+
+
+def _where(row: dict[str, Any]) -> str:
+    return f"ticket #{row['ticket']}" if row["ticket"] is not None else "no ticket"

@@ -1,12 +1,16 @@
 """`deskmail quarantine list|retry`: the mail a pipeline step failed on, and trying it again.
 
     deskmail quarantine list [--all] [--json]
+    deskmail quarantine list --kept [--reason TEXT] [--json]
     deskmail quarantine retry ID [ID ...]
     deskmail quarantine retry --all
 
 `list` shows what still waits (pending and failed); `--all` adds what a
-retry has since stored. `retry --all` retries everything that still waits,
-whether or not its automatic retries are used up.
+retry has since stored. `--kept` lists instead the mail that was stored on no
+ticket on purpose (a filter, a loop guard, a mailbox that takes no new
+tickets), newest first, with its Message-ID for `deskmail trace`. `retry --all`
+retries everything that still waits, whether or not its automatic retries are
+used up.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from django.db.models import QuerySet
 
 from deskmail.ingest.models import QuarantinedMessage
 from deskmail.ingest.quarantine import retry
+from deskmail.services import queries
+from deskmail.services.access import SYSTEM
 
 WAITING = (QuarantinedMessage.Status.PENDING, QuarantinedMessage.Status.FAILED)
 
@@ -47,6 +53,21 @@ def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
     ]
 
 
+def kept_rows(reason: str = "") -> list[dict[str, Any]]:
+    return [
+        {
+            "id": message.pk,
+            "when": message.received_at.isoformat(timespec="seconds"),
+            "mailbox": message.mailbox.name,
+            "from": message.from_address,
+            "subject": message.subject,
+            "message_id": message.message_id,
+            "reason": message.excluded_reason,
+        }
+        for message in queries.kept_mail(SYSTEM, reason=reason, limit=10_000)
+    ]
+
+
 class Command(BaseCommand):
     help = "List quarantined mail or retry it."
 
@@ -55,12 +76,18 @@ class Command(BaseCommand):
         listing = actions.add_parser("list", help="quarantined mail still waiting")
         listing.add_argument("--all", action="store_true", help="also what has been resolved")
         listing.add_argument("--json", action="store_true", help="print JSON")
+        listing.add_argument(
+            "--kept", action="store_true", help="mail kept on no ticket on purpose, and why"
+        )
+        listing.add_argument("--reason", default="", help="with --kept: reasons containing TEXT")
         retrying = actions.add_parser("retry", help="run quarantined mail through the pipeline")
         retrying.add_argument("ids", nargs="*", type=int, metavar="ID")
         retrying.add_argument("--all", action="store_true", help="every waiting item")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "list":
+        if options["action"] == "list" and options["kept"]:
+            self._kept(options["reason"], options["json"])
+        elif options["action"] == "list":
             self._list(options["all"], options["json"])
         else:
             self._retry(options["ids"], options["all"])
@@ -82,6 +109,20 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{row['id']:>6}  {row['when']:<25}  {row['mailbox']:<{mailbox_width}}  "
                 f"{row['status']:<8}  {row['attempts']:>5}  {row['error']}"
+            )
+
+    def _kept(self, reason: str, as_json: bool) -> None:
+        rows = kept_rows(reason)
+        if as_json:
+            self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        if not rows:
+            self.stdout.write("No kept mail.")
+            return
+        for row in rows:
+            self.stdout.write(
+                f"{row['when']}  {row['mailbox']}  {row['from']}  <{row['message_id']}>  "
+                f"{row['reason']}"
             )
 
     def _retry(self, ids: list[int], everything: bool) -> None:

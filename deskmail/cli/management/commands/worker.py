@@ -10,6 +10,7 @@ from deskmail.core.channel import ChannelWatch, SwitchListener
 from deskmail.core.crypto import unreadable_secrets
 from deskmail.core.lifecycle import StopRequest
 from deskmail.ingest import parsing
+from deskmail.services.confirmations import expire_unconfirmed
 from deskmail.services.handover import housekeeping
 from deskmail.services.mailbox_admin import warn_sign_ins_ending
 from deskmail.sync.jobs import every, periodic_jobs
@@ -51,6 +52,8 @@ class Command(BaseCommand):
                 *periodic_jobs(),
                 every(15, housekeeping),
                 every(3600, warn_sign_ins_ending),
+                # Tickets whose new sender did not confirm in time are marked so.
+                every(60, expire_unconfirmed),
             ],
         )
         self.stdout.write(f"deskmail worker {supervisor.owner}: running (Ctrl-C stops)")
