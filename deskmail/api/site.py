@@ -19,6 +19,7 @@ from deskmail.api.rendering import PydanticJSONRenderer
 from deskmail.api.v1 import (
     canned,
     catalog,
+    channel,
     mailboxes,
     messages,
     outbox,
@@ -78,6 +79,7 @@ def build() -> DeskmailAPI:
         people,
         suggestions,
         tasks,
+        channel,
     ):
         api.add_router("v1", module.router)
     return api

@@ -1,5 +1,6 @@
 """What every signed-in page shows around its content: the views with their counts,
-the mailboxes, and the team pages for supervisors."""
+the mailboxes, the team pages for supervisors, and a banner while the email channel
+is switched off."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.cache import cache
 from deskmail.console.forms.lists import VIEW_LABELS
 from deskmail.console.http import ConsoleRequest
 from deskmail.events import log
-from deskmail.services import access, queries
+from deskmail.services import access, channel, queries
 
 # Counts change only with an event; cached per person and newest event, briefly.
 COUNTS_SECONDS = 30
@@ -44,6 +45,7 @@ def shell(request: ConsoleRequest, current_view: str | None = None) -> dict[str,
         ],
         "nav_mailboxes": list(access.mailboxes(actor).only("name", "key")),
         "nav_supervises": actor.is_admin or bool(actor.supervises),
+        "channel_off": channel.banner(),
         # Live updates start after what this page shows.
         "events_cursor": cursor,
     }

@@ -9,6 +9,7 @@ from deskmail.console.views import (
     accounts,
     auth,
     bodies,
+    channel,
     compose,
     confirm,
     files,
@@ -33,6 +34,8 @@ urlpatterns = [
     path("events/", live.events, name="events"),
     path("team/", handover.team, name="team"),
     path("people/", people.people_page, name="people"),
+    path("channel/", channel.channel_page, name="channel"),
+    path("channel/banner/", channel.channel_banner, name="channel-banner"),
     # email accounts (admins)
     path("accounts/", accounts.account_list, name="accounts"),
     path("accounts/new/", accounts.account_new, name="account-new"),

@@ -1,7 +1,8 @@
-"""Rows the whole installation shares: the sign-in throttle."""
+"""Rows the whole installation shares: the sign-in throttle, the channel switch."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -20,3 +21,25 @@ class SignInThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key[:12]}… {self.failures} failures"
+
+
+class ChannelSwitch(models.Model):
+    """The email channel as a whole: on, or off (no mail fetched or sent). One row, pk 1.
+
+    In the database, so that every worker and web process on every machine sees the
+    same switch; no row means on. Who switched it is kept by name as well, so the
+    record outlives the person's account.
+    """
+
+    ROW = 1
+
+    on = models.BooleanField(default=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_by_name = models.CharField(max_length=200, blank=True, default="")
+    reason = models.CharField(max_length=500, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"channel {'on' if self.on else 'off'}"

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from deskmail.events.models import Event
@@ -46,13 +47,21 @@ def emit(
     return event
 
 
+# Events of the whole installation that everyone is shown, whatever their mailboxes.
+FOR_EVERYONE = (Event.Kind.CHANNEL_SWITCHED,)
+
+
 def after(
     cursor: int, *, mailbox_ids: Iterable[int] | None = None, limit: int = 200
 ) -> list[Event]:
-    """Events after the cursor (an event id), oldest first; only these mailboxes' when given."""
+    """Events after the cursor (an event id), oldest first; only these mailboxes' (and those
+    FOR_EVERYONE) when given."""
     query = Event.objects.filter(id__gt=cursor)
     if mailbox_ids is not None:
-        query = query.filter(mailbox_id__in=sorted(mailbox_ids))
+        query = query.filter(
+            Q(mailbox_id__in=sorted(mailbox_ids))
+            | Q(mailbox_id__isnull=True, kind__in=FOR_EVERYONE)
+        )
     return list(query.order_by("id")[:limit])
 
 

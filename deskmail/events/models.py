@@ -23,6 +23,8 @@ class Event(models.Model):
         MAILBOX_RECOVERED = "mailbox.recovered"
         # A mailbox's OAuth2 sign-in ends soon (a known provider limit): reauthorize it.
         MAILBOX_SIGN_IN_ENDING = "mailbox.sign_in_ending"
+        # The email channel as a whole was switched off or on (no mailbox: it is all of them).
+        CHANNEL_SWITCHED = "channel.switched"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
     # Plain ids, not foreign keys: the log outlives a deleted ticket or mailbox.

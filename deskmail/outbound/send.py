@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from deskmail.connectors.base import Refused, Sender
 from deskmail.connectors.errors import ConnectorError
+from deskmail.core import channel
 from deskmail.events.log import emit
 from deskmail.events.models import Event
 from deskmail.mailboxes.connections import sender
@@ -73,8 +74,12 @@ class SendReport:
     skipped: int = 0
     recovered: int = 0
     errors: list[str] = field(default_factory=list)
+    # The channel was (or went) off: what is due waits in the outbox.
+    channel_off: bool = False
 
     def __str__(self) -> str:
+        if self.channel_off and not self.sent:
+            return "the email channel is off: nothing sent, the mail waits in the outbox"
         return (
             f"sent {self.sent}, deferred {self.deferred}, failed {self.failed}, "
             f"skipped {self.skipped}, recovered {self.recovered}"
@@ -343,6 +348,7 @@ def send_due(
     limit: int = BATCH_SIZE,
     budget_s: float = BUDGET_S,
     factory: SenderFactory = sender,
+    channel_on: Callable[[], bool] = channel.is_on,
 ) -> SendReport:
     """Send the rows that are due, limit at a time, for up to budget_s seconds.
 
@@ -350,12 +356,24 @@ def send_due(
     drains in batches within one call instead of one batch per call. Every row
     sent or failed leaves the due set (a deferred one is due only later), so
     the loop ends when nothing is due.
+
+    While the email channel is off (`channel_on()` is asked once per batch, never
+    per mail) nothing is sent or touched: the rows wait, with no attempt counted,
+    and go out when it is on again.
     """
     now = now or timezone.now()
     report = SendReport()
+    if not channel_on():
+        report.channel_off = True
+        return report
     recover_stuck(now, report)
     deadline = time.monotonic() + budget_s
+    batches = 0
     while True:
+        if batches and not channel_on():  # switched off while a backlog drains
+            report.channel_off = True
+            break
+        batches += 1
         ids = list(
             OutboxItem.objects.filter(status=OutboxItem.Status.PENDING, next_attempt_at__lte=now)
             .exclude(send_after__gt=now)
@@ -373,8 +391,12 @@ def send_due(
 
 
 def send_one(item: OutboxItem, *, factory: SenderFactory = sender) -> SendReport:
-    """Send this row now if it is pending, whatever its next_attempt_at."""
+    """Send this row now if it is pending, whatever its next_attempt_at (not while the
+    channel is off)."""
     report = SendReport()
+    if not channel.is_on():
+        report.channel_off = True
+        return report
     now = timezone.now()
     _run(_claim([item.pk], now), factory, now, report)
     item.refresh_from_db()

@@ -100,7 +100,9 @@ def status_rows() -> list[dict[str, str]]:
     """One row per mailbox for `deskmail mailboxes status`: the admin's health view."""
     now = timezone.now()
     leases = {
-        lease.mailbox_id: lease.owner
+        lease.mailbox_id: f"{lease.owner} (paused: the channel is off)"
+        if lease.paused_at
+        else lease.owner
         for lease in Lease.objects.filter(expires_at__gte=now).exclude(owner="")
     }
     cursors = {cursor.mailbox_id: cursor for cursor in SyncCursor.objects.all()}

@@ -40,7 +40,7 @@ def claim(mailbox_ids: list[int], owner: str, *, limit: int) -> list[int]:
         expires = now + dt.timedelta(seconds=LEASE_SECONDS)
         for mailbox_id in candidates:
             updated = Lease.objects.filter(claimable, mailbox_id=mailbox_id).update(
-                owner=owner, expires_at=expires, acquired_at=now
+                owner=owner, expires_at=expires, acquired_at=now, paused_at=None
             )
             if updated == 1:
                 held.append(mailbox_id)
@@ -62,7 +62,20 @@ def renew(mailbox_ids: list[int], owner: str) -> set[int]:
 
 
 def release(mailbox_ids: list[int], owner: str) -> None:
-    Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids).update(owner="", expires_at=None)
+    Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids).update(
+        owner="", expires_at=None, paused_at=None
+    )
+
+
+def pause(mailbox_ids: list[int], owner: str) -> None:
+    """Say that `owner` holds these mailboxes without fetching (the channel is off)."""
+    Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids, paused_at__isnull=True).update(
+        paused_at=timezone.now()
+    )
+
+
+def resume(mailbox_ids: list[int], owner: str) -> None:
+    Lease.objects.filter(owner=owner, mailbox_id__in=mailbox_ids).update(paused_at=None)
 
 
 def holder(mailbox: Mailbox) -> str | None:

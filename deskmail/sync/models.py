@@ -19,6 +19,8 @@ class Lease(models.Model):
     owner = models.CharField(max_length=200, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     acquired_at = models.DateTimeField(null=True, blank=True)
+    # Set while the holder keeps the lease but fetches nothing: the channel is off.
+    paused_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.mailbox_id} held by {self.owner or 'nobody'}"

@@ -5,6 +5,12 @@ leases it holds, claims free or expired ones, starts a runner thread per
 claimed mailbox and stops runners whose mailbox was switched off, changed
 (config changes apply without a restart) or whose lease was lost. Between
 ticks it runs the periodic jobs (quarantine retries, the outbox).
+
+While the channel is switched off (`deskmail channel off`) it stops every runner
+(each closes its connection; nothing counts as a failure), keeps the leases,
+marked paused, and claims nothing; on again, it starts the runners, which resume
+from their stored cursors. A change is seen at the next tick, or at once where the
+switch is heard of (PostgreSQL's NOTIFY, see `deskmail.core.channel`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,12 +28,17 @@ from typing import Protocol
 from django.db import close_old_connections, connections
 
 from deskmail.connectors import registry
+from deskmail.core.channel import ChannelWatch
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import leases
 
 log = logging.getLogger(__name__)
 
 RUNNABLE_STATUSES = (Mailbox.Status.ACTIVE, Mailbox.Status.FAILED)
+# How often a wait between ticks looks whether it should end early.
+STOP_CHECK_S = 0.25
+# How long one tick waits for runners to stop when the channel goes off.
+PAUSE_WAIT_S = 10.0
 
 
 def worker_name() -> str:
@@ -58,9 +70,17 @@ class Supervisor:
     tick_seconds: float = 2.0
     periodic_jobs: list[Callable[[], object]] = field(default_factory=list)
     running: dict[int, _Running] = field(default_factory=dict)
+    channel: ChannelWatch = field(default_factory=ChannelWatch)
+    # Mailboxes whose lease is held while the channel is off (no runner).
+    paused: set[int] = field(default_factory=set)
+    # Set to make the loops look again now (the switch changed).
+    wake: threading.Event = field(default_factory=threading.Event)
+    # Whether the channel was on at the last tick (None before the first).
+    channel_on: bool | None = None
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.owner)
+        self.channel.subscribe(self.wake.set)
         # The jobs (sending mail, retries) run in their own thread, so a slow SMTP
         # server can never delay the lease renewals below.
         jobs = threading.Thread(target=self._jobs_loop, args=(stop,), name="jobs", daemon=True)
@@ -73,10 +93,18 @@ class Supervisor:
                     log.exception("worker %s: supervisor tick failed", self.owner)
                     connections.close_all()
                 close_old_connections()
-                stop.wait(self.tick_seconds)
+                self._pause_between_ticks(stop)
         finally:
             self.shutdown()
             jobs.join(timeout=30)
+
+    def _pause_between_ticks(self, stop: threading.Event) -> None:
+        """Wait a tick, or less when the switch changed (or stop was asked for)."""
+        deadline = time.monotonic() + self.tick_seconds
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if self.wake.wait(min(left, STOP_CHECK_S)):
+                self.wake.clear()
+                return
 
     def _jobs_loop(self, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -86,8 +114,17 @@ class Supervisor:
         connections.close_all()
 
     def tick(self) -> None:
+        on = self.channel.is_on()
+        if on != self.channel_on:
+            log.info("worker %s: the channel is %s", self.owner, "on" if on else "off")
+            self.channel_on = on
         wanted = self._wanted_mailboxes()
-        held = leases.renew(list(self.running), self.owner) if self.running else set()
+        ours = [*self.running, *self.paused]
+        held = leases.renew(ours, self.owner) if ours else set()
+        for mailbox_id in list(self.paused):
+            if mailbox_id not in wanted or mailbox_id not in held:
+                self.paused.discard(mailbox_id)
+                leases.release([mailbox_id], self.owner)
         for mailbox_id in list(self.running):
             entry = self.running[mailbox_id]
             if mailbox_id not in wanted:
@@ -96,8 +133,16 @@ class Supervisor:
                 self._stop(mailbox_id, "lease lost to another worker")
             elif wanted[mailbox_id] != entry.version:
                 self._stop(mailbox_id, "configuration changed")
-            elif not entry.runner.is_alive():
+            elif on and not entry.runner.is_alive():  # off: it ended as asked, paused below
                 self._stop(mailbox_id, "runner ended")
+        if not on:
+            if self.running:
+                self._pause(list(self.running))
+            return
+        if self.paused:
+            leases.resume(sorted(self.paused), self.owner)
+            log.info("worker %s: resuming %d mailboxes", self.owner, len(self.paused))
+            self.paused.clear()
         free = [mailbox_id for mailbox_id in wanted if mailbox_id not in self.running]
         room = self.capacity - len(self.running)
         if free and room > 0:
@@ -119,6 +164,8 @@ class Supervisor:
         stopped = list(self.running)
         for mailbox_id in stopped:
             self._stop(mailbox_id, "worker stopping", release=False)
+        stopped += sorted(self.paused)
+        self.paused.clear()
         if stopped:
             leases.release(stopped, self.owner)
         log.info("worker %s stopped", self.owner)
@@ -130,6 +177,29 @@ class Supervisor:
         log.info("mailbox %s: stopped (%s)", mailbox_id, why)
         if release:
             leases.release([mailbox_id], self.owner)
+
+    def _pause(self, mailbox_ids: list[int]) -> None:
+        """The channel is off: stop the runners, keep the leases, marked paused.
+
+        Every runner is asked to stop first, then awaited together (a thousand
+        connections close in parallel, well within a lease). One still finishing
+        its pass is awaited again at the next tick; a lease is marked paused only
+        once its runner has ended, so "paused" means nothing is fetched.
+        """
+        for mailbox_id in mailbox_ids:
+            self.running[mailbox_id].runner.stop()
+        deadline = time.monotonic() + PAUSE_WAIT_S
+        ended = []
+        for mailbox_id in mailbox_ids:
+            runner = self.running[mailbox_id].runner
+            runner.join(timeout=max(0.0, deadline - time.monotonic()))
+            if not runner.is_alive():
+                ended.append(mailbox_id)
+        for mailbox_id in ended:
+            del self.running[mailbox_id]
+        self.paused.update(ended)
+        leases.pause(ended, self.owner)
+        log.info("worker %s: %d mailboxes paused (the channel is off)", self.owner, len(ended))
 
     def _wanted_mailboxes(self) -> dict[int, str]:
         """Mailboxes that should be synced now, with a version that changes on every edit."""

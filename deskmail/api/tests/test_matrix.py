@@ -163,6 +163,8 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "webhooks/{webhook}/deliveries", None, ADMIN),
     ("GET", "webhooks/{webhook}/deliveries/{delivery}", None, ADMIN),
     ("POST", "webhooks/{webhook}/deliveries/{delivery}/redeliver", None, ADMIN),
+    ("GET", "channel", None, ADMIN),
+    ("PUT", "channel", {"on": False, "reason": "moving servers"}, ADMIN),
     ("GET", "me", None, ALL),
     ("GET", "tokens", None, ALL),
     ("POST", "tokens", {"name": "script"}, created(ALL)),

@@ -26,6 +26,7 @@ EventKind = Literal[
     "mailbox.failed",
     "mailbox.recovered",
     "mailbox.sign_in_ending",
+    "channel.switched",
 ]
 
 

@@ -21,7 +21,7 @@ from deskmail.console.forms.compose import (
 from deskmail.console.http import ConsoleRequest, console_view
 from deskmail.console.shell import shell
 from deskmail.outbound.models import OutboxItem
-from deskmail.services import access, actions, compose, generation, suggestions
+from deskmail.services import access, actions, channel, compose, generation, suggestions
 from deskmail.services.errors import Invalid
 from deskmail.tickets.models import Draft, Message, Ticket
 
@@ -163,9 +163,15 @@ def send_reply(request: ConsoleRequest, number: int) -> HttpResponse:
     messages.success(
         request,
         f"Reply queued to {', '.join(form.to_list())}"
-        + (f"; it leaves at {when:%H:%M:%S} UTC unless you undo it." if when else "."),
+        + (f"; it leaves at {when:%H:%M:%S} UTC unless you undo it." if when else ".")
+        + _while_off(),
     )
     return redirect(f"/t/{number}/#message-{item.outgoing_id}")
+
+
+def _while_off() -> str:
+    """What to add to "queued" while the email channel is off."""
+    return f" {channel.QUEUED_WHILE_OFF}" if channel.banner() else ""
 
 
 def _insert_canned(request: ConsoleRequest, ticket: Ticket, form: ReplyForm) -> HttpResponse:
@@ -313,7 +319,7 @@ def forward_message(request: ConsoleRequest, number: int) -> HttpResponse:
     except Invalid as exc:
         form.add_error(None, str(exc))
         return _composer(request, ticket, status=422, mode="forward", forward_form=form)
-    messages.success(request, f"Forward queued to {', '.join(form.to_list())}.")
+    messages.success(request, f"Forward queued to {', '.join(form.to_list())}.{_while_off()}")
     return redirect(f"/t/{number}/#message-{item.outgoing_id}")
 
 
@@ -374,7 +380,10 @@ def undo_send(request: ConsoleRequest, outbox: int) -> HttpResponse:
 def retry_outbox(request: ConsoleRequest, outbox: int) -> HttpResponse:
     item = access.outbox_item(request.actor, outbox)
     if actions.retry_outbox(request.actor, item):
-        messages.success(request, "It will be sent again now.")
+        off = _while_off()
+        messages.success(
+            request, f"It will be sent again.{off}" if off else "It will be sent again now."
+        )
     else:
         messages.error(request, "It is not waiting or failed: nothing to retry.")
     assert item.ticket is not None  # access.outbox_items: a ticket's outgoing mail only
@@ -403,7 +412,9 @@ def new_ticket(request: ConsoleRequest) -> HttpResponse:
             except Invalid as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"Ticket #{ticket.number} opened; the mail is queued.")
+                messages.success(
+                    request, f"Ticket #{ticket.number} opened; the mail is queued.{_while_off()}"
+                )
                 return redirect(f"/t/{ticket.number}/")
         status = 422
     return render(

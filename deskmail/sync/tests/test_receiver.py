@@ -11,8 +11,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
+from deskmail.core.channel import ChannelWatch
 from deskmail.ingest.inbox import drain
 from deskmail.ingest.models import InboxItem
+from deskmail.services import channel
+from deskmail.services.access import SYSTEM
 from deskmail.sync.receiver import DeliveryHandler, smtp_kwargs
 from deskmail.testing.builders import make_email, make_mailbox, message_id_of
 from deskmail.tickets.blobs import read_raw
@@ -29,7 +32,9 @@ def _free_port() -> int:
 
 class _Controller(Controller):
     def __init__(self, lmtp: bool) -> None:
-        super().__init__(DeliveryHandler(), hostname="127.0.0.1", port=_free_port())
+        # The switch read at every message here; the command reads it every couple of seconds.
+        handler = DeliveryHandler(channel=ChannelWatch(seconds=0))
+        super().__init__(handler, hostname="127.0.0.1", port=_free_port())
         self.lmtp = lmtp
 
     def factory(self) -> SMTP:
@@ -92,3 +97,41 @@ def test_it_keeps_one_message_for_two_of_our_addresses_and_lists_both_deliveries
     assert Ticket.objects.count() == 1
     addresses = sorted(Delivery.objects.filter(message=message).values_list("address", flat=True))
     assert addresses == ["sales@example.com", "support@example.com"]
+
+
+def _switch(on: bool) -> None:
+    channel.switch(SYSTEM, on, "" if on else "moving servers")
+
+
+def test_while_the_channel_is_off_it_defers_forwarded_mail_and_takes_it_when_on(receiver):
+    port, lmtp = receiver
+    make_mailbox()
+    raw = make_email(to="support@example.com", subject="Sent while off")
+    _switch(False)
+    with _client(port, lmtp) as client:
+        client.ehlo()
+        client.mail("ann@acme.example")
+        code, reply = client.rcpt("support@example.com")
+    # A temporary failure: the sending server keeps the mail and tries again later.
+    assert code == 451 and b"4.3.2" in reply and b"switched off" in reply
+    assert InboxItem.objects.count() == 0
+
+    _switch(True)
+    with _client(port, lmtp) as client:
+        refused = client.sendmail("ann@acme.example", ["support@example.com"], raw)
+    assert refused == {}
+    drain()
+    assert list(Ticket.objects.values_list("title", flat=True)) == ["Sent while off"]
+
+
+def test_switched_off_between_rcpt_and_data_the_mail_is_deferred_too(receiver):
+    port, lmtp = receiver
+    make_mailbox()
+    with _client(port, lmtp) as client:
+        client.ehlo()
+        client.mail("ann@acme.example")
+        assert client.rcpt("support@example.com")[0] == 250
+        _switch(False)
+        code, reply = client.data(make_email(to="support@example.com"))
+    assert code == 451 and b"4.3.2" in reply
+    assert InboxItem.objects.count() == 0

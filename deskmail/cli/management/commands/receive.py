@@ -8,6 +8,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 from django.core.management.base import BaseCommand, CommandParser
 
+from deskmail.core.channel import ChannelWatch, SwitchListener
 from deskmail.core.lifecycle import CHECK_S, StopRequest
 from deskmail.ingest import parsing
 from deskmail.sync.processor import InboxProcessor
@@ -28,7 +29,9 @@ class Command(BaseCommand):
         # The mail it stores goes through the pipeline here too, so that a forwarding
         # address works without a worker; workers share the inbox safely.
         processor = InboxProcessor(f"receive:{worker_name()}")
-        handler = DeliveryHandler(on_accepted=processor.wake)
+        channel = ChannelWatch()
+        listener = SwitchListener(channel)  # hears the switch at once on PostgreSQL
+        handler = DeliveryHandler(on_accepted=processor.wake, channel=channel)
 
         # One handler for the command's whole life. The event loop's own signal handlers
         # are removed (back to the default, death by signal) when the loop closes, so a
@@ -47,9 +50,11 @@ class Command(BaseCommand):
                     await asyncio.sleep(CHECK_S)
 
         processor.start()
+        listener.start()
         try:
             asyncio.run(serve())
         finally:
+            listener.stop()
             processor.stop()
             processor.join(timeout=30)
             parsing.close()

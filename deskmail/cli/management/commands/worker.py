@@ -6,6 +6,7 @@ import threading
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from deskmail.core.channel import ChannelWatch, SwitchListener
 from deskmail.core.crypto import unreadable_secrets
 from deskmail.core.lifecycle import StopRequest
 from deskmail.ingest import parsing
@@ -34,6 +35,9 @@ class Command(BaseCommand):
             )
         owner = worker_name()
         processor = InboxProcessor(owner)
+        # The channel switch: read once per tick, and heard of at once on PostgreSQL.
+        channel = ChannelWatch(seconds=min(tick, 2.0))
+        listener = SwitchListener(channel)
         supervisor = Supervisor(
             runner_factory=lambda mailbox_id, owner: MailboxRunner(
                 mailbox_id, owner, on_accepted=processor.wake
@@ -41,6 +45,7 @@ class Command(BaseCommand):
             owner=owner,
             capacity=capacity,
             tick_seconds=tick,
+            channel=channel,
             # Due transfers and snoozes move even when no console is open; OAuth2
             # sign-ins ending within days are warned about (hourly is soon enough).
             periodic_jobs=[
@@ -55,12 +60,14 @@ class Command(BaseCommand):
         stop = threading.Event()
         running = threading.Thread(target=supervisor.run, args=(stop,), name="supervisor")
         processor.start()
+        listener.start()
         running.start()
         try:
             request.wait(until=_ended(running))
         finally:
             stop.set()  # here, in ordinary code: never inside the signal handler
             running.join()
+            listener.stop()
             processor.stop()
             processor.join(timeout=30)
             parsing.close()

@@ -164,6 +164,7 @@
       var event;
       try { event = JSON.parse(message.data); } catch (e) { return; }
       trigger("deskmail:changed", event);
+      if (event.kind === "channel.switched") trigger("deskmail:channel", event);
       var ticket = document.body.dataset.ticket;
       if (ticket) {
         if (String(event.ticket) === ticket) {
