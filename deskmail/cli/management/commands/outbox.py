@@ -13,6 +13,8 @@ from deskmail.outbound.send import retry, send_due
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = (
         "List the mail waiting to be sent and the mail that failed; `outbox retry ID` puts "
         "a failed mail back in line; `outbox send` sends what is due now."

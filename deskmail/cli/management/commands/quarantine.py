@@ -48,6 +48,8 @@ def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "List quarantined mail or retry it."
 
     def add_arguments(self, parser: CommandParser) -> None:
