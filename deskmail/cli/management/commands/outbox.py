@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from deskmail.cli.common import write_json_array
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.send import retry, send_due
 
@@ -55,20 +55,21 @@ class Command(BaseCommand):
                     OutboxItem.Status.FAILED,
                 ]
             )
-        rows = [_row(item) for item in items]
+        rows = (_row(item) for item in items.iterator(chunk_size=1_000))
         if as_json:
-            self.stdout.write(json.dumps(rows, indent=2))
+            write_json_array(self.stdout, rows)
             return
-        if not rows:
-            self.stdout.write("The outbox is empty.")
-            return
+        empty = True
         for row in rows:
+            empty = False
             due = f" next {row['next_attempt_at'][:19]}" if row["status"] == "pending" else ""
             error = f"\n    {row['last_error']}" if row["last_error"] else ""
             self.stdout.write(
                 f"#{row['id']:<6} {row['status']:<8} {row['kind']:<8} ticket #{row['ticket']} "
                 f"to {row['recipient'] or '-'} tries {row['attempts']}{due}{error}"
             )
+        if empty:
+            self.stdout.write("The outbox is empty.")
 
 
 def _row(item: OutboxItem) -> dict[str, Any]:

@@ -11,12 +11,13 @@ whether or not its automatic retries are used up.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from deskmail.cli.common import write_json_array
 from deskmail.ingest.models import QuarantinedMessage
 from deskmail.ingest.quarantine import retry
 
@@ -27,14 +28,14 @@ def first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
+def quarantine_rows(include_resolved: bool = False) -> Iterator[dict[str, Any]]:
     items: QuerySet[QuarantinedMessage] = QuarantinedMessage.objects.select_related(
         "mailbox"
     ).order_by("created_at", "id")
     if not include_resolved:
         items = items.filter(status__in=WAITING)
-    return [
-        {
+    for item in items.iterator(chunk_size=1_000):
+        yield {
             "id": item.id,
             "when": item.created_at.isoformat(timespec="seconds"),
             "mailbox": item.mailbox.name,
@@ -43,8 +44,6 @@ def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
             "error": first_line(item.error),
             "source": item.source,
         }
-        for item in items
-    ]
 
 
 class Command(BaseCommand):
@@ -68,10 +67,11 @@ class Command(BaseCommand):
             self._retry(options["ids"], options["all"])
 
     def _list(self, include_resolved: bool, as_json: bool) -> None:
-        rows = quarantine_rows(include_resolved)
         if as_json:
-            self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
+            write_json_array(self.stdout, quarantine_rows(include_resolved), ensure_ascii=False)
             return
+        # The table's column widths need every row first.
+        rows = list(quarantine_rows(include_resolved))
         if not rows:
             self.stdout.write("Nothing in quarantine.")
             return
