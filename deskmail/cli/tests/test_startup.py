@@ -85,6 +85,14 @@ def test_tickets_as_json_loads_no_heavy_library(data_dir: Path) -> None:
     assert imported & HEAVY == set()
 
 
+@pytest.mark.parametrize("command", [["outbox", "--json"], ["quarantine", "list", "--json"]])
+def test_the_other_json_lists_load_no_heavy_library(data_dir: Path, command: list[str]) -> None:
+    output, imported = _run(data_dir, *command)
+
+    assert json.loads(output) == []
+    assert imported & HEAVY == set()
+
+
 def test_the_table_of_tickets_still_has_rich(data_dir: Path) -> None:
     output, imported = _run(data_dir, "tickets")
 

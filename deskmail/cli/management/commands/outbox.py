@@ -9,7 +9,6 @@ from django.db.models import QuerySet
 
 from deskmail.cli.common import write_json_array
 from deskmail.outbound.models import OutboxItem
-from deskmail.outbound.send import retry, send_due
 
 
 class Command(BaseCommand):
@@ -31,11 +30,16 @@ class Command(BaseCommand):
         if action == "retry":
             self._retry(options["id"])
         elif action == "send":
+            # Sending (and the connectors under it) loads only for `send` and `retry`.
+            from deskmail.outbound.send import send_due
+
             self.stdout.write(f"outbox: {send_due()}")
         else:
             self._list(options["all"], options["json"])
 
     def _retry(self, pk: int | None) -> None:
+        from deskmail.outbound.send import retry
+
         if pk is None:
             raise CommandError("outbox retry needs the ID of an outbox row")
         item = OutboxItem.objects.filter(pk=pk).first()
