@@ -35,6 +35,7 @@ SECTIONS = {
     "console": "bench.console_bench",
     "suggest": "bench.suggest_bench",
     "routing": "bench.routing_bench",
+    "startup": "bench.startup_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 

@@ -7,6 +7,7 @@ key and an encryption key generated into that folder on first start.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -112,9 +113,9 @@ INSTALLED_APPS = [
     "deskmail.sync",
     "deskmail.msgraph",
     "deskmail.cli",
-    # The API (django-ninja: listed for its bundled, offline /api/docs assets), its
-    # tokens and the webhooks.
-    "ninja",
+    # The API, its tokens and the webhooks. django-ninja is not an app here: an app's
+    # package is imported by every command, and ninja's pulls in all of it. Its bundled,
+    # offline /api/docs assets are found through NINJA_FILES below instead.
     "deskmail.apitokens",
     "deskmail.webhooks",
     "deskmail.api",
@@ -135,6 +136,12 @@ MIDDLEWARE = [
     "deskmail.console.middleware.ServiceErrorMiddleware",
 ]
 
+# django-ninja's own folder, located without importing the package.
+_ninja_spec = importlib.util.find_spec("ninja")
+if _ninja_spec is None or _ninja_spec.origin is None:
+    raise ImproperlyConfigured("django-ninja is not installed (pip install deskmail again)")
+NINJA_FILES = Path(_ninja_spec.origin).parent
+
 ROOT_URLCONF = "deskmail.urls"
 ASGI_APPLICATION = "deskmail.asgi.application"
 WSGI_APPLICATION = "deskmail.wsgi.application"
@@ -142,7 +149,8 @@ WSGI_APPLICATION = "deskmail.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # ninja/swagger.html and what it includes, for /api/docs.
+        "DIRS": [NINJA_FILES / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -182,6 +190,8 @@ STATIC_ROOT = DATA_DIR / "static"
 # the folder must exist all the same, or WhiteNoise warns on every start.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True
+# Swagger UI's files (ninja/swagger-ui.css ...), as the app would have served them.
+STATICFILES_DIRS = [NINJA_FILES / "static"]
 STORAGES = {
     # Raw messages and attachments: content-addressed files under the data folder
     # by default; any Django storage backend can take their place.

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from ninja import NinjaAPI
+from ninja.openapi.docs import Swagger
 from ninja.operation import Operation
 
 from deskmail.api import idempotency, inputs, openapi, problems, ratelimit
@@ -52,6 +54,17 @@ class DeskmailAPI(NinjaAPI):
         return operation.view_func.__name__
 
 
+class LocalSwagger(Swagger):
+    """Swagger UI from ninja's bundled files, served by us: no CDN.
+
+    ninja renders its local page only when "ninja" is an installed app, which it is
+    not here (settings.py says why); otherwise it renders `template_cdn`. That is
+    pointed at the local page, whose static files and includes the settings find.
+    """
+
+    template_cdn = str(settings.NINJA_FILES / "templates" / "ninja" / "swagger.html")
+
+
 def build() -> DeskmailAPI:
     api = DeskmailAPI(
         title="deskmail API",
@@ -61,6 +74,7 @@ def build() -> DeskmailAPI:
         auth=[BearerToken(), ConsoleSession()],
         parser=ObjectParser(),
         renderer=PydanticJSONRenderer(),
+        docs=LocalSwagger(),
     )
     problems.install(api)
     # Applied in this order around each operation: the rate limit outermost.

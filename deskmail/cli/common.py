@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, OutputWrapper
 
 from deskmail.mailboxes.models import Mailbox
 from deskmail.services import access, people
@@ -39,3 +41,17 @@ def service_errors() -> Iterator[None]:
     except ServiceError as exc:
         field = getattr(exc, "field", None)
         raise CommandError(f"{field}: {exc}" if field else str(exc)) from None
+
+
+def write_json_array(out: OutputWrapper, rows: Iterable[Any], *, ensure_ascii: bool = True) -> None:
+    """The text of `json.dumps(list(rows), indent=2)`, written one row at a time.
+
+    The same bytes as before for the same rows, without holding them all: a long
+    list streams in constant memory.
+    """
+    written = False
+    for row in rows:
+        item = json.dumps(row, indent=2, ensure_ascii=ensure_ascii).replace("\n", "\n  ")
+        out.write(f"{',' if written else '['}\n  {item}", ending="")
+        written = True
+    out.write("\n]" if written else "[]")

@@ -25,10 +25,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 from deskmail.connectors.credentials import TokenSource
 from deskmail.connectors.errors import ConnectorError
@@ -111,6 +112,10 @@ class GraphApi:
         self.timeout = (connect_timeout_s, READ_TIMEOUT_S)
         self.sleep = sleep
         self._slots = _slots_for(self.base_url, user)
+        # requests loads with the first client, not with this module (which every command
+        # reaches through the subscription store).
+        import requests
+
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=MAX_CONCURRENT)
         self._session.mount("http://", adapter)
@@ -213,6 +218,8 @@ class GraphApi:
         headers: Mapping[str, str] | None,
         prefer: str,
     ) -> requests.Response:
+        import requests
+
         token = self.credentials.secret()
         sent = {
             "Authorization": f"Bearer {token}",

@@ -70,16 +70,16 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-import msal
-import requests
-from authlib.integrations.base_client.errors import (
-    OAuthError as AuthlibOAuthError,
-)
-from authlib.integrations.requests_client import OAuth2Session
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+if TYPE_CHECKING:
+    import requests
+
+# MSAL, Authlib and requests are imported where a token is asked for, not with this
+# module: the settings models here are read by every command, the libraries by few.
 
 ProviderKind = Literal["microsoft", "google", "generic"]
 
@@ -367,17 +367,25 @@ def client_credentials(provider: OAuthProvider, scope: Sequence[str] | None = No
 # -- libraries -----------------------------------------------------------------------------
 
 
-class _DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
-    """MSAL's token cache, storing nothing: deskmail's database holds the tokens."""
+@functools.cache
+def _discarding_token_cache() -> type[Any]:
+    import msal
 
-    def add(self, event: Mapping[str, Any], now: float | None = None) -> None:
-        pass
+    class _DiscardingTokenCache(msal.TokenCache):  # type: ignore[misc]
+        """MSAL's token cache, storing nothing: deskmail's database holds the tokens."""
+
+        def add(self, event: Mapping[str, Any], now: float | None = None) -> None:
+            pass
+
+    return _DiscardingTokenCache
 
 
 class _MsalHttpClient:
     """The `http_client` MSAL is given: requests with our CA bundle and timeout, every time."""
 
     def __init__(self, provider: OAuthProvider) -> None:
+        import requests
+
         self._session = requests.Session()
         self._options = _request_options(provider)
 
@@ -394,11 +402,13 @@ class _MsalHttpClient:
 @functools.lru_cache(maxsize=32)
 def _msal_app(provider: OAuthProvider) -> Any:
     """The MSAL application for a provider, made once: it fetches the OpenID configuration."""
+    import msal
+
     host = urlsplit(provider.authority).hostname or ""
     options: dict[str, Any] = {
         "authority": provider.authority,
         "http_client": _MsalHttpClient(provider),
-        "token_cache": _DiscardingTokenCache(),
+        "token_cache": _discarding_token_cache()(),
         # MSAL vets hosts it does not know with login.microsoftonline.com; see the docstring.
         "instance_discovery": None if host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS else False,
     }
@@ -414,6 +424,8 @@ def _msal_scopes(provider: OAuthProvider) -> list[str]:
 
 
 def _authlib_session(provider: OAuthProvider, scope: Sequence[str] | None = None) -> Any:
+    from authlib.integrations.requests_client import OAuth2Session
+
     secret = provider.client_secret.get_secret_value() if provider.client_secret else None
     if secret is None:
         method = "none"  # a public client names itself with client_id in the body
@@ -513,6 +525,10 @@ def _refusal(
 @contextmanager
 def _failures(provider: OAuthProvider, doing: str, hidden: Sequence[str] = ()) -> Iterator[None]:
     """Turn the libraries' exceptions into OAuthError; the provider's words where it sent some."""
+    import msal
+    import requests
+    from authlib.integrations.base_client.errors import OAuthError as AuthlibOAuthError
+
     try:
         yield
     except OAuthError:

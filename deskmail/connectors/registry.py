@@ -5,6 +5,10 @@ protocol names themselves:
 
     session = inbound(config, credentials, ca_file=...)   # an InboundSession, or ConnectorError
     syncs(config.protocol)                               # does the worker keep a session open?
+
+Each connector's module (and its library: IMAPClient, exchangelib, requests) is
+imported when a session of its protocol is first made, not with the registry:
+a command that opens no connection never loads them.
 """
 
 from __future__ import annotations
@@ -15,12 +19,7 @@ from dataclasses import dataclass
 from deskmail.connectors.base import InboundSession, Sender
 from deskmail.connectors.credentials import TokenSource
 from deskmail.connectors.errors import ConnectorError
-from deskmail.connectors.ews import EwsConnector, EwsSender
-from deskmail.connectors.graph import GraphConnector, GraphSender
-from deskmail.connectors.imap import ImapConnector
-from deskmail.connectors.pop3 import Pop3Connector
 from deskmail.connectors.settings import InboundConfig, OutboundConfig
-from deskmail.connectors.smtp import SmtpConnector
 
 InboundFactory = Callable[[InboundConfig, TokenSource, str | None], InboundSession]
 OutboundFactory = Callable[[OutboundConfig, TokenSource, str | None], Sender]
@@ -36,30 +35,44 @@ class Protocol:
 
 
 def _imap(config: InboundConfig, credentials: TokenSource, ca_file: str | None) -> InboundSession:
+    from deskmail.connectors.imap import ImapConnector
+
     return ImapConnector(config, credentials, ca_file=ca_file)
 
 
 def _pop3(config: InboundConfig, credentials: TokenSource, ca_file: str | None) -> InboundSession:
+    from deskmail.connectors.pop3 import Pop3Connector
+
     return Pop3Connector(config, credentials, ca_file=ca_file)
 
 
 def _smtp(config: OutboundConfig, credentials: TokenSource, ca_file: str | None) -> Sender:
+    from deskmail.connectors.smtp import SmtpConnector
+
     return SmtpConnector(config, credentials, ca_file=ca_file)
 
 
 def _graph(config: InboundConfig, credentials: TokenSource, ca_file: str | None) -> InboundSession:
+    from deskmail.connectors.graph import GraphConnector
+
     return GraphConnector(config, credentials, ca_file=ca_file)
 
 
 def _graph_send(config: OutboundConfig, credentials: TokenSource, ca_file: str | None) -> Sender:
+    from deskmail.connectors.graph import GraphSender
+
     return GraphSender(config, credentials, ca_file=ca_file)
 
 
 def _ews(config: InboundConfig, credentials: TokenSource, ca_file: str | None) -> InboundSession:
+    from deskmail.connectors.ews import EwsConnector
+
     return EwsConnector(config, credentials, ca_file=ca_file)
 
 
 def _ews_send(config: OutboundConfig, credentials: TokenSource, ca_file: str | None) -> Sender:
+    from deskmail.connectors.ews import EwsSender
+
     return EwsSender(config, credentials, ca_file=ca_file)
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -20,11 +19,19 @@ from django.db.models.query_utils import DeferredAttribute
 
 from deskmail.core.errors import DecryptionError
 
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+# cryptography loads with the first secret encrypted or read, not with the models that
+# declare encrypted columns (every command imports those).
+
 __all__ = ["DecryptionError", "EncryptedTextField", "Secret", "decrypt", "encrypt", "rotate_all"]
 
 
 @cache
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    from cryptography.fernet import Fernet, MultiFernet
+
     if not keys:
         raise ImproperlyConfigured("DESKMAIL_ENCRYPTION_KEYS: no key configured")
     try:
@@ -44,6 +51,8 @@ def encrypt(plaintext: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return fernet().decrypt(token.encode()).decode()
     except InvalidToken as exc:
@@ -55,6 +64,8 @@ def decrypt(token: str) -> str:
 
 def rotate(token: str) -> str:
     """Re-encrypt with the newest key."""
+    from cryptography.fernet import InvalidToken
+
     try:
         return fernet().rotate(token.encode()).decode()
     except InvalidToken as exc:

@@ -7,9 +7,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
-from pydantic import ValidationError
 
-from deskmail.mailboxes.config import MailboxConfig
 from deskmail.mailboxes.models import Mailbox, MailboxAddress
 
 _KEEP = "Leave empty to keep the stored secret."
@@ -48,6 +46,11 @@ class MailboxForm(forms.ModelForm[Mailbox]):
         }
         if cleaned["status"] != Mailbox.Status.FAILED:
             source["status"] = cleaned["status"]
+        # The configuration's models load when a form is checked, not with the admin.
+        from pydantic import ValidationError
+
+        from deskmail.mailboxes.config import MailboxConfig
+
         try:
             config = MailboxConfig.model_validate(source)
         except ValidationError as exc:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
 from deskmail.core.crypto import EncryptedTextField
-from deskmail.mailboxes.config import MailboxConfig
+
+if TYPE_CHECKING:
+    from deskmail.mailboxes.config import MailboxConfig
 
 
 class Mailbox(models.Model):
@@ -66,6 +68,10 @@ class Mailbox(models.Model):
     @property
     def settings(self) -> MailboxConfig:
         """The validated configuration; the status column is the live one."""
+        # Loaded when a configuration is first read: its pydantic models take a while to
+        # build, and a command that reads none (`deskmail tickets`) should not wait for them.
+        from deskmail.mailboxes.config import MailboxConfig
+
         source = self._config_with_columns()
         cached = getattr(self, "_settings", None)
         if cached is None or cached[0] != source:

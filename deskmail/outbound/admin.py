@@ -3,7 +3,6 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from deskmail.outbound import models
-from deskmail.outbound.send import retry
 
 
 @admin.register(models.OutboxItem)
@@ -17,6 +16,9 @@ class OutboxItemAdmin(admin.ModelAdmin[models.OutboxItem]):
 
     @admin.action(description="Send the selected failed mail again")
     def send_again(self, request: HttpRequest, queryset: QuerySet[models.OutboxItem]) -> None:
+        # The sending code (and the connectors under it) loads when an operator asks for it.
+        from deskmail.outbound.send import retry
+
         count = sum(retry(item) for item in queryset)
         self.message_user(request, f"{count} mail(s) will be sent again by the worker.")
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 import json
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
 )
@@ -211,38 +212,45 @@ def counts(actor: Actor) -> dict[str, int]:
     return {view: int(found[view] or 0) for view in VIEWS}
 
 
+# Tickets read per round trip by `export_rows`, with one more query for their messages.
+EXPORT_CHUNK = 2_000
+
+
 def export_rows(actor: Actor, mailbox_name: str | None = None) -> Iterator[dict[str, Any]]:
     """Every visible ticket as `deskmail tickets --json` prints it, streamed, oldest first.
 
     The shape is a public contract: number, subject, status, mailbox (its name),
     contact (an address or null) and message_ids (without angle brackets, in
     arrival order).
+
+    Plain rows, not model instances (which cost more than the query at 50,000
+    tickets), read from a cursor EXPORT_CHUNK tickets at a time, with one query for
+    the messages of each chunk: the memory it takes does not grow with the tickets.
     """
-    query = (
-        access.tickets(actor)
-        .select_related("mailbox", "contact")
-        .only("number", "title", "status", "mailbox__name", "contact__address")
-        .prefetch_related(
-            Prefetch(
-                "messages",
-                queryset=Message.objects.only("id", "ticket_id", "message_id").order_by(
-                    "received_at", "id"
-                ),
-            )
-        )
-        .order_by("number")
-    )
+    query = access.tickets(actor)
     if mailbox_name is not None:
         query = query.filter(mailbox=access.mailbox(actor, mailbox_name))
-    for ticket in query.iterator(chunk_size=500):
-        yield {
-            "number": ticket.number,
-            "subject": ticket.title,
-            "status": ticket.status,
-            "mailbox": ticket.mailbox.name,
-            "contact": ticket.contact.address if ticket.contact else None,
-            "message_ids": [message.message_id for message in ticket.messages.all()],
-        }
+    rows = query.order_by("number").values_list(
+        "pk", "number", "title", "status", "mailbox__name", "contact__address"
+    )
+    for chunk in itertools.batched(rows.iterator(chunk_size=EXPORT_CHUNK), EXPORT_CHUNK):
+        message_ids: dict[int, list[str]] = defaultdict(list)
+        messages = (
+            Message.objects.filter(ticket_id__in=[row[0] for row in chunk])
+            .order_by("ticket_id", "received_at", "id")
+            .values_list("ticket_id", "message_id")
+        )
+        for ticket_id, message_id in messages:
+            message_ids[ticket_id].append(message_id)
+        for pk, number, title, status, mailbox, contact in chunk:
+            yield {
+                "number": number,
+                "subject": title,
+                "status": status,
+                "mailbox": mailbox,
+                "contact": contact,
+                "message_ids": message_ids.get(pk, []),
+            }
 
 
 def thread(actor: Actor, number: int) -> tuple[Ticket, list[Message]]:

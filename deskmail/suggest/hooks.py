@@ -14,7 +14,6 @@ from django.db import transaction
 from django.db.models.signals import post_save
 
 from deskmail.outbound.models import CannedAnswer
-from deskmail.suggest import index
 from deskmail.tickets.models import Ticket
 
 log = logging.getLogger(__name__)
@@ -28,12 +27,18 @@ def _safely(job: Any, pk: int) -> None:
 
 
 def _ticket_saved(sender: Any, instance: Ticket, **kwargs: Any) -> None:
+    # The index (and its encoder, numpy) loads on the first change it hears of, not at
+    # start: a command that changes nothing never pays for it.
+    from deskmail.suggest import index
+
     if instance.is_closed:
         pk = instance.pk
         transaction.on_commit(lambda: _safely(index.index_ticket, pk))
 
 
 def _canned_saved(sender: Any, instance: CannedAnswer, **kwargs: Any) -> None:
+    from deskmail.suggest import index
+
     pk = instance.pk
     transaction.on_commit(lambda: _safely(index.index_canned, pk))
 

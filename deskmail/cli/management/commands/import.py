@@ -67,6 +67,8 @@ class _RateColumn(ProgressColumn):
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "Import .eml files, mbox files or Maildir folders into a mailbox, as history."
 
     def add_arguments(self, parser: CommandParser) -> None:

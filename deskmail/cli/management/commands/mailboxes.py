@@ -27,6 +27,8 @@ from deskmail.services.access import SYSTEM
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "Load mailboxes from YAML, export them back, or list them."
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from deskmail.cli.common import write_json_array
 from deskmail.outbound.models import OutboxItem
-from deskmail.outbound.send import retry, send_due
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = (
         "List the mail waiting to be sent and the mail that failed; `outbox retry ID` puts "
         "a failed mail back in line; `outbox send` sends what is due now."
@@ -29,11 +30,16 @@ class Command(BaseCommand):
         if action == "retry":
             self._retry(options["id"])
         elif action == "send":
+            # Sending (and the connectors under it) loads only for `send` and `retry`.
+            from deskmail.outbound.send import send_due
+
             self.stdout.write(f"outbox: {send_due()}")
         else:
             self._list(options["all"], options["json"])
 
     def _retry(self, pk: int | None) -> None:
+        from deskmail.outbound.send import retry
+
         if pk is None:
             raise CommandError("outbox retry needs the ID of an outbox row")
         item = OutboxItem.objects.filter(pk=pk).first()
@@ -53,20 +59,21 @@ class Command(BaseCommand):
                     OutboxItem.Status.FAILED,
                 ]
             )
-        rows = [_row(item) for item in items]
+        rows = (_row(item) for item in items.iterator(chunk_size=1_000))
         if as_json:
-            self.stdout.write(json.dumps(rows, indent=2))
+            write_json_array(self.stdout, rows)
             return
-        if not rows:
-            self.stdout.write("The outbox is empty.")
-            return
+        empty = True
         for row in rows:
+            empty = False
             due = f" next {row['next_attempt_at'][:19]}" if row["status"] == "pending" else ""
             error = f"\n    {row['last_error']}" if row["last_error"] else ""
             self.stdout.write(
                 f"#{row['id']:<6} {row['status']:<8} {row['kind']:<8} {_where(row)} "
                 f"to {row['recipient'] or '-'} tries {row['attempts']}{due}{error}"
             )
+        if empty:
+            self.stdout.write("The outbox is empty.")
 
 
 def _row(item: OutboxItem) -> dict[str, Any]:

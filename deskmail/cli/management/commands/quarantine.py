@@ -15,16 +15,14 @@ used up.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from deskmail.cli.common import write_json_array
 from deskmail.ingest.models import QuarantinedMessage
-from deskmail.ingest.quarantine import retry
-from deskmail.services import queries
-from deskmail.services.access import SYSTEM
 
 WAITING = (QuarantinedMessage.Status.PENDING, QuarantinedMessage.Status.FAILED)
 
@@ -33,14 +31,14 @@ def first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
+def quarantine_rows(include_resolved: bool = False) -> Iterator[dict[str, Any]]:
     items: QuerySet[QuarantinedMessage] = QuarantinedMessage.objects.select_related(
         "mailbox"
     ).order_by("created_at", "id")
     if not include_resolved:
         items = items.filter(status__in=WAITING)
-    return [
-        {
+    for item in items.iterator(chunk_size=1_000):
+        yield {
             "id": item.id,
             "when": item.created_at.isoformat(timespec="seconds"),
             "mailbox": item.mailbox.name,
@@ -49,11 +47,12 @@ def quarantine_rows(include_resolved: bool = False) -> list[dict[str, Any]]:
             "error": first_line(item.error),
             "source": item.source,
         }
-        for item in items
-    ]
 
 
 def kept_rows(reason: str = "") -> list[dict[str, Any]]:
+    from deskmail.services import queries
+    from deskmail.services.access import SYSTEM
+
     return [
         {
             "id": message.pk,
@@ -69,6 +68,8 @@ def kept_rows(reason: str = "") -> list[dict[str, Any]]:
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "List quarantined mail or retry it."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -93,10 +94,11 @@ class Command(BaseCommand):
             self._retry(options["ids"], options["all"])
 
     def _list(self, include_resolved: bool, as_json: bool) -> None:
-        rows = quarantine_rows(include_resolved)
         if as_json:
-            self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
+            write_json_array(self.stdout, quarantine_rows(include_resolved), ensure_ascii=False)
             return
+        # The table's column widths need every row first.
+        rows = list(quarantine_rows(include_resolved))
         if not rows:
             self.stdout.write("Nothing in quarantine.")
             return
@@ -126,6 +128,9 @@ class Command(BaseCommand):
             )
 
     def _retry(self, ids: list[int], everything: bool) -> None:
+        # The pipeline loads only to run mail through it, not to list the quarantine.
+        from deskmail.ingest.quarantine import retry
+
         if bool(ids) == everything:
             raise CommandError("give either quarantine IDs or --all")
         if everything:

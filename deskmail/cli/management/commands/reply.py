@@ -15,6 +15,8 @@ from deskmail.tickets.models import Ticket
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = (
         "Queue a reply to a ticket. To is the ticket's contact and Cc the latest other "
         "sender and the customer's Cc, unless --to / --cc name the recipients instead."

@@ -10,6 +10,8 @@ from deskmail.core.crypto import DecryptionError, rotate_all
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = (
         "Re-encrypt every stored secret with the first key of DESKMAIL_ENCRYPTION_KEYS. "
         "Put a new key first, keep the old ones after it, run this, then drop the old keys."

@@ -19,6 +19,8 @@ from deskmail.services.errors import Invalid
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = (
         "`suggestions reindex` rebuilds the suggested-answers index from every resolved "
         "ticket and canned answer; `suggestions report` prints how often suggestions helped; "

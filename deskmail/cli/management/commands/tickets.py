@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from rich.console import Console
-from rich.table import Table
 
 from deskmail.cli.common import actor, find_mailbox, service_errors
 from deskmail.services.queries import export_rows
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "List tickets with their subject, status, mailbox, contact and messages."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,6 +48,10 @@ class Command(BaseCommand):
         self.stdout.write("\n]")
 
     def _table(self, rows: Iterator[dict[str, Any]]) -> None:
+        # rich only for the table: `--json` is read by programs, often, and starts without it.
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table("#", "Subject", "Status", "Mailbox", "Contact", "Messages", box=None)
         count = 0
         for row in rows:

@@ -18,6 +18,8 @@ from deskmail.services.access import SYSTEM
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "Personal access tokens for the API: create one for a person, list them, revoke one."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -20,6 +20,8 @@ from deskmail.tickets.models import Message
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = __doc__
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -20,6 +20,8 @@ from deskmail.services.access import SYSTEM, Role, role_of
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = "Create the people who work in the console, or list them."
 
     def add_arguments(self, parser: CommandParser) -> None:

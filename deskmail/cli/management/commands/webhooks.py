@@ -19,6 +19,8 @@ from deskmail.webhooks.send import deliver_due
 
 
 class Command(BaseCommand):
+    # Starts quickly: Django's system checks (URLs, admin, templates) are the server's.
+    requires_system_checks = []
     help = (
         "Webhook endpoints: register one, list them, change or remove one, read its delivery "
         "log, send a delivery again; `webhooks send` delivers what is due now, once."
