@@ -116,7 +116,7 @@ class Command(BaseCommand):
     def _kept(self, reason: str, as_json: bool) -> None:
         rows = kept_rows(reason)
         if as_json:
-            self.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False))
+            write_json_array(self.stdout, rows, ensure_ascii=False)
             return
         if not rows:
             self.stdout.write("No kept mail.")
