@@ -25,6 +25,8 @@ class Event(models.Model):
         MAILBOX_SIGN_IN_ENDING = "mailbox.sign_in_ending"
         # The email channel as a whole was switched off or on (no mailbox: it is all of them).
         CHANNEL_SWITCHED = "channel.switched"
+        # A trigger whose actions say `webhook: true` matched on a ticket.
+        TRIGGER_MATCHED = "trigger.matched"
 
     kind = models.CharField(max_length=40, choices=Kind.choices)
     # Plain ids, not foreign keys: the log outlives a deleted ticket or mailbox.

@@ -59,6 +59,8 @@ class Context:
     tags: list[str] = field(default_factory=list)
     auto_replies: list[Reply] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Triggers that tell the webhooks (name, event), after the ticket's own events.
+    webhooks: list[tuple[str, str]] = field(default_factory=list)
     # The agent distribution chose, and why: the ticket waits for them to accept.
     offer: tuple[User, str] | None = None
     # The answer to mail kept because the mailbox takes no new tickets.

@@ -131,6 +131,8 @@ def save(ctx: Context) -> Message:
         if ctx.new_ticket:
             ctx.store.emit(Event.Kind.TICKET_CREATED, message)
         ctx.store.emit(Event.Kind.MESSAGE_RECEIVED, message)
+        if ctx.webhooks:
+            ctx.store.tell_webhooks(ticket, ctx.webhooks)
     return message
 
 

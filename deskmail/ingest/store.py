@@ -29,7 +29,14 @@ from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import queue_auto_ack, queue_confirmation, queue_notice
-from deskmail.routing.engine import Reply, add_notes, apply_tags, offer, send_reply
+from deskmail.routing.engine import (
+    Reply,
+    add_notes,
+    apply_tags,
+    offer,
+    send_reply,
+    tell_webhooks,
+)
 from deskmail.tickets.models import (
     Attachment,
     Blob,
@@ -167,6 +174,10 @@ class Store(ABC):
     def add_trigger_notes(self, ticket: Ticket, notes: list[str]) -> None:
         """The triggers' internal notes on a saved ticket."""
         add_notes(ticket, notes)
+
+    def tell_webhooks(self, ticket: Ticket, matched: list[tuple[str, str]]) -> None:
+        """The triggers' `trigger.matched` events, after the ticket's own."""
+        tell_webhooks(ticket, matched)
 
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""

@@ -333,6 +333,9 @@ class TriggerActions(Strict):
     auto_reply: str | None = None
     # Custom fields to set on the ticket; null clears one.
     fields: dict[str, str | int | float | bool | None] = {}
+    # Tell the webhooks: a `trigger.matched` event (the trigger's name, the ticket) goes to
+    # every endpoint that takes that kind, signed and retried like every other event.
+    webhook: bool = False
 
     @field_validator("assign")
     @classmethod
@@ -343,11 +346,12 @@ class TriggerActions(Strict):
 
 
 class Trigger(Strict):
-    """When a ticket is created, its customer writes again or an agent replies: if ..., then ..."""
+    """When a ticket is created, its customer writes again, an agent replies or changes it:
+    if ..., then ..."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
     # YAML reads a bare `on` as true, hence `when`.
-    when: list[Literal["created", "customer_replied", "agent_replied"]] = ["created"]
+    when: list[Literal["created", "customer_replied", "agent_replied", "updated"]] = ["created"]
     conditions: TriggerConditions = Field(default_factory=TriggerConditions, alias="if")
     actions: TriggerActions = Field(alias="then")
 

@@ -3,12 +3,13 @@
     router = Router(mailbox, ticket, mail, at=now, own=own_addresses, history=False)
     router.run_actions()          # the mailbox's routing plan, for a new ticket
     router.run_triggers("created")
-    router.lines, router.tags, router.replies
+    router.lines, router.tags, router.replies, router.webhooks
 
 The router changes the ticket in memory (queue, priority, assignee; not saved)
 and says what it did in `lines`, one sentence each, which the pipeline writes
 into the message's trace. Tags and automatic answers need the saved ticket and
-message: the caller applies them afterwards (`apply_tags`, `send_reply`).
+message: the caller applies them afterwards (`apply_tags`, `send_reply`,
+`tell_webhooks`).
 
 - The plan's actions run in order; an hours rule runs its inside or outside
   branch in place; `stop` ends the plan. Triggers run after the plan, each once,
@@ -18,8 +19,8 @@ message: the caller applies them afterwards (`apply_tags`, `send_reply`).
   auto-reply, a bounce, a mailing list, bulk mail, a mailer-daemon), never to our
   own addresses, never when the sender asked for none (X-Auto-Response-Suppress),
   and at most `auto_replies_per_hour` per sender.
-- Mail imported as history is routed to queues, but never distributed to agents
-  and never answered.
+- Mail imported as history is routed to queues, but never distributed to agents,
+  never answered, and never told to the webhooks.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
+from deskmail.events.log import emit
+from deskmail.events.models import Event
 from deskmail.mail.domains import domain_matches, domain_of
 from deskmail.mailboxes import patterns
 from deskmail.mailboxes.config import (
@@ -104,6 +107,8 @@ class Router:
         self.tags: list[str] = []
         self.replies: list[Reply] = []
         self.notes: list[str] = []
+        # The triggers that asked to tell the webhooks, with the event they matched on.
+        self.webhooks: list[tuple[str, str]] = []
         # The agent distribution gave the ticket to, who must accept it in time.
         self.offer: User | None = None
         self._inside: hours.Verdict | None = None
@@ -190,6 +195,9 @@ class Router:
         if then.note is not None:
             self.notes.append(then.note)
             done.append("a note")
+        if then.webhook and not self.history:
+            self.webhooks.append((trigger.name, event))
+            done.append("webhook")
         what = ", ".join(done) if done else "no field changes"
         self.lines.append(
             Line("matched", f"trigger {trigger.name!r} matched ({event}): {what}", {"event": event})
@@ -422,6 +430,22 @@ def add_notes(ticket: Ticket, notes: list[str]) -> None:
     """The triggers' internal notes on the saved ticket."""
     for body in notes:
         InternalNote.objects.create(ticket=ticket, kind=InternalNote.Kind.NOTE, body=body)
+
+
+def tell_webhooks(ticket: Ticket, matched: list[tuple[str, str]]) -> None:
+    """A `trigger.matched` event per trigger that asked for the webhooks (in the caller's
+    transaction, after the ticket's own events)."""
+    for name, event in matched:
+        emit(
+            Event.Kind.TRIGGER_MATCHED,
+            mailbox_id=ticket.mailbox_id,
+            ticket=ticket,
+            trigger=name,
+            event=event,
+            status=ticket.status,
+            priority=ticket.priority,
+            queue=ticket.queue.name if ticket.queue is not None else None,
+        )
 
 
 def send_reply(ticket: Ticket, reply: Reply) -> OutboxItem:

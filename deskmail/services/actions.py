@@ -8,7 +8,9 @@ transaction as the change that caused it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -22,7 +24,7 @@ from deskmail.outbound.compose import OutgoingAttachment
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import OutboundError, queue_forward, queue_reply
 from deskmail.outbound.send import retry as retry_outbox_item
-from deskmail.routing.sent import after_agent_reply
+from deskmail.routing.agent_events import after_agent_reply, after_update
 from deskmail.services import access
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid, NotFound
@@ -131,8 +133,13 @@ def note(actor: Actor, ticket: Ticket, body: str, mentions: Iterable[int] = ()) 
     return created
 
 
-def _updated(actor: Actor, ticket: Ticket, **changes: Any) -> None:
-    """A ticket.updated event naming what changed (in the caller's transaction)."""
+# While `one_update` runs: the tickets it changed, whose `updated` triggers wait for its end.
+_changing: ContextVar[dict[int, Ticket] | None] = ContextVar("_changing", default=None)
+
+
+def ticket_updated(actor: Actor, ticket: Ticket, **changes: Any) -> None:
+    """A ticket.updated event naming what changed, then the mailbox's `updated` triggers
+    (both in the caller's transaction)."""
     emit(
         Event.Kind.TICKET_UPDATED,
         mailbox_id=ticket.mailbox_id,
@@ -140,6 +147,29 @@ def _updated(actor: Actor, ticket: Ticket, **changes: Any) -> None:
         by=actor.name,
         changes=changes,
     )
+    if "deleted" in changes:
+        return
+    waiting = _changing.get()
+    if waiting is None:
+        after_update(ticket, timezone.now())
+    else:
+        waiting[ticket.pk] = ticket
+
+
+@contextmanager
+def one_update() -> Iterator[None]:
+    """Several changes made as one: the `updated` triggers run once, after the last."""
+    if _changing.get() is not None:
+        yield
+        return
+    waiting: dict[int, Ticket] = {}
+    token = _changing.set(waiting)
+    try:
+        yield
+    finally:
+        _changing.reset(token)
+    for ticket in waiting.values():
+        after_update(ticket, timezone.now())
 
 
 def set_status(actor: Actor, ticket: Ticket, status: str) -> bool:
@@ -153,7 +183,7 @@ def set_status(actor: Actor, ticket: Ticket, status: str) -> bool:
         if not locked.set_status(status, timezone.now()):
             return False
         locked.save(update_fields=TICKET_FIELDS_ON_STATUS)
-        _updated(actor, locked, status=[was, status])
+        ticket_updated(actor, locked, status=[was, status])
     ticket.refresh_from_db()
     return True
 
@@ -173,7 +203,7 @@ def assign(actor: Actor, ticket: Ticket, assignee_id: int | None) -> None:
         Ticket.objects.filter(pk=ticket.pk).update(
             assignee_id=assignee_id, updated_at=timezone.now()
         )
-        _updated(actor, ticket, assignee=[was, assignee_id])
+        ticket_updated(actor, ticket, assignee=[was, assignee_id])
     ticket.refresh_from_db()
 
 
@@ -190,7 +220,7 @@ def set_tags(
             ticket.tags.remove(*Tag.objects.filter(name__in=gone))
         Ticket.objects.filter(pk=ticket.pk).update(updated_at=timezone.now())
         tags = sorted(ticket.tags.values_list("name", flat=True))
-        _updated(actor, ticket, tags=tags)
+        ticket_updated(actor, ticket, tags=tags)
     return tags
 
 
@@ -198,7 +228,7 @@ def delete(actor: Actor, ticket: Ticket) -> None:
     """Delete a ticket with its messages, notes and outbox rows."""
     access.require_act_on(actor, ticket)
     with transaction.atomic():
-        _updated(actor, ticket, deleted=True)
+        ticket_updated(actor, ticket, deleted=True)
         ticket.delete()
 
 

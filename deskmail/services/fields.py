@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from deskmail.events.log import emit
 from deskmail.events.models import Event
-from deskmail.services import access
+from deskmail.services import access, actions
 from deskmail.services.access import Actor
 from deskmail.services.errors import Invalid
 from deskmail.tickets.models import Queue, Ticket, TicketType
@@ -61,16 +61,6 @@ def custom_fields(actor: Actor, ticket: Ticket) -> list[CustomField]:
     return [f for f in found.values() if visible or not f.restricted]
 
 
-def _updated(actor: Actor, ticket: Ticket, **changes: Any) -> None:
-    emit(
-        Event.Kind.TICKET_UPDATED,
-        mailbox_id=ticket.mailbox_id,
-        ticket=ticket,
-        by=actor.name,
-        changes=changes,
-    )
-
-
 def set_priority(actor: Actor, ticket: Ticket, priority: str) -> None:
     access.require_act_on(actor, ticket)
     if priority not in Ticket.Priority.values:
@@ -78,7 +68,7 @@ def set_priority(actor: Actor, ticket: Ticket, priority: str) -> None:
     with transaction.atomic():
         was = ticket.priority
         Ticket.objects.filter(pk=ticket.pk).update(priority=priority, updated_at=timezone.now())
-        _updated(actor, ticket, priority=[was, priority])
+        actions.ticket_updated(actor, ticket, priority=[was, priority])
     ticket.refresh_from_db()
 
 
@@ -90,7 +80,7 @@ def set_queue(actor: Actor, ticket: Ticket, name: str | None) -> None:
     with transaction.atomic():
         was = ticket.queue.name if ticket.queue else None
         Ticket.objects.filter(pk=ticket.pk).update(queue=queue, updated_at=timezone.now())
-        _updated(actor, ticket, queue=[was, queue.name if queue else None])
+        actions.ticket_updated(actor, ticket, queue=[was, queue.name if queue else None])
     ticket.refresh_from_db()
 
 
@@ -102,7 +92,7 @@ def set_type(actor: Actor, ticket: Ticket, type_id: int | None) -> None:
     with transaction.atomic():
         was = ticket.type.name if ticket.type else None
         Ticket.objects.filter(pk=ticket.pk).update(type=kind, updated_at=timezone.now())
-        _updated(actor, ticket, type=[was, kind.name if kind else None])
+        actions.ticket_updated(actor, ticket, type=[was, kind.name if kind else None])
     ticket.refresh_from_db()
 
 
@@ -125,7 +115,7 @@ def set_custom(actor: Actor, ticket: Ticket, name: str, value: str) -> None:
         else:
             values.pop(name, None)
         Ticket.objects.filter(pk=ticket.pk).update(custom_fields=values, updated_at=timezone.now())
-        _updated(actor, ticket, **{name: [was, values.get(name)]})
+        actions.ticket_updated(actor, ticket, **{name: [was, values.get(name)]})
     ticket.refresh_from_db()
 
 
@@ -149,7 +139,7 @@ def set_participants(actor: Actor, ticket: Ticket, addresses: Iterable[str]) -> 
     with transaction.atomic():
         was = list(ticket.participants)
         Ticket.objects.filter(pk=ticket.pk).update(participants=clean, updated_at=timezone.now())
-        _updated(actor, ticket, participants=[was, clean])
+        actions.ticket_updated(actor, ticket, participants=[was, clean])
     ticket.refresh_from_db()
     return clean
 
@@ -162,7 +152,7 @@ def set_title(actor: Actor, ticket: Ticket, title: str) -> None:
         was = ticket.title
         ticket.title = title.strip()[:1000]
         ticket.save(update_fields=["title", "updated_at"])
-        _updated(actor, ticket, title=[was, ticket.title])
+        actions.ticket_updated(actor, ticket, title=[was, ticket.title])
 
 
 def move_to_mailbox(actor: Actor, ticket: Ticket, name: str) -> None:
@@ -175,7 +165,7 @@ def move_to_mailbox(actor: Actor, ticket: Ticket, name: str) -> None:
         was = ticket.mailbox.name
         Ticket.objects.filter(pk=ticket.pk).update(mailbox=target, updated_at=timezone.now())
         # Told to both teams: the old one sees it leave, the new one sees it arrive.
-        _updated(actor, ticket, mailbox=[was, target.name])
+        actions.ticket_updated(actor, ticket, mailbox=[was, target.name])
         emit(
             Event.Kind.TICKET_UPDATED,
             mailbox_id=target.pk,
@@ -188,8 +178,6 @@ def move_to_mailbox(actor: Actor, ticket: Ticket, name: str) -> None:
 
 def set_status(actor: Actor, ticket: Ticket, status: str, disposition: str = "") -> bool:
     """Move the ticket to a status; closing asks for a disposition when the mailbox wants one."""
-    from deskmail.services import actions
-
     access.require_act_on(actor, ticket)
     console = ticket.mailbox.settings.console
     closing = status in (Ticket.Status.RESOLVED, Ticket.Status.CLOSED)
@@ -204,11 +192,11 @@ def set_status(actor: Actor, ticket: Ticket, status: str, disposition: str = "")
             f"{ticket.mailbox.name} asks for one when a ticket is closed",
             field="disposition",
         )
-    with transaction.atomic():
+    with transaction.atomic(), actions.one_update():
         changed = actions.set_status(actor, ticket, status)
         if closing and disposition != ticket.disposition:
             Ticket.objects.filter(pk=ticket.pk).update(disposition=disposition)
-            _updated(actor, ticket, disposition=[ticket.disposition, disposition])
+            actions.ticket_updated(actor, ticket, disposition=[ticket.disposition, disposition])
             changed = True
     ticket.refresh_from_db()
     return changed

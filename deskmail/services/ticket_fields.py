@@ -40,7 +40,7 @@ def set_priority(actor: Actor, ticket: Ticket, priority: str) -> bool:
         return False
     with transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(priority=priority, updated_at=timezone.now())
-        actions._updated(actor, ticket, priority=[ticket.priority, priority])
+        actions.ticket_updated(actor, ticket, priority=[ticket.priority, priority])
     ticket.refresh_from_db()
     return True
 
@@ -58,7 +58,7 @@ def set_queue(actor: Actor, ticket: Ticket, name: str | None) -> bool:
         return False
     with transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(queue=queue, updated_at=timezone.now())
-        actions._updated(actor, ticket, queue=[was, name])
+        actions.ticket_updated(actor, ticket, queue=[was, name])
     ticket.refresh_from_db()
     return True
 
@@ -76,7 +76,7 @@ def set_type(actor: Actor, ticket: Ticket, name: str | None) -> bool:
         return False
     with transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(type=kind, updated_at=timezone.now())
-        actions._updated(actor, ticket, type=[was, name])
+        actions.ticket_updated(actor, ticket, type=[was, name])
     ticket.refresh_from_db()
     return True
 
@@ -139,7 +139,7 @@ def set_custom_fields(actor: Actor, ticket: Ticket, values: Mapping[str, Any]) -
             Ticket.objects.filter(pk=ticket.pk).update(
                 custom_fields=fields, updated_at=timezone.now()
             )
-            actions._updated(actor, ticket, custom_fields=[was, fields])
+            actions.ticket_updated(actor, ticket, custom_fields=[was, fields])
         ticket.refresh_from_db()
     return fields
 
@@ -171,7 +171,7 @@ class Change:
 def update(actor: Actor, ticket: Ticket, change: Change) -> Ticket:
     """Apply a change to the ticket, whole or not at all; the ticket afterwards."""
     access.require_act_on(actor, ticket)
-    with transaction.atomic():
+    with transaction.atomic(), actions.one_update():
         if change.status is not None:
             actions.set_status(actor, ticket, change.status)
         if change.priority is not None:

@@ -41,6 +41,7 @@ def record(ctx: Context, step: str, found: Router) -> Decision | None:
     ctx.tags = [*ctx.tags, *(t for t in found.tags if t not in ctx.tags)]
     ctx.auto_replies = [*ctx.auto_replies, *found.replies]
     ctx.notes = [*ctx.notes, *found.notes]
+    ctx.webhooks = [*ctx.webhooks, *found.webhooks]
     if found.offer is not None:
         reason = next(ln.reason for ln in reversed(found.lines) if ln.verdict == "assigned")
         ctx.offer = (found.offer, reason)
