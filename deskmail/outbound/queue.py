@@ -540,6 +540,59 @@ def queue_auto_ack(ticket: Ticket) -> OutboxItem:
 # -- automatic answers from the routing rules -------------------------------------------------
 
 
+def _automatic_row(
+    kind: str, mailbox: Mailbox, recipient: str, ticket: Ticket | None = None
+) -> OutboxItem:
+    """The outbox row of an automatic mail; kept as skipped, with the reason, when the
+    mailbox cannot send (see `_skipped`)."""
+    item = OutboxItem.objects.create(kind=kind, ticket=ticket, mailbox=mailbox, recipient=recipient)
+    reason = cannot_send(mailbox)
+    if reason is not None:
+        item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
+        item.save(update_fields=["status", "last_error"])
+    return item
+
+
+def _skipped(item: OutboxItem) -> bool:
+    return item.status == OutboxItem.Status.SKIPPED
+
+
+def _compose_automatic(
+    item: OutboxItem,
+    ticket: Ticket | None,
+    mailbox: Mailbox,
+    *,
+    subject: str,
+    html: str,
+    now: dt.datetime,
+    in_reply_to: str | None,
+    references: list[str],
+) -> OutboxItem:
+    """Compose an automatic mail (Auto-Submitted: auto-replied) to the row's recipient."""
+    draft = _draft(
+        mailbox,
+        message_id=str(item.message_id),
+        subject=subject,
+        html=html,
+        text=html_to_text(html),
+        to=[item.recipient],
+        cc=[],
+        now=now,
+        in_reply_to=in_reply_to,
+        references=references,
+        automatic=True,
+    )
+    item.outgoing = _record_message(ticket, mailbox, draft, "", now)
+    item.save(update_fields=["outgoing"])
+    return item
+
+
+def _template_subject(subject: str, context: dict[str, Any]) -> str:
+    """A template's subject line, rendered as text on one line."""
+    source = "{% autoescape off %}" + subject + "{% endautoescape %}"
+    return " ".join(render_string(source, context).split())
+
+
 def queue_auto_reply(
     ticket: Ticket,
     recipient: str,
@@ -558,40 +611,28 @@ def queue_auto_reply(
     now = now or timezone.now()
     mailbox = ticket.mailbox
     with transaction.atomic():
-        item = OutboxItem.objects.create(
-            kind=OutboxItem.Kind.AUTO_REPLY, ticket=ticket, mailbox=mailbox, recipient=recipient
-        )
-        reason = cannot_send(mailbox)
-        if reason is not None:
-            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
-            item.save(update_fields=["status", "last_error"])
+        item = _automatic_row(OutboxItem.Kind.AUTO_REPLY, mailbox, recipient, ticket)
+        if _skipped(item):
             return item
         context = variables(ticket, mailbox)
         html = render_document(mailbox, render_string(body, context))
         title = reply_subject(ticket, mailbox)
         if subject:
-            source = "{% autoescape off %}" + subject + "{% endautoescape %}"
-            title = " ".join(render_string(source, context).split())
+            title = _template_subject(subject, context)
             tag = ticket.tag_for(mailbox.key)
             if mailbox.settings.threading.subject_tag and tag not in title:
                 title = f"{title} {tag}"
         in_reply_to, references = reply_headers(ticket)
-        draft = _draft(
+        return _compose_automatic(
+            item,
+            ticket,
             mailbox,
-            message_id=str(item.message_id),
             subject=title,
             html=html,
-            text=html_to_text(html),
-            to=[recipient],
-            cc=[],
             now=now,
             in_reply_to=in_reply_to,
             references=references,
-            automatic=True,
         )
-        item.outgoing = _record_message(ticket, mailbox, draft, "", now)
-        item.save(update_fields=["outgoing"])
-        return item
 
 
 def queue_notice(
@@ -612,40 +653,25 @@ def queue_notice(
     now = now or timezone.now()
     recipient = answered.from_address
     with transaction.atomic():
-        item = OutboxItem.objects.create(
-            kind=OutboxItem.Kind.NOTICE, mailbox=mailbox, recipient=recipient
-        )
-        reason = cannot_send(mailbox)
-        if reason is not None:
-            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
-            item.save(update_fields=["status", "last_error"])
+        item = _automatic_row(OutboxItem.Kind.NOTICE, mailbox, recipient)
+        if _skipped(item):
             return item
         title = _title(answered.subject)
         context = notice_variables(mailbox, recipient, answered.from_name, title)
         html = render_document(mailbox, render_string(body, context))
-        if subject:
-            source = "{% autoescape off %}" + subject + "{% endautoescape %}"
-            title = " ".join(render_string(source, context).split())
-        else:
-            title = f"Re: {title}"
+        title = _template_subject(subject, context) if subject else f"Re: {title}"
         parent = None if answered.synthetic_message_id else answered.message_id
         references = [*answered.references, *([parent] if parent else [])][-20:]
-        draft = _draft(
+        return _compose_automatic(
+            item,
+            None,
             mailbox,
-            message_id=str(item.message_id),
             subject=title,
             html=html,
-            text=html_to_text(html),
-            to=[recipient],
-            cc=[],
             now=now,
             in_reply_to=parent,
             references=references,
-            automatic=True,
         )
-        item.outgoing = _record_message(None, mailbox, draft, "", now)
-        item.save(update_fields=["outgoing"])
-        return item
 
 
 def queue_confirmation(
@@ -665,33 +691,22 @@ def queue_confirmation(
     now = now or timezone.now()
     mailbox = ticket.mailbox
     with transaction.atomic():
-        item = OutboxItem.objects.create(
-            kind=OutboxItem.Kind.CONFIRMATION, ticket=ticket, mailbox=mailbox, recipient=recipient
-        )
-        reason = cannot_send(mailbox)
-        if reason is not None:
-            item.status, item.last_error = OutboxItem.Status.SKIPPED, reason
-            item.save(update_fields=["status", "last_error"])
+        item = _automatic_row(OutboxItem.Kind.CONFIRMATION, mailbox, recipient, ticket)
+        if _skipped(item):
             return item
         context = {**variables(ticket, mailbox), "link": link or "", "hours": f"{hours:g}"}
         html = render_document(mailbox, render_to_string("outbound/confirmation.html", context))
         in_reply_to, references = reply_headers(ticket)
-        draft = _draft(
+        return _compose_automatic(
+            item,
+            ticket,
             mailbox,
-            message_id=str(item.message_id),
             subject=_tagged("Please confirm: ", _title(ticket.title), ticket, mailbox),
             html=html,
-            text=html_to_text(html),
-            to=[recipient],
-            cc=[],
             now=now,
             in_reply_to=in_reply_to,
             references=references,
-            automatic=True,
         )
-        item.outgoing = _record_message(ticket, mailbox, draft, "", now)
-        item.save(update_fields=["outgoing"])
-        return item
 
 
 # -- tasks for colleagues and outside people ------------------------------------------------
