@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from django.db import connections
 
+from deskmail.core.listening import connection_kwargs
 from deskmail.core.models import ChannelSwitch
 
 log = logging.getLogger(__name__)
@@ -99,15 +100,7 @@ class SwitchListener(threading.Thread):
     def _listen(self) -> None:
         import psycopg
 
-        settings = connections["default"].settings_dict
-        params = {
-            "dbname": settings["NAME"],
-            "host": settings.get("HOST") or None,
-            "port": settings.get("PORT") or None,
-            "user": settings.get("USER") or None,
-            "password": settings.get("PASSWORD") or None,
-        }
-        with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
+        with psycopg.connect(**connection_kwargs()) as conn:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             # Anything switched before the LISTEN began is read afresh.
             self.watch.changed()

@@ -20,6 +20,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connections
 
+from deskmail.core.listening import connection_kwargs
 from deskmail.events import log
 from deskmail.events.models import Event
 from deskmail.mailboxes.models import Mailbox
@@ -152,17 +153,7 @@ class Wakeup:
     async def _listen(self) -> None:
         import psycopg
 
-        settings = connections["default"].settings_dict
-        params = {
-            "dbname": settings["NAME"],
-            "host": settings.get("HOST") or None,
-            "port": settings.get("PORT") or None,
-            "user": settings.get("USER") or None,
-            "password": settings.get("PASSWORD") or None,
-        }
-        conn = await psycopg.AsyncConnection.connect(
-            **{k: v for k, v in params.items() if v}, autocommit=True
-        )
+        conn = await psycopg.AsyncConnection.connect(**connection_kwargs())
         last_housekeeping = 0.0
         try:
             await conn.execute(f"LISTEN {log.CHANNEL}")
