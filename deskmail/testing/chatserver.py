@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from deskmail.testing.loopback import LoopbackHTTPServer
+from deskmail.testing.loopback import Serving
 
 PATH = "/v1/chat/completions"
 # The longest a stalled answer is held, should a test forget to release it.
@@ -62,8 +62,7 @@ class ChatServer:
         self._released = threading.Event()
         self._released.set()
         self._lock = threading.Lock()
-        self._server: LoopbackHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: Serving | None = None
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -172,19 +171,13 @@ class ChatServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = LoopbackHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._serving = Serving(self.port, Handler, name="chat-server")
 
     def stop(self) -> None:
         self.release()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> ChatServer:
         self.start()
