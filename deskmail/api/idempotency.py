@@ -19,6 +19,13 @@ stored in it before the commit:
 
 A key is kept for a day per person. The same key with a different request
 (method, path, body) is refused with 422.
+
+An operation that waits on another server (a model's rewrite, for seconds) must not
+hold a transaction open meanwhile: on SQLite that would keep every other writer,
+the worker's mail included, waiting. Its key is claimed in a short transaction of
+its own instead, the operation runs, and the response is stored after it: a retry
+meanwhile is told (409, `Retry-After`) that the first still runs, and a claim whose
+request never finished (its process died) is free again after ten minutes.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -43,6 +50,9 @@ KEEP = dt.timedelta(days=1)
 MAX_LENGTH = 255
 # Answers that say "not now": never stored, so a retry runs again.
 NOT_STORED = {409, 429}
+# Operations (by URL name) that wait on another server: run outside the key's transaction.
+OUTSIDE_TRANSACTION = frozenset({"rewrite_suggestion"})
+ABANDONED = dt.timedelta(minutes=10)
 
 
 def fingerprint(request: HttpRequest) -> str:
@@ -112,27 +122,76 @@ def once(run: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             mark = fingerprint(request)
         except MultiPartParserError as exc:
             return problem(400, f"the multipart form cannot be read: {exc}")
-        now = timezone.now()
-        with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    row = IdempotentRequest.objects.create(
-                        user=found.user, key=key, fingerprint=mark
-                    )
-            except IntegrityError:
-                earlier = IdempotentRequest.objects.get(user=found.user, key=key)
-                return _replay(earlier, mark)
-            response = run(request, *args, **kwargs)
-            if response.status_code >= 500 or response.status_code in NOT_STORED:
-                transaction.set_rollback(True)
-                return response
-            row.status_code = response.status_code
-            row.content_type = response.get("Content-Type", "")
-            row.location = response.get("Location", "")
-            row.withheld = "no-store" in response.get("Cache-Control", "")
-            row.body = b"" if row.withheld else response.content
-            row.save(update_fields=["status_code", "content_type", "location", "withheld", "body"])
-            IdempotentRequest.objects.filter(user=found.user, created_at__lt=now - KEEP).delete()
-        return response
+        call = partial(run, request, *args, **kwargs)
+        match = request.resolver_match
+        if match is not None and match.url_name in OUTSIDE_TRANSACTION:
+            return _claimed(call, found.user, key, mark)
+        return _in_transaction(call, found.user, key, mark)
 
     return wrapper
+
+
+def _in_transaction(
+    call: Callable[[], HttpResponse], user: Any, key: str, mark: str
+) -> HttpResponse:
+    """The key, the operation's effects and its response, committed together."""
+    now = timezone.now()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = IdempotentRequest.objects.create(user=user, key=key, fingerprint=mark)
+        except IntegrityError:
+            return _replay(IdempotentRequest.objects.get(user=user, key=key), mark)
+        response = call()
+        if not _kept(response):
+            transaction.set_rollback(True)
+            return response
+        _store(row, response)
+        IdempotentRequest.objects.filter(user=user, created_at__lt=now - KEEP).delete()
+    return response
+
+
+def _claimed(call: Callable[[], HttpResponse], user: Any, key: str, mark: str) -> HttpResponse:
+    """The key claimed first, the operation run outside any transaction, its response after."""
+    now = timezone.now()
+    with transaction.atomic():
+        row, created = IdempotentRequest.objects.get_or_create(
+            user=user, key=key, defaults={"fingerprint": mark}
+        )
+        if not created:
+            if row.status_code or row.fingerprint != mark:
+                return _replay(row, mark)
+            if row.created_at > now - ABANDONED:
+                return problem(
+                    409,
+                    "the first request with this Idempotency-Key is still running; "
+                    "try again in a moment",
+                    field=HEADER,
+                    headers={"Retry-After": "2"},
+                )
+            row.created_at = now  # its request never finished: this one takes it over
+            row.save(update_fields=["created_at"])
+    try:
+        response = call()
+    except BaseException:
+        IdempotentRequest.objects.filter(pk=row.pk).delete()
+        raise
+    if not _kept(response):
+        IdempotentRequest.objects.filter(pk=row.pk).delete()
+        return response
+    _store(row, response)
+    return response
+
+
+def _kept(response: HttpResponse) -> bool:
+    """Whether a retry gets this response again; failures and "not now" run again."""
+    return response.status_code < 500 and response.status_code not in NOT_STORED
+
+
+def _store(row: IdempotentRequest, response: HttpResponse) -> None:
+    row.status_code = response.status_code
+    row.content_type = response.get("Content-Type", "")
+    row.location = response.get("Location", "")
+    row.withheld = "no-store" in response.get("Cache-Control", "")
+    row.body = b"" if row.withheld else response.content
+    row.save(update_fields=["status_code", "content_type", "location", "withheld", "body"])

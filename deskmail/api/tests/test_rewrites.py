@@ -4,16 +4,20 @@ review, the server's failures as problems, and the key never in an answer."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connections
 
-from deskmail.api.tests.conftest import Callers, customer_ticket
+from deskmail.api.tests.conftest import Answer, Api, Callers, customer_ticket
 from deskmail.services import actions, generation
 from deskmail.services.access import SYSTEM
+from deskmail.suggest.models import Rewrite
 from deskmail.testing.chatserver import ChatServer
 from deskmail.testing.personas import Team
+from deskmail.testing.waiting import eventually
 from deskmail.tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +114,58 @@ def test_switched_off_it_is_refused_and_nothing_is_sent(
 
     assert refused.status == 422 and "not switched on" in refused.json()["detail"]
     assert chat.received() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_rewrite_keeps_no_writer_waiting_and_its_retry_gets_the_one_answer(
+    api: Callers, ticket: Ticket, chat: ChatServer, team: Team
+) -> None:
+    path = f"tickets/{ticket.number}/suggestions/rewrite"
+    key = {"Idempotency-Key": "rewrite-once"}
+    first: list[Answer] = []
+
+    def ask() -> None:
+        try:
+            first.append(Api(api.nora.token).post(path, headers=key))
+        finally:
+            connections.close_all()
+
+    chat.stall()
+    asking = threading.Thread(target=ask)
+    asking.start()
+    try:
+        eventually(chat.received, what="the model server is asked")
+        # While the model server thinks, the database takes other writes at once
+        # (on SQLite one writer at a time), and a retry is told that the first still runs.
+        noted = actions.note(team.actor(team.ada), ticket, "The customer called meanwhile.")
+        retry = api.nora.post(path, headers=key)
+    finally:
+        chat.release()
+        asking.join(60)
+
+    assert noted.pk is not None
+    assert (retry.status, retry.headers["Retry-After"]) == (409, "2")
+    assert "still running" in retry.json()["detail"]
+    (answered,) = first
+    assert answered.status == 201 and answered.json()["text"] == REWRITTEN
+    again = api.nora.post(path, headers=key)
+    assert (again.status, again.content) == (201, answered.content)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert Rewrite.objects.filter(ticket=ticket).count() == 1
+    assert len(chat.received()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rewrite_the_server_failed_is_tried_again_under_the_same_key(
+    api: Callers, ticket: Ticket, chat: ChatServer
+) -> None:
+    path = f"tickets/{ticket.number}/suggestions/rewrite"
+    key = {"Idempotency-Key": "rewrite-after-failure"}
+    chat.failing = 500
+    failed = api.nora.post(path, headers=key)
+    chat.failing = None
+    answered = api.nora.post(path, headers=key)
+
+    assert (failed.status, answered.status) == (502, 201)
+    assert answered.json()["text"] == REWRITTEN
+    assert len(chat.received()) == 2
