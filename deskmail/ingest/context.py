@@ -61,6 +61,8 @@ class Context:
     notes: list[str] = field(default_factory=list)
     # Triggers that tell the webhooks (name, event), after the ticket's own events.
     webhooks: list[tuple[str, str]] = field(default_factory=list)
+    # Templates the triggers mail to the agents.
+    agent_notices: list[str] = field(default_factory=list)
     # The agent distribution chose, and why: the ticket waits for them to accept.
     offer: tuple[User, str] | None = None
     # The answer to mail kept because the mailbox takes no new tickets.

@@ -148,3 +148,5 @@ def routed(ctx: Context, ticket: Ticket) -> None:
         ctx.store.queue_auto_reply(ticket, reply)
     if ctx.offer is not None:
         ctx.store.offer(ticket, *ctx.offer, ctx.now)
+    if ctx.agent_notices:
+        ctx.store.notify_agents(ticket, ctx.agent_notices)

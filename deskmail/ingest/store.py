@@ -29,6 +29,7 @@ from deskmail.mailboxes.directory import Directory, directory
 from deskmail.mailboxes.models import Mailbox
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.queue import queue_auto_ack, queue_confirmation, queue_notice
+from deskmail.routing import agent_notices
 from deskmail.routing.engine import (
     Reply,
     add_notes,
@@ -178,6 +179,10 @@ class Store(ABC):
     def tell_webhooks(self, ticket: Ticket, matched: list[tuple[str, str]]) -> None:
         """The triggers' `trigger.matched` events, after the ticket's own."""
         tell_webhooks(ticket, matched)
+
+    def notify_agents(self, ticket: Ticket, templates: list[str]) -> None:
+        """Mail the triggers' templates to the agents of the saved ticket."""
+        agent_notices.notify(ticket, templates)
 
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""

@@ -336,13 +336,16 @@ class TriggerActions(Strict):
     # Tell the webhooks: a `trigger.matched` event (the trigger's name, the ticket) goes to
     # every endpoint that takes that kind, signed and retried like every other event.
     webhook: bool = False
+    # A template mailed to the agents: the assignee, or the mailbox's team while nobody has
+    # the ticket. Off the customer's thread; an agent's answer becomes an internal note.
+    notify_agents: str | None = None
 
     @field_validator("assign")
     @classmethod
     def _assign(cls, value: str | None) -> str | None:
         return None if value is None else _email(value)
 
-    _template = field_validator("auto_reply")(_known_template)
+    _template = field_validator("auto_reply", "notify_agents")(_known_template)
 
 
 class Trigger(Strict):

@@ -34,6 +34,9 @@ class OutboxItem(models.Model):
         CONFIRMATION = "confirmation"
         # A task for a colleague or an outside person (deskmail.tasks), off the customer's thread.
         TASK = "task"
+        # A template to an agent about the ticket (a trigger's `notify_agents`), off the
+        # customer's thread; the agent's answer to it becomes an internal note.
+        AGENT_NOTICE = "agent_notice"
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -709,6 +709,42 @@ def queue_confirmation(
         )
 
 
+def queue_agent_notice(
+    ticket: Ticket,
+    recipient: str,
+    *,
+    body: str,
+    subject: str | None = None,
+    now: dt.datetime | None = None,
+) -> OutboxItem:
+    """Queue a mailbox template to one of the agents about the ticket.
+
+    It names none of the customer's Message-IDs and is stored on no ticket, so the
+    customer's thread never sees it; it is marked automatic. The agent's reply to it
+    is found by its Message-ID (`deskmail.routing.agent_notices`). A mailbox that
+    cannot send keeps the row as skipped, with the reason.
+    """
+    now = now or timezone.now()
+    mailbox = ticket.mailbox
+    with transaction.atomic():
+        item = _automatic_row(OutboxItem.Kind.AGENT_NOTICE, mailbox, recipient, ticket)
+        if _skipped(item):
+            return item
+        context = variables(ticket, mailbox)
+        html = render_document(mailbox, render_string(body, context))
+        title = f"Ticket #{ticket.number}: {_title(ticket.title)}"
+        return _compose_automatic(
+            item,
+            None,
+            mailbox,
+            subject=_template_subject(subject, context) if subject else title,
+            html=html,
+            now=now,
+            in_reply_to=None,
+            references=[],
+        )
+
+
 # -- tasks for colleagues and outside people ------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from deskmail.events.log import emit
 from deskmail.events.models import Event
 from deskmail.outbound.models import OutboxItem
 from deskmail.outbound.recipients import own_addresses
+from deskmail.routing import agent_notices
 from deskmail.routing.engine import (
     Mail,
     Router,
@@ -89,6 +90,7 @@ def _run(ticket: Ticket, mail: Mail, event: str, at: dt.datetime, own: frozenset
         send_reply(ticket, reply)
     if router.offer is not None:
         offer(ticket, router.offer, "a trigger", at)
+    agent_notices.notify(ticket, router.agent_notices)
     told = [line.reason for line in router.lines if line.verdict in {"skip", "queued"}]
     InternalNote.objects.create(
         ticket=ticket, kind=InternalNote.Kind.ACTIVITY, body="\n".join([*matched, *told])

@@ -20,7 +20,7 @@ message: the caller applies them afterwards (`apply_tags`, `send_reply`,
   own addresses, never when the sender asked for none (X-Auto-Response-Suppress),
   and at most `auto_replies_per_hour` per sender.
 - Mail imported as history is routed to queues, but never distributed to agents,
-  never answered, and never told to the webhooks.
+  never answered, and never told to the webhooks or the agents.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ class Router:
         self.notes: list[str] = []
         # The triggers that asked to tell the webhooks, with the event they matched on.
         self.webhooks: list[tuple[str, str]] = []
+        # Templates to mail to the agents (see `agent_notices`).
+        self.agent_notices: list[str] = []
         # The agent distribution gave the ticket to, who must accept it in time.
         self.offer: User | None = None
         self._inside: hours.Verdict | None = None
@@ -198,6 +200,9 @@ class Router:
         if then.webhook and not self.history:
             self.webhooks.append((trigger.name, event))
             done.append("webhook")
+        if then.notify_agents is not None and not self.history:
+            self.agent_notices.append(then.notify_agents)
+            done.append(f"the agents get {then.notify_agents!r}")
         what = ", ".join(done) if done else "no field changes"
         self.lines.append(
             Line("matched", f"trigger {trigger.name!r} matched ({event}): {what}", {"event": event})

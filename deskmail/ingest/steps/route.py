@@ -42,6 +42,7 @@ def record(ctx: Context, step: str, found: Router) -> Decision | None:
     ctx.auto_replies = [*ctx.auto_replies, *found.replies]
     ctx.notes = [*ctx.notes, *found.notes]
     ctx.webhooks = [*ctx.webhooks, *found.webhooks]
+    ctx.agent_notices = [*ctx.agent_notices, *found.agent_notices]
     if found.offer is not None:
         reason = next(ln.reason for ln in reversed(found.lines) if ln.verdict == "assigned")
         ctx.offer = (found.offer, reason)

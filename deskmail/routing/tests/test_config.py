@@ -106,5 +106,8 @@ def test_the_readme_example_loads():
         "mailboxes:\n  - name: support\n    key: SUP\n    address: support@example.com\n" + example
     )
     routing = Mailbox.objects.get().settings.routing
-    assert [t.name for t in routing.triggers] == ["VIP domain", "Outage"]
+    assert [t.name for t in routing.triggers] == ["VIP domain", "Outage", "Escalated"]
+    escalated = routing.triggers[2]
+    assert escalated.when == ["updated"]
+    assert (escalated.actions.webhook, escalated.actions.notify_agents) == (True, "escalated")
     assert routing.triggers[1].conditions.subject_matches == r"(?i)\b(down|outage)\b"
