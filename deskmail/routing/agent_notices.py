@@ -35,15 +35,19 @@ def recipients(ticket: Ticket) -> list[str]:
 
 def notify(ticket: Ticket, templates: Iterable[str]) -> list[OutboxItem]:
     """Queue each template to the agents of the saved ticket."""
+    names = list(dict.fromkeys(templates))
+    if not names:
+        return []
     routing = ticket.mailbox.settings.routing
+    addresses = recipients(ticket)
     queued: list[OutboxItem] = []
-    for name in dict.fromkeys(templates):
+    for name in names:
         template = routing.template(name)
         assert template is not None  # the schema checks every name a rule uses
         subject = template.subject or None
         queued.extend(
             queue_agent_notice(ticket, address, body=template.body, subject=subject)
-            for address in recipients(ticket)
+            for address in addresses
         )
     return queued
 
