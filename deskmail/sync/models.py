@@ -44,3 +44,19 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mailbox_id}: {self.value}"
+
+
+class WorkerBeat(models.Model):
+    """A running worker says so every tick; the live ones share the mailboxes evenly.
+
+    A worker counts as live while its beat is younger than a lease, so one that dies
+    stops counting at about the moment its leases run out.
+    """
+
+    owner = models.CharField(max_length=200, unique=True)
+    capacity = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.owner} (up to {self.capacity} mailboxes)"

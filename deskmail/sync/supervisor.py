@@ -1,9 +1,11 @@
 """The worker's supervisor: which mailboxes this process syncs, and the periodic jobs.
 
 Every few seconds it reads the mailboxes that should be synced, renews the
-leases it holds, claims free or expired ones, starts a runner thread per
-claimed mailbox and stops runners whose mailbox was switched off, changed
-(config changes apply without a restart) or whose lease was lost. Between
+leases it holds, claims free or expired ones up to its share (`sharing`: the
+live workers split the mailboxes evenly), starts a runner thread per claimed
+mailbox and stops runners whose mailbox was switched off, changed (config
+changes apply without a restart) or whose lease was lost. A worker holding more
+than its share, because another one joined, hands the excess over. Between
 ticks it runs the periodic jobs (quarantine retries, the outbox).
 
 While the channel is switched off (`deskmail channel off`) it stops every runner
@@ -30,14 +32,15 @@ from django.db import close_old_connections, connections
 from deskmail.connectors import registry
 from deskmail.core.channel import ChannelWatch
 from deskmail.mailboxes.models import Mailbox
-from deskmail.sync import leases
+from deskmail.sync import leases, sharing
 
 log = logging.getLogger(__name__)
 
 RUNNABLE_STATUSES = (Mailbox.Status.ACTIVE, Mailbox.Status.FAILED)
 # How often a wait between ticks looks whether it should end early.
 STOP_CHECK_S = 0.25
-# How long one tick waits for runners to stop when the channel goes off.
+# How long one tick waits for runners to stop when the channel goes off or
+# mailboxes are handed over to other workers.
 PAUSE_WAIT_S = 10.0
 
 
@@ -77,6 +80,9 @@ class Supervisor:
     wake: threading.Event = field(default_factory=threading.Event)
     # Whether the channel was on at the last tick (None before the first).
     channel_on: bool | None = None
+    # Runners asked to stop so that another worker can take their mailbox; each
+    # lease is released once its runner has ended, never before.
+    leaving: dict[int, Runner] = field(default_factory=dict)
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.owner)
@@ -118,9 +124,11 @@ class Supervisor:
         if on != self.channel_on:
             log.info("worker %s: the channel is %s", self.owner, "on" if on else "off")
             self.channel_on = on
+        capacities = sharing.beat(self.owner, self.capacity)
         wanted = self._wanted_mailboxes()
-        ours = [*self.running, *self.paused]
+        ours = [*self.running, *self.paused, *self.leaving]
         held = leases.renew(ours, self.owner) if ours else set()
+        self._release_left()
         for mailbox_id in list(self.paused):
             if mailbox_id not in wanted or mailbox_id not in held:
                 self.paused.discard(mailbox_id)
@@ -143,8 +151,11 @@ class Supervisor:
             leases.resume(sorted(self.paused), self.owner)
             log.info("worker %s: resuming %d mailboxes", self.owner, len(self.paused))
             self.paused.clear()
-        free = [mailbox_id for mailbox_id in wanted if mailbox_id not in self.running]
-        room = self.capacity - len(self.running)
+        share = sharing.fair_share(len(wanted), capacities, self.capacity)
+        if len(self.running) > share:
+            self._hand_over(sorted(self.running)[share:])
+        free = [m for m in wanted if m not in self.running and m not in self.leaving]
+        room = share - len(self.running)
         if free and room > 0:
             for mailbox_id in leases.claim(free, self.owner, limit=room):
                 runner = self.runner_factory(mailbox_id, self.owner)
@@ -166,8 +177,13 @@ class Supervisor:
             self._stop(mailbox_id, "worker stopping", release=False)
         stopped += sorted(self.paused)
         self.paused.clear()
+        for mailbox_id, runner in self.leaving.items():
+            runner.join(timeout=10)
+            stopped.append(mailbox_id)
+        self.leaving.clear()
         if stopped:
             leases.release(stopped, self.owner)
+        sharing.leave(self.owner)
         log.info("worker %s stopped", self.owner)
 
     def _stop(self, mailbox_id: int, why: str, *, release: bool = True) -> None:
@@ -177,6 +193,32 @@ class Supervisor:
         log.info("mailbox %s: stopped (%s)", mailbox_id, why)
         if release:
             leases.release([mailbox_id], self.owner)
+
+    def _hand_over(self, mailbox_ids: list[int]) -> None:
+        """Stop these runners for other workers to take; their leases go once they ended."""
+        for mailbox_id in mailbox_ids:
+            runner = self.running.pop(mailbox_id).runner
+            runner.stop()
+            self.leaving[mailbox_id] = runner
+        deadline = time.monotonic() + PAUSE_WAIT_S
+        for mailbox_id in mailbox_ids:
+            self.leaving[mailbox_id].join(timeout=max(0.0, deadline - time.monotonic()))
+        released = self._release_left()
+        log.info(
+            "worker %s: %d mailboxes handed over to other workers (%d still stopping)",
+            self.owner,
+            len(mailbox_ids),
+            len(mailbox_ids) - released,
+        )
+
+    def _release_left(self) -> int:
+        """Release the leases of handed-over mailboxes whose runner has ended."""
+        ended = [m for m, runner in self.leaving.items() if not runner.is_alive()]
+        for mailbox_id in ended:
+            del self.leaving[mailbox_id]
+        if ended:
+            leases.release(ended, self.owner)
+        return len(ended)
 
     def _pause(self, mailbox_ids: list[int]) -> None:
         """The channel is off: stop the runners, keep the leases, marked paused.
