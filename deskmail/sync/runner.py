@@ -22,6 +22,7 @@ from deskmail.connectors.errors import ConnectorError
 from deskmail.mailboxes.connections import inbound_session
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import health
+from deskmail.sync.dbslots import database_slot
 from deskmail.sync.driver import sync_pass
 from deskmail.sync.schedule import backoff_seconds, seconds_until_window_ends
 
@@ -69,10 +70,10 @@ class MailboxRunner(threading.Thread):
 
     def _loop(self) -> None:
         while not self.stopping:
-            mailbox = Mailbox.objects.get(pk=self.mailbox_id)
+            with database_slot():
+                mailbox = Mailbox.objects.get(pk=self.mailbox_id)
             wait = self._seconds_to_wait(mailbox)
             if wait > 0:
-                connections.close_all()  # this thread's: none held while idle
                 self._stop_event.wait(wait)
                 continue
             try:
@@ -85,8 +86,6 @@ class MailboxRunner(threading.Thread):
             except Exception as exc:  # a database outage, a bug: recorded, retried
                 log.exception("mailbox %s: sync failed", mailbox.name)
                 self._failed(mailbox, f"{type(exc).__name__}: {exc}", None)
-            finally:
-                connections.close_all()
 
     def _seconds_to_wait(self, mailbox: Mailbox) -> float:
         inbound = mailbox.settings.inbound
@@ -124,14 +123,14 @@ class MailboxRunner(threading.Thread):
         session.open()
         try:
             while not self.stopping:
-                report = sync_pass(
-                    mailbox, session, stop=lambda: self.stopping, on_accepted=self.on_accepted
-                )
-                self.passes += 1
-                self._next_attempt = None
-                health.record_success(mailbox, report)
-                mailbox.refresh_from_db()
-                connections.close_all()  # this thread's: none held while idle
+                with database_slot():  # none held while idle
+                    report = sync_pass(
+                        mailbox, session, stop=lambda: self.stopping, on_accepted=self.on_accepted
+                    )
+                    self.passes += 1
+                    self._next_attempt = None
+                    health.record_success(mailbox, report)
+                    mailbox.refresh_from_db()
                 if seconds_until_window_ends(timezone.now(), inbound.skip_times):
                     return
                 self._wait_for_mail(session, inbound.idle, inbound.poll_seconds)
@@ -148,7 +147,8 @@ class MailboxRunner(threading.Thread):
         """The server said when to come back: wait that long, without counting a failure."""
         if self.stopping:
             return
-        health.record_throttled(mailbox, message)
+        with database_slot():
+            health.record_throttled(mailbox, message)
         self._next_attempt = timezone.now() + dt.timedelta(seconds=max(retry_after, 1.0))
 
     def _failed(
@@ -156,8 +156,9 @@ class MailboxRunner(threading.Thread):
     ) -> None:
         if self.stopping:
             return
-        health.record_failure(mailbox, message, server_reply, at_once=at_once)
-        mailbox.refresh_from_db()
+        with database_slot():
+            health.record_failure(mailbox, message, server_reply, at_once=at_once)
+            mailbox.refresh_from_db()
         inbound = mailbox.settings.inbound
         assert inbound is not None
         self._next_attempt = timezone.now() + dt.timedelta(
