@@ -39,9 +39,12 @@ log = logging.getLogger(__name__)
 RUNNABLE_STATUSES = (Mailbox.Status.ACTIVE, Mailbox.Status.FAILED)
 # How often a wait between ticks looks whether it should end early.
 STOP_CHECK_S = 0.25
-# How long one tick waits for runners to stop when the channel goes off or
-# mailboxes are handed over to other workers.
+# How long one tick waits for runners to stop when the channel goes off, and
+# shutdown for all of them together.
 PAUSE_WAIT_S = 10.0
+# A runner that has not ended this long after it was asked to stop (stuck in a
+# network read) gives its lease up anyway, so its mailbox is not orphaned.
+LEAVE_LIMIT_S = 60.0
 
 
 def worker_name() -> str:
@@ -66,6 +69,12 @@ class _Running:
 
 
 @dataclass
+class _Leaving:
+    runner: Runner
+    since: float  # monotonic time of the stop request
+
+
+@dataclass
 class Supervisor:
     runner_factory: RunnerFactory
     owner: str = field(default_factory=lambda: worker_name())
@@ -80,9 +89,10 @@ class Supervisor:
     wake: threading.Event = field(default_factory=threading.Event)
     # Whether the channel was on at the last tick (None before the first).
     channel_on: bool | None = None
-    # Runners asked to stop so that another worker can take their mailbox; each
-    # lease is released once its runner has ended, never before.
-    leaving: dict[int, Runner] = field(default_factory=dict)
+    # Runners asked to stop (handed over, switched off, reconfigured, lease lost);
+    # each lease is released once its runner has ended, never before. The tick
+    # never waits for them, so the renewals of every other lease stay on time.
+    leaving: dict[int, _Leaving] = field(default_factory=dict)
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.owner)
@@ -143,6 +153,7 @@ class Supervisor:
                 self._stop(mailbox_id, "configuration changed")
             elif on and not entry.runner.is_alive():  # off: it ended as asked, paused below
                 self._stop(mailbox_id, "runner ended")
+        self._release_left()  # those that ended at once can be claimed again below
         if not on:
             if self.running:
                 self._pause(list(self.running))
@@ -172,53 +183,47 @@ class Supervisor:
 
     def shutdown(self) -> None:
         """Stop every runner, then hand the leases back so another worker can start at once."""
-        stopped = list(self.running)
-        for mailbox_id in stopped:
-            self._stop(mailbox_id, "worker stopping", release=False)
-        stopped += sorted(self.paused)
-        self.paused.clear()
-        for mailbox_id, runner in self.leaving.items():
-            runner.join(timeout=10)
-            stopped.append(mailbox_id)
+        for mailbox_id in list(self.running):
+            self._stop(mailbox_id, "worker stopping")
+        deadline = time.monotonic() + PAUSE_WAIT_S
+        for entry in self.leaving.values():
+            entry.runner.join(timeout=max(0.0, deadline - time.monotonic()))
+        stopped = [*self.leaving, *self.paused]
         self.leaving.clear()
+        self.paused.clear()
         if stopped:
             leases.release(stopped, self.owner)
         sharing.leave(self.owner)
         log.info("worker %s stopped", self.owner)
 
-    def _stop(self, mailbox_id: int, why: str, *, release: bool = True) -> None:
+    def _stop(self, mailbox_id: int, why: str) -> None:
+        """Ask the runner to stop; its lease is released once it has ended (`_release_left`)."""
         entry = self.running.pop(mailbox_id)
         entry.runner.stop()
-        entry.runner.join(timeout=10)
-        log.info("mailbox %s: stopped (%s)", mailbox_id, why)
-        if release:
-            leases.release([mailbox_id], self.owner)
+        self.leaving[mailbox_id] = _Leaving(entry.runner, time.monotonic())
+        log.info("mailbox %s: stopping (%s)", mailbox_id, why)
 
     def _hand_over(self, mailbox_ids: list[int]) -> None:
-        """Stop these runners for other workers to take; their leases go once they ended."""
+        """Stop these runners for other workers to take."""
         for mailbox_id in mailbox_ids:
-            runner = self.running.pop(mailbox_id).runner
-            runner.stop()
-            self.leaving[mailbox_id] = runner
-        deadline = time.monotonic() + PAUSE_WAIT_S
-        for mailbox_id in mailbox_ids:
-            self.leaving[mailbox_id].join(timeout=max(0.0, deadline - time.monotonic()))
-        released = self._release_left()
-        log.info(
-            "worker %s: %d mailboxes handed over to other workers (%d still stopping)",
-            self.owner,
-            len(mailbox_ids),
-            len(mailbox_ids) - released,
-        )
+            self._stop(mailbox_id, "handed over to another worker")
+        log.info("worker %s: %d mailboxes handed over", self.owner, len(mailbox_ids))
+        self._release_left()
 
-    def _release_left(self) -> int:
-        """Release the leases of handed-over mailboxes whose runner has ended."""
-        ended = [m for m, runner in self.leaving.items() if not runner.is_alive()]
+    def _release_left(self) -> None:
+        """Release the leases of stopped mailboxes whose runner has ended (or is stuck)."""
+        now = time.monotonic()
+        ended = []
+        for mailbox_id, entry in self.leaving.items():
+            if entry.runner.is_alive() and now - entry.since < LEAVE_LIMIT_S:
+                continue
+            if entry.runner.is_alive():
+                log.warning("mailbox %s: its runner does not end; lease released", mailbox_id)
+            ended.append(mailbox_id)
         for mailbox_id in ended:
             del self.leaving[mailbox_id]
         if ended:
             leases.release(ended, self.owner)
-        return len(ended)
 
     def _pause(self, mailbox_ids: list[int]) -> None:
         """The channel is off: stop the runners, keep the leases, marked paused.

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from deskmail.core.channel import ChannelWatch
-from deskmail.sync import leases
+from deskmail.sync import leases, supervisor
 from deskmail.sync.models import Lease, WorkerBeat
 from deskmail.sync.sharing import fair_share
 from deskmail.sync.supervisor import Supervisor
@@ -118,8 +118,24 @@ def test_a_handed_over_lease_is_released_only_once_its_runner_has_ended():
     assert Lease.objects.get(mailbox_id=ids[1]).owner == "w1"
     second.tick()
     assert second.running == {}  # it must not sync the mailbox while w1 still does
-    first.leaving[ids[1]].join()  # the pass ends
+    first.leaving[ids[1]].runner.alive = False  # type: ignore[attr-defined]  # the pass ends
     first.tick()
     assert first.leaving == {}
     second.tick()
     assert _held() == {"w1": 1, "w2": 1}
+
+
+def test_a_runner_that_never_ends_gives_its_lease_up_after_the_limit(monkeypatch, caplog):
+    log: list[tuple[str, int]] = []
+    ids = _mailboxes(2)
+    first, second = _worker("w1", log, slow=True), _worker("w2", log)
+    first.tick(), second.tick(), first.tick()
+    assert list(first.leaving) == [ids[1]]  # asked to stop, stuck in a network read
+    first.tick()
+    assert Lease.objects.get(mailbox_id=ids[1]).owner == "w1"
+    monkeypatch.setattr(supervisor, "LEAVE_LIMIT_S", 0.0)
+    first.tick()
+    assert first.leaving == {}
+    assert "does not end" in caplog.text
+    second.tick()
+    assert _held() == {"w1": 1, "w2": 1}  # not orphaned
