@@ -70,7 +70,9 @@ class MailboxRunner(threading.Thread):
 
     def _loop(self) -> None:
         while not self.stopping:
-            with database_slot():
+            with database_slot(lambda: self.stopping) as slot:
+                if not slot:
+                    return
                 mailbox = Mailbox.objects.get(pk=self.mailbox_id)
             wait = self._seconds_to_wait(mailbox)
             if wait > 0:
@@ -123,7 +125,9 @@ class MailboxRunner(threading.Thread):
         session.open()
         try:
             while not self.stopping:
-                with database_slot():  # none held while idle
+                with database_slot(lambda: self.stopping) as slot:  # none held while idle
+                    if not slot:
+                        return
                     report = sync_pass(
                         mailbox, session, stop=lambda: self.stopping, on_accepted=self.on_accepted
                     )
