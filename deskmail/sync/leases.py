@@ -24,12 +24,19 @@ LEASE_SECONDS = float(os.environ.get("DESKMAIL_LEASE_SECONDS") or 30)
 
 
 def claim(mailbox_ids: list[int], owner: str, *, limit: int) -> list[int]:
-    """Claim up to `limit` of these mailboxes for `owner`; returns the ids now held."""
+    """Claim up to `limit` of these mailboxes for `owner`; returns the ids now held.
+
+    A few statements however many mailboxes there are: a worker with thousands of
+    them must finish its tick (and renew its leases) well within a lease.
+    """
     now = timezone.now()
-    for mailbox_id in mailbox_ids:
-        Lease.objects.get_or_create(mailbox_id=mailbox_id)
+    known = set(
+        Lease.objects.filter(mailbox_id__in=mailbox_ids).values_list("mailbox_id", flat=True)
+    )
+    Lease.objects.bulk_create(
+        [Lease(mailbox_id=m) for m in mailbox_ids if m not in known], ignore_conflicts=True
+    )
     claimable = Q(owner="") | Q(expires_at__lt=now) | Q(owner=owner)
-    held: list[int] = []
     with transaction.atomic():
         candidates = list(
             Lease.objects.select_for_update(skip_locked=True)
@@ -37,14 +44,17 @@ def claim(mailbox_ids: list[int], owner: str, *, limit: int) -> list[int]:
             .order_by("mailbox_id")
             .values_list("mailbox_id", flat=True)[:limit]
         )
+        if not candidates:
+            return []
         expires = now + dt.timedelta(seconds=LEASE_SECONDS)
-        for mailbox_id in candidates:
-            updated = Lease.objects.filter(claimable, mailbox_id=mailbox_id).update(
-                owner=owner, expires_at=expires, acquired_at=now, paused_at=None
-            )
-            if updated == 1:
-                held.append(mailbox_id)
-    return held
+        Lease.objects.filter(claimable, mailbox_id__in=candidates).update(
+            owner=owner, expires_at=expires, acquired_at=now, paused_at=None
+        )
+        return sorted(
+            Lease.objects.filter(
+                mailbox_id__in=candidates, owner=owner, acquired_at=now
+            ).values_list("mailbox_id", flat=True)
+        )
 
 
 def renew(mailbox_ids: list[int], owner: str) -> set[int]:
