@@ -96,6 +96,14 @@ def _release(mailbox_id: int, owner: str) -> None:
     InboxLane.objects.filter(mailbox_id=mailbox_id, owner=owner).update(owner="", expires_at=None)
 
 
+def release_lanes(owners: list[str]) -> int:
+    """Free the lanes of engines known to be gone (their worker stopped beating).
+
+    Without this, mail a killed worker had fetched waits out the lane's whole term.
+    """
+    return InboxLane.objects.filter(owner__in=owners).update(owner="", expires_at=None)
+
+
 def _waiting_mailboxes() -> list[int]:
     """Mailboxes with waiting rows, the one waiting longest first."""
     rows = InboxItem.objects.values("mailbox_id").annotate(first=Min("id")).order_by("first")

@@ -7,7 +7,9 @@ capacity, and what a small worker cannot take is split among the rest. A worker
 holding more than its share hands the excess back (its runners stop, the leases are
 released) and the others claim it at their next tick; a worker that joins therefore
 takes its share without the others restarting, and one that dies stops counting
-when its beat is a lease old, which is when its leases run out.
+when its beat is a lease old, which is when its leases run out. The first worker to
+notice also frees the inbox lanes the dead one's engine held, so the mail it had
+fetched is processed now, not when the lane's own term ends.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ import math
 
 from django.utils import timezone
 
+from deskmail.ingest.inbox import release_lanes
 from deskmail.sync import leases
 from deskmail.sync.models import WorkerBeat
-
-# Beats older than this are deleted (a live worker's is never older than a tick).
-FORGET_AFTER = dt.timedelta(hours=1)
 
 
 def beat(owner: str, capacity: int) -> list[int]:
@@ -30,8 +30,11 @@ def beat(owner: str, capacity: int) -> list[int]:
     updated = WorkerBeat.objects.filter(owner=owner).update(seen_at=now, capacity=capacity)
     if not updated:
         WorkerBeat.objects.create(owner=owner, capacity=capacity, started_at=now, seen_at=now)
-    WorkerBeat.objects.filter(seen_at__lt=now - FORGET_AFTER).delete()
     live_since = now - dt.timedelta(seconds=leases.LEASE_SECONDS)
+    dead = list(WorkerBeat.objects.filter(seen_at__lt=live_since).values_list("owner", flat=True))
+    if dead:
+        release_lanes(dead)
+        WorkerBeat.objects.filter(owner__in=dead, seen_at__lt=live_since).delete()
     return list(
         WorkerBeat.objects.filter(seen_at__gte=live_since).values_list("capacity", flat=True)
     )

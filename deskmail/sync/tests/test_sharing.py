@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from deskmail.core.channel import ChannelWatch
+from deskmail.ingest.models import InboxLane
 from deskmail.sync import leases, supervisor
 from deskmail.sync.models import Lease, WorkerBeat
 from deskmail.sync.sharing import fair_share
@@ -75,7 +76,7 @@ def test_a_worker_that_joins_takes_its_share_without_the_other_restarting():
 
 def test_a_dead_workers_share_is_taken_once_its_beat_and_leases_are_a_lease_old():
     log: list[tuple[str, int]] = []
-    _mailboxes(4)
+    ids = _mailboxes(4)
     first, second = _worker("w1", log), _worker("w2", log)
     first.tick(), second.tick(), first.tick(), second.tick()
     assert _held() == {"w1": 2, "w2": 2}
@@ -85,8 +86,15 @@ def test_a_dead_workers_share_is_taken_once_its_beat_and_leases_are_a_lease_old(
     long_ago = timezone.now() - dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
     WorkerBeat.objects.filter(owner="w2").update(seen_at=long_ago)
     Lease.objects.filter(owner="w2").update(expires_at=long_ago)
+    # Its engine was processing a mailbox's fetched mail: that lane is freed too.
+    lane_term = timezone.now() + dt.timedelta(seconds=100)
+    InboxLane.objects.create(mailbox_id=ids[0], owner="w2", expires_at=lane_term)
+    InboxLane.objects.create(mailbox_id=ids[1], owner="w1", expires_at=lane_term)
     first.tick()
     assert _held() == {"w1": 4}
+    lanes = dict(InboxLane.objects.values_list("mailbox_id", "owner"))
+    assert lanes == {ids[0]: "", ids[1]: "w1"}
+    assert list(WorkerBeat.objects.values_list("owner", flat=True)) == ["w1"]
 
 
 def test_a_worker_stopping_in_order_leaves_at_once():
