@@ -47,14 +47,6 @@ HELPDESK_TIMEOUT = 1800
 SYNC_TIMEOUT = 1800
 
 
-class _Servers(MailServers):
-    """Dovecot allowed one IMAP process per idle mailbox (its default stops at 100)."""
-
-    def _dovecot_conf(self, vmail, root):  # noqa: ANN001, ANN202
-        extra = f"service imap {{\n  process_limit = {IDLE_MAILBOXES + 100}\n}}\n"
-        return super()._dovecot_conf(vmail, root) + extra
-
-
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
@@ -488,7 +480,9 @@ def run() -> str:
         "against Dovecot on loopback.",
         "",
     ]
-    with _Servers(postfix=False, pool_size=max(64, IDLE_MAILBOXES + 8)) as servers:
+    with MailServers(
+        postfix=False, imap_processes=IDLE_MAILBOXES + 100, pool_size=max(64, IDLE_MAILBOXES + 8)
+    ) as servers:
         for name, section in (
             ("latency", _latency_section),
             ("first sync", _first_sync_section),

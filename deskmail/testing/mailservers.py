@@ -74,8 +74,12 @@ class MailAccount(NamedTuple):
 class MailServers:
     """Start with `start()` (or `with MailServers() as servers:`), stop with `stop()`."""
 
-    def __init__(self, *, postfix: bool | None = None, pool_size: int = 64) -> None:
+    def __init__(
+        self, *, postfix: bool | None = None, pool_size: int = 64, imap_processes: int = 0
+    ) -> None:
+        """`imap_processes`: IMAP sessions Dovecot serves at once, when over its 100."""
         self.postfix = (os.geteuid() == 0) if postfix is None else postfix
+        self.imap_processes = imap_processes
         if self.postfix and os.geteuid() != 0:
             raise MailServersError("Postfix can only be started as root")
         self.pool_size = pool_size
@@ -331,7 +335,10 @@ class MailServers:
              "-out", str(self.dir / "tls" / "cert.pem")],
             check=True, capture_output=True,
         )  # fmt: skip
-        _write(self.dir / "dovecot" / "dovecot.conf", self._dovecot_conf(vmail, root))
+        conf = self._dovecot_conf(vmail, root)
+        if self.imap_processes:
+            conf += f"service imap {{\n  process_limit = {self.imap_processes}\n}}\n"
+        _write(self.dir / "dovecot" / "dovecot.conf", conf)
         _write(self.dir / "dovecot" / "oauth2.conf.ext", self._oauth2_conf())
         if self.postfix:
             self._prepare_postfix()

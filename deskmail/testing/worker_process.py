@@ -321,6 +321,19 @@ def numbered_email(n: int, to: str, *, tag: str = "fault") -> tuple[str, bytes]:
     return message_id, raw
 
 
+def fill_numbered(
+    servers: MailServers, accounts: Sequence[MailAccount], per_mailbox: int, *, tag: str
+) -> list[str]:
+    """Put `per_mailbox` numbered mails straight into each account's INBOX; their Message-IDs."""
+    sent: list[str] = []
+    for m, account in enumerate(accounts):
+        mails = [numbered_email(m * per_mailbox + i, account.address, tag=tag)
+                 for i in range(per_mailbox)]  # fmt: skip
+        servers.fill_maildir(account, [raw for _, raw in mails])
+        sent += [message_id for message_id, _ in mails]
+    return sent
+
+
 def deliver(servers: MailServers, account: MailAccount, raw: bytes) -> None:
     """Deliver over LMTP, as a mail server does: no IMAP session of the account is opened."""
     with smtplib.LMTP(servers.host, servers.ports["lmtp"], timeout=10) as lmtp:

@@ -18,8 +18,8 @@ from deskmail.testing.worker_process import (
     WorkerDatabase,
     WorkerProcess,
     _postgres_admin,
+    fill_numbered,
     mailbox_yaml,
-    numbered_email,
     wait_until,
 )
 
@@ -85,12 +85,7 @@ def test_forty_mailboxes_sync_through_a_database_that_allows_eight_connections(
     try:
         _limit_connections(db)
         accounts = [mail_servers.new_account() for _ in range(MAILBOXES)]
-        sent = []
-        for n, account in enumerate(accounts):
-            mails = [numbered_email(n * PER_MAILBOX + i, account.address, tag="slots")
-                     for i in range(PER_MAILBOX)]  # fmt: skip
-            mail_servers.fill_maildir(account, [raw for _, raw in mails])
-            sent += [message_id for message_id, _ in mails]
+        sent = fill_numbered(mail_servers, accounts, PER_MAILBOX, tag="slots")
         yaml_text, secrets = mailbox_yaml(mail_servers, accounts, idle=True)
         db.load_mailboxes(yaml_text, secrets)
         monkeypatch.setenv("DESKMAIL_WORKER_DB_CONNECTIONS", SLOTS)
