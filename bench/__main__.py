@@ -36,6 +36,7 @@ SECTIONS = {
     "suggest": "bench.suggest_bench",
     "routing": "bench.routing_bench",
     "startup": "bench.startup_bench",
+    "workers": "bench.workers_bench",
 }
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
