@@ -12,33 +12,27 @@ supervisor, the periodic jobs and the inbox processor.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.db import connections
 
+from deskmail.sync.slots import Slots, never
+
 SLOTS = int(os.environ.get("DESKMAIL_WORKER_DB_CONNECTIONS") or 8)
-_slots = threading.BoundedSemaphore(SLOTS)
-
-
-# How often a thread waiting for a slot looks whether it was asked to stop.
-STOP_CHECK_S = 1.0
+_slots = Slots(SLOTS)
 
 
 @contextmanager
-def database_slot(stop: Callable[[], bool] = lambda: False) -> Iterator[bool]:
+def database_slot(stop: Callable[[], bool] = never) -> Iterator[bool]:
     """Use the database inside this block only; the thread's connection closes at its end.
 
     Yields False, without a slot, when `stop()` turns true while waiting: a runner
     asked to stop must not wait for the database first.
     """
-    while not _slots.acquire(timeout=STOP_CHECK_S):
-        if stop():
-            yield False
-            return
-    try:
-        yield True
-    finally:
-        connections.close_all()
-        _slots.release()
+    with _slots.take(stop) as slot:
+        try:
+            yield slot
+        finally:
+            if slot:
+                connections.close_all()

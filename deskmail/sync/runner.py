@@ -24,6 +24,7 @@ from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import health
 from deskmail.sync.dbslots import database_slot
 from deskmail.sync.driver import sync_pass
+from deskmail.sync.logins import login_slot
 from deskmail.sync.schedule import backoff_seconds, seconds_until_window_ends
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,10 @@ class MailboxRunner(threading.Thread):
         inbound = mailbox.settings.inbound
         assert inbound is not None
         session = self.session_factory(mailbox)
-        session.open()
+        with login_slot(inbound, lambda: self.stopping) as slot:
+            if not slot:
+                return
+            session.open()
         try:
             while not self.stopping:
                 with database_slot(lambda: self.stopping) as slot:  # none held while idle
