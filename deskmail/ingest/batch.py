@@ -22,6 +22,7 @@ from email.utils import parseaddr
 from deskmail.ingest.store import LiveStore, Sibling
 from deskmail.mail.identity import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
+from deskmail.outbound.models import OutboxItem
 from deskmail.routing.engine import Reply
 from deskmail.tickets.models import (
     Attachment,
@@ -81,6 +82,10 @@ class BatchStore(LiveStore):
         # Message-IDs the batch has looked up for threading, and the ticket of each one found.
         self.checked_refs: set[str] = set()
         self.ref_tickets: dict[str, int] = {}
+        # Of the Message-IDs the batch's mail referenced when it began, those naming one
+        # of our notices to the agents; None once the batch queued notices of its own.
+        self.referenced: set[str] = set()
+        self.notice_ids: set[str] | None = set()
         # Contacts of the batch's senders (None: known not to exist when the batch began).
         self.contacts: dict[str, Contact | None] = {}
         # The last ticket number taken; the counter row stays locked until the commit.
@@ -126,11 +131,17 @@ class BatchStore(LiveStore):
                 mailbox=mailbox, source_key__in={key for key, _ in positions}
             ).values_list("source_key", "raw_sha256")
         )
+        store.notice_ids = set(
+            OutboxItem.objects.filter(
+                kind=OutboxItem.Kind.AGENT_NOTICE, outgoing__message_id__in=refs
+            ).values_list("outgoing__message_id", flat=True)
+        )
         store.contacts = dict.fromkeys(senders)
         store.contacts.update((c.address, c) for c in Contact.objects.filter(address__in=senders))
         store.absent_ids = ids - known
         store.absent_positions = positions - seen
-        store.checked_refs = refs
+        store.checked_refs = set(refs)
+        store.referenced = refs
         return store
 
     # -- one instance per ticket -----------------------------------------------------
@@ -207,6 +218,14 @@ class BatchStore(LiveStore):
         self.flush()
         return super().sender_count(mailbox, sender, since)
 
+    def answered_notice(self, message_ids: list[str], sender: str) -> OutboxItem | None:
+        """No query when the lookup before the batch covered every ID and found no notice."""
+        notices = self.notice_ids
+        if notices is not None and self.referenced.issuperset(message_ids):
+            if notices.isdisjoint(message_ids):
+                return None
+        return super().answered_notice(message_ids, sender)
+
     def contact(self, address: str) -> Contact | None:
         if address in self.contacts:
             return self.contacts[address]
@@ -268,6 +287,10 @@ class BatchStore(LiveStore):
     def queue_auto_ack(self, ticket: Ticket) -> None:
         self.flush()  # the acknowledgement reads the ticket's first message
         super().queue_auto_ack(ticket)
+
+    def notify_agents(self, ticket: Ticket, templates: list[str]) -> None:
+        super().notify_agents(ticket, templates)
+        self.notice_ids = None  # answers to these are looked up in the database
 
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         self.flush()  # the answer threads under the ticket's latest message

@@ -184,6 +184,10 @@ class Store(ABC):
         """Mail the triggers' templates to the agents of the saved ticket."""
         agent_notices.notify(ticket, templates)
 
+    def answered_notice(self, message_ids: list[str], sender: str) -> OutboxItem | None:
+        """The notice to the agents that these Message-IDs answer, when it went to sender."""
+        return agent_notices.answered_notice(message_ids, sender)
+
     def queue_auto_reply(self, ticket: Ticket, reply: Reply) -> None:
         """Queue an automatic answer of the routing rules through the outbox."""
         send_reply(ticket, reply)

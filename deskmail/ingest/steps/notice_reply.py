@@ -6,7 +6,7 @@ from deskmail.ingest.context import Context
 from deskmail.ingest.steps.thread_references import chain
 from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Outcome, Verdict
-from deskmail.routing.agent_notices import answered_notice, record_answer
+from deskmail.routing.agent_notices import record_answer
 
 name = "notice_reply"
 
@@ -15,7 +15,7 @@ def run(ctx: Context) -> Decision:
     ids = chain(ctx)
     if not ids:
         return Decision(name, Verdict.PASS, "new mail: no notice to look for")
-    notice = answered_notice(ids, ctx.sender)
+    notice = ctx.store.answered_notice(ids, ctx.sender)
     if notice is None:
         return Decision(name, Verdict.PASS, "not an agent's answer to one of our notices")
     ticket = notice.ticket

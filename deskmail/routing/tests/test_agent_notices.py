@@ -126,3 +126,32 @@ def test_history_imports_tell_no_agent(desk):
     ticket = Ticket.objects.get(title="Old outage")
     assert ticket.priority == "urgent"
     assert not _notices(ticket)
+
+
+def test_a_batch_finds_the_agents_answer_among_other_mail(desk, caplog):
+    _route(desk, OUTAGE)
+    (bob,) = agents("bob")
+    ticket = Ticket.objects.get(pk=ingest(desk, new_mail(subject="Outage!")).ticket.pk)
+    (notice,) = _notices(ticket)
+    assert notice.outgoing is not None
+    notice_id = notice.outgoing.message_id
+    unrelated = new_mail(subject="Another question")
+    reply = make_email(
+        sender="Ann Customer <ann@customer.example>",
+        subject="Re: Another question",
+        in_reply_to="<no-notice@customer.example>",
+    )
+    answer = make_email(
+        sender="Bob <bob@example.com>",
+        subject="Re: the outage",
+        body="On it.",
+        in_reply_to=notice_id,
+        references=[notice_id],
+    )
+
+    results = ingest_batch(desk, [IngestItem(raw) for raw in (unrelated, reply, answer)])
+
+    assert "ingesting one by one" not in caplog.text  # the batch's own store answered
+    assert [said(r, "notice_reply", "matched", "") for r in results] == [False, False, True]
+    note = InternalNote.objects.get(ticket=ticket, kind="note")
+    assert (note.author, note.body) == (bob, "On it.")
