@@ -26,6 +26,7 @@ from deskmail.outbound.models import OutboxItem
 from deskmail.routing.engine import Reply
 from deskmail.tickets.models import (
     Attachment,
+    Blob,
     Contact,
     Counter,
     Delivery,
@@ -75,6 +76,8 @@ class BatchStore(LiveStore):
         # Messages of this batch not inserted yet, and the rows that point at them.
         self.messages: dict[str, Message] = {}
         self.attachments: list[Attachment] = []
+        # The rows of the attachment bytes they name, by SHA-256 (a pk once flushed).
+        self.blobs: dict[str, Blob] = {}
         self.notes: list[InternalNote] = []
         # One instance per ticket touched by the batch; changed ones are updated together.
         self.tickets: dict[int, Ticket] = {}
@@ -277,6 +280,12 @@ class BatchStore(LiveStore):
     def add_attachment(self, attachment: Attachment) -> None:
         self.attachments.append(attachment)
 
+    def blob(self, sha256: str, size: int) -> Blob:
+        """The batch's row for these bytes; every new one is inserted at the flush."""
+        if sha256 not in self.blobs:
+            self.blobs[sha256] = Blob(sha256=sha256, size=size)
+        return self.blobs[sha256]
+
     def add_note(self, note: InternalNote) -> None:
         self.notes.append(note)
 
@@ -307,6 +316,7 @@ class BatchStore(LiveStore):
             Message.objects.bulk_create(fresh)
         self.messages.clear()
         if self.attachments:
+            self._insert_blobs()
             Attachment.objects.bulk_create(self.attachments)
             self.attachments.clear()
         if self.notes:
@@ -324,3 +334,14 @@ class BatchStore(LiveStore):
         if self.number_taken:
             Counter.objects.filter(name="ticket").update(value=self.number)
             self.number_taken = False
+
+    def _insert_blobs(self) -> None:
+        """Give each new blob its row: inserted unless it exists, then every pk read back."""
+        new = {sha: blob for sha, blob in self.blobs.items() if blob.pk is None}
+        if not new:
+            return
+        # Another process may insert the same bytes meanwhile: the conflict is ignored.
+        Blob.objects.bulk_create(new.values(), ignore_conflicts=True)
+        stored = Blob.objects.filter(sha256__in=new).values_list("sha256", "pk")
+        for sha, pk in stored:
+            new[sha].pk = pk

@@ -127,6 +127,25 @@ def test_ingest_many_keeps_deliveries_attachments_and_notes_of_a_batch(support, 
     assert message.attachments.get().filename == "a.pdf"
 
 
+def test_a_batch_stores_each_attachments_bytes_once_however_often_they_come(support, caplog):
+    from deskmail.tickets.models import Blob
+
+    logo = ("logo.png", "image/png", b"\x89PNG logo")
+    ingest(support, make_email(subject="earlier", attachments=[logo]))
+    pdf = ("a.pdf", "application/pdf", b"%PDF-1.4 x")
+    mails = [make_email(subject=f"n{n}", attachments=[logo, pdf]) for n in range(3)]
+
+    ingest_many(support, mails)
+
+    assert "ingesting one by one" not in caplog.text  # the batch's own store wrote them
+    assert Blob.objects.count() == 2
+    by_name = {
+        a.filename: a.blob.sha256 for a in Message.objects.get(subject="n2").attachments.all()
+    }
+    assert by_name == {"logo.png": sha256(b"\x89PNG logo"), "a.pdf": sha256(b"%PDF-1.4 x")}
+    assert Blob.objects.get(sha256=by_name["logo.png"]).attachments.count() == 4
+
+
 def test_ingest_many_applies_the_rate_limit_within_a_batch(support):
     from deskmail.ingest.tests.conftest import configure
 
