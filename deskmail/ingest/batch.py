@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 from email.utils import parseaddr
 
+from deskmail.core.bulk import update_rows
 from deskmail.ingest.store import LiveStore, Sibling
 from deskmail.mail.identity import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
@@ -329,7 +330,7 @@ class BatchStore(LiveStore):
             MessageReference.objects.bulk_create(self.references)
             self.references.clear()
         if self.dirty:
-            Ticket.objects.bulk_update(list(self.dirty.values()), TICKET_FIELDS)
+            update_rows(list(self.dirty.values()), TICKET_FIELDS)
             self.dirty.clear()
         if self.number_taken:
             Counter.objects.filter(name="ticket").update(value=self.number)

@@ -1,0 +1,81 @@
+"""Write some columns of many rows with one UPDATE joined to a list of values.
+
+Django's `bulk_update` writes a `CASE WHEN pk = ... THEN ...` for every row and
+column. Building that statement is quadratic work in Python: for a batch of 400
+tickets and 11 columns it took longer than everything the database did for the
+batch. `update_rows` sends the same rows as
+
+    UPDATE t SET a = v.column2, b = v.column3 FROM (VALUES (...), (...)) AS v
+    WHERE t.pk = v.column1
+
+which PostgreSQL and SQLite (3.33 and later) both run. Like `bulk_update`, it
+calls no `save()` and sends no signals; values go through each field's
+`get_db_prep_save`, so they are stored exactly as `save()` would store them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connections, models
+from django.db.models import ForeignObjectRel
+
+# Rows per statement, fewer when a row has so many columns that SQLite's limit
+# of 32,766 parameters per statement would be near.
+ROWS_PER_STATEMENT = 500
+_PARAMETERS = 30_000
+
+
+def update_rows(
+    objs: Sequence[models.Model], field_names: Sequence[str], *, using: str = "default"
+) -> int:
+    """Write field_names of every obj (saved rows of one model); the number of rows updated."""
+    if not objs:
+        return 0
+    meta = objs[0]._meta
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    fields = [_column(meta.get_field(name)) for name in field_names]
+    assert meta.pk is not None and meta.pk.column is not None
+    # Both databases name the columns of a VALUES list column1, column2, ...
+    aliases = [f"column{index}" for index in range(1, len(fields) + 2)]
+    # PostgreSQL types a VALUES column from its literals (text, unless they say more):
+    # each value is cast to its column's type. SQLite takes the values as they are.
+    if connection.vendor == "postgresql":
+        targets = [
+            f"CAST(v.{alias} AS {field.db_type(connection)})"
+            for alias, field in zip(aliases[1:], fields, strict=True)
+        ]
+    else:
+        targets = [f"v.{alias}" for alias in aliases[1:]]
+    table = quote(meta.db_table)
+    assignments = ", ".join(
+        f"{quote(str(field.column))} = {target}"
+        for field, target in zip(fields, targets, strict=True)
+    )
+    row = "(" + ", ".join(["%s"] * len(aliases)) + ")"
+    updated = 0
+    with connection.cursor() as cursor:
+        step = max(1, min(ROWS_PER_STATEMENT, _PARAMETERS // len(aliases)))
+        for start in range(0, len(objs), step):
+            chunk = objs[start : start + step]
+            params: list[Any] = []
+            for obj in chunk:
+                params.append(obj.pk)
+                params.extend(
+                    field.get_db_prep_save(getattr(obj, field.attname), connection)
+                    for field in fields
+                )
+            # Every name comes from the model, every value is a parameter.
+            values = ", ".join([row] * len(chunk))
+            sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "  # noqa: S608
+            cursor.execute(f"{sql}WHERE {table}.{quote(meta.pk.column)} = v.column1", params)
+            updated += cursor.rowcount
+    return updated
+
+
+def _column(field: models.Field[Any, Any] | ForeignObjectRel) -> models.Field[Any, Any]:
+    if not isinstance(field, models.Field) or field.column is None:
+        raise ValueError(f"{field.name} is no column of its table")
+    return field
