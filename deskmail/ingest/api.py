@@ -15,6 +15,7 @@ from deskmail.ingest.engine import (
     ingest_batch,
     ingest_many,
     ingest_once,
+    ingest_stream,
 )
 from deskmail.ingest.types import Outcome, Verdict
 
@@ -29,4 +30,5 @@ __all__ = [
     "ingest_batch",
     "ingest_many",
     "ingest_once",
+    "ingest_stream",
 ]

@@ -10,8 +10,10 @@ the quarantine; the mail after it flows on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import batched
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
@@ -265,6 +267,28 @@ def _as_item(entry: IngestItem | bytes | tuple[bytes, SourcePosition | None]) ->
     return entry
 
 
+@dataclass
+class _Prepared:
+    """A batch whose raw bytes are stored and whose messages are parsed."""
+
+    items: list[IngestItem]
+    digests: list[str]
+    parsed: list[ParsedMessage | OverBudget]
+
+
+def _prepare(
+    batch: list[IngestItem], end_marker: str | None, digests: list[str] | None = None
+) -> _Prepared:
+    """Store the raw bytes (unless digests names them stored) and parse, in parallel.
+
+    No database work: `ingest_stream` runs this for the next batch in a helper
+    thread while the current batch's steps run.
+    """
+    if digests is None:
+        digests = [store_raw(item.raw) for item in batch]
+    return _Prepared(batch, digests, parsing.parse_many([item.raw for item in batch], end_marker))
+
+
 def ingest_batch(
     mailbox: Mailbox,
     batch: list[IngestItem],
@@ -282,10 +306,20 @@ def ingest_batch(
     batch's transaction with its results. `digests` names bytes already in the
     raw store (the inbox's).
     """
-    if digests is None:
-        digests = [store_raw(item.raw) for item in batch]
     marker = mailbox.settings.replies.end_of_message_marker
-    parsed = parsing.parse_many([item.raw for item in batch], marker)
+    prepared = _prepare(batch, marker, digests)
+    return _run_batch(mailbox, prepared, history=history, on_batch=on_batch)
+
+
+def _run_batch(
+    mailbox: Mailbox,
+    prepared: _Prepared,
+    *,
+    history: bool,
+    on_batch: Callable[[list[IngestResult]], None] | None,
+) -> list[IngestResult]:
+    """The steps of a prepared batch in one transaction; one by one if that fails."""
+    batch, digests, parsed = prepared.items, prepared.digests, prepared.parsed
     done: list[IngestResult | None] = [
         quarantined(
             mailbox,
@@ -352,6 +386,37 @@ def _all(done: list[IngestResult | None]) -> list[IngestResult]:
     return results
 
 
+def ingest_stream(
+    mailbox: Mailbox,
+    batches: Iterable[list[IngestItem]],
+    *,
+    history: bool = True,
+    on_batch: Callable[[list[IngestResult]], None] | None = None,
+) -> Iterator[tuple[list[IngestItem], list[IngestResult]]]:
+    """Ingest batch after batch, each in its own transaction; yields each with its results.
+
+    While one batch's steps run, the next one's raw bytes are written and its
+    messages parsed in a helper thread (the parsing itself runs in the parsing
+    processes), so the database work and the parsing use a core each. A batch's
+    bytes are stored before its transaction begins, as in `ingest_batch`.
+    """
+    marker = mailbox.settings.replies.end_of_message_marker
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-ahead") as ahead:
+        pending: Future[_Prepared] | None = None
+        for batch in batches:
+            upcoming = ahead.submit(_prepare, batch, marker)
+            if pending is not None:
+                prepared = pending.result()
+                yield (
+                    prepared.items,
+                    _run_batch(mailbox, prepared, history=history, on_batch=on_batch),
+                )
+            pending = upcoming
+        if pending is not None:
+            prepared = pending.result()
+            yield prepared.items, _run_batch(mailbox, prepared, history=history, on_batch=on_batch)
+
+
 def ingest_many(
     mailbox: Mailbox,
     items: Iterable[IngestItem | bytes | tuple[bytes, SourcePosition | None]],
@@ -364,13 +429,6 @@ def ingest_many(
 
     `history` defaults to True: imports never queue acknowledgements.
     """
-    results: list[IngestResult] = []
-    batch: list[IngestItem] = []
-    for entry in items:
-        batch.append(_as_item(entry))
-        if len(batch) >= batch_size:
-            results.extend(ingest_batch(mailbox, batch, history=history, on_batch=on_batch))
-            batch = []
-    if batch:
-        results.extend(ingest_batch(mailbox, batch, history=history, on_batch=on_batch))
-    return results
+    batches = batched((_as_item(entry) for entry in items), batch_size)
+    stream = ingest_stream(mailbox, (list(b) for b in batches), history=history, on_batch=on_batch)
+    return [result for _, results in stream for result in results]

@@ -40,7 +40,7 @@ def test_it_writes_each_rows_own_values_of_every_kind():
     two.save()
     one.status, one.status_changed_at = "open", WHEN
     one.participants = ["o'brien@example.com", "zoë@example.com"]
-    one.custom_fields = {"order": "A-1", "nested": {"n": 1, "quote": "say \"hi\""}}
+    one.custom_fields = {"order": "A-1", "nested": {"n": 1, "quote": 'say "hi"'}}
     one.queue, one.assignee = billing, bob
     one.title = "not written: not among the fields"
     two.status, two.queue, two.assignee = "pending", None, None  # foreign keys emptied

@@ -154,3 +154,24 @@ def test_ingest_many_applies_the_rate_limit_within_a_batch(support):
     results = ingest_many(support, mails, history=False)
     assert [r.outcome for r in results] == ["new_ticket", "new_ticket", "excluded", "excluded"]
     assert OutboxItem.objects.count() == 2
+
+
+def test_a_stream_stores_and_parses_the_next_batch_while_the_caller_holds_one(support):
+    from deskmail.ingest.api import ingest_stream
+    from deskmail.testing.waiting import eventually
+
+    batches = [[IngestItem(make_email(subject=f"b{b} m{m}")) for m in range(3)] for b in range(3)]
+    stream = ingest_stream(support, iter(batches))
+
+    first, results = next(stream)
+
+    assert first is batches[0]
+    assert [r.message.subject for r in results] == ["b0 m0", "b0 m1", "b0 m2"]
+    # The next batch's bytes reach the raw store while this one is still in hand.
+    eventually(
+        lambda: all(default_storage.exists(raw_name(sha256(i.raw))) for i in batches[1]),
+        what="the next batch stored ahead",
+    )
+    assert not Message.objects.filter(subject__startswith="b1").exists()
+    rest = [[r.message.subject for r in results] for _, results in stream]
+    assert rest == [["b1 m0", "b1 m1", "b1 m2"], ["b2 m0", "b2 m1", "b2 m2"]]

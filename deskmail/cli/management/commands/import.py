@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import batched
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -36,7 +37,7 @@ from rich.text import Text
 
 from deskmail.cli.common import find_mailbox
 from deskmail.ingest import parsing
-from deskmail.ingest.api import IngestResult, Outcome, SourcePosition, ingest_many
+from deskmail.ingest.api import IngestItem, IngestResult, Outcome, SourcePosition, ingest_stream
 from deskmail.ingest.importers import read_archives
 
 OUTCOMES = (
@@ -100,10 +101,10 @@ class Command(BaseCommand):
             if show_progress:
                 console.print(f"[yellow]{line}")
 
-        def items() -> Iterator[tuple[bytes, SourcePosition]]:
+        def items() -> Iterator[IngestItem]:
             for message in read_archives(options["paths"], unreadable):
                 tally.read += 1
-                yield message.raw, message.position
+                yield IngestItem(message.raw, message.position)
 
         progress = Progress(
             SpinnerColumn(),
@@ -118,15 +119,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         with progress:
             task = progress.add_task(f"Importing into {mailbox.name}", total=None)
-            # One pipeline batch per call: progress after every batch, and the
-            # results (stored messages) let go of at once, so memory stays flat.
+            # Progress after every batch, and the results (stored messages) let go
+            # of at once, so memory stays flat.
+            batches = (list(chunk) for chunk in batched(items(), batch_size))
             try:
-                for chunk in _chunks(items(), batch_size):
-                    results = ingest_many(
-                        mailbox, chunk, history=not options["live"], batch_size=batch_size
-                    )
-                    for (_, position), result in zip(chunk, results, strict=True):
-                        line = tally.add(position, result)
+                for chunk, results in ingest_stream(mailbox, batches, history=not options["live"]):
+                    for item, result in zip(chunk, results, strict=True):
+                        assert item.source is not None  # every archive message has one
+                        line = tally.add(item.source, result)
                         if line and show_progress:
                             progress.console.print(f"[yellow]{line}")
                     progress.advance(task, len(chunk))
@@ -198,16 +198,3 @@ class Tally:
         if self.counts["quarantined"]:
             lines.append("See `deskmail quarantine list`; `deskmail quarantine retry` retries.")
         return lines
-
-
-def _chunks(
-    items: Iterator[tuple[bytes, SourcePosition]], size: int
-) -> Iterator[list[tuple[bytes, SourcePosition]]]:
-    chunk: list[tuple[bytes, SourcePosition]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
