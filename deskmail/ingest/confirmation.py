@@ -22,7 +22,7 @@ from deskmail.ingest.context import Context
 from deskmail.ingest.steps import acknowledge, parse, route, triggers
 from deskmail.ingest.store import LiveStore
 from deskmail.ingest.tokens import read_token
-from deskmail.ingest.trace import Decision, stamp
+from deskmail.ingest.trace import Decision, stamped
 from deskmail.ingest.types import Verdict
 from deskmail.tickets.blobs import read_raw
 from deskmail.tickets.models import InternalNote, Message, Ticket
@@ -41,7 +41,7 @@ def _first_mail(ticket: Ticket) -> Message | None:
 
 
 def _add_trace(message: Message, decisions: list[Decision], now: dt.datetime) -> None:
-    message.trace = [*message.trace, *(stamp(d, now) for d in decisions)]
+    message.trace = [*message.trace, *stamped(decisions, now)]
     message.save(update_fields=["trace"])
 
 

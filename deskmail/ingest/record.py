@@ -9,7 +9,7 @@ from __future__ import annotations
 from deskmail.events.models import Event
 from deskmail.ingest.context import Context
 from deskmail.ingest.tokens import confirmation_link
-from deskmail.ingest.trace import Decision, stamp
+from deskmail.ingest.trace import Decision, stamp, stamped
 from deskmail.ingest.types import Duplicate, Outcome, Verdict
 from deskmail.tickets.blobs import store_blob
 from deskmail.tickets.models import Attachment, Delivery, InternalNote, Message, Ticket
@@ -76,7 +76,7 @@ def _message(ctx: Context) -> Message:
         headers=parsed.headers,
         raw_sha256=ctx.sha256,
         raw_size=len(ctx.raw),
-        trace=[stamp(d, ctx.now) for d in ctx.trace],
+        trace=stamped(ctx.trace, ctx.now),
         excluded=ctx.outcome == Outcome.EXCLUDED,
         excluded_reason=ctx.excluded_reason[:500],
         received_at=ctx.now,

@@ -8,6 +8,7 @@ here?".
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +33,13 @@ class Decision:
 
 def stamp(decision: Decision, at: dt.datetime) -> dict[str, Any]:
     """The stored form of a decision, with when it was taken."""
-    return {**decision.to_json(), "at": at.isoformat()}
+    return stamped([decision], at)[0]
+
+
+def stamped(decisions: Iterable[Decision], at: dt.datetime) -> list[dict[str, Any]]:
+    """The stored form of decisions taken at one moment (a message's whole trace)."""
+    when = at.isoformat()  # once: a trace has some thirty decisions
+    return [{**decision.to_json(), "at": when} for decision in decisions]
 
 
 def render(entries: list[dict[str, Any]]) -> str:
