@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from email.utils import parseaddr
 
-from deskmail.core.bulk import update_rows
+from deskmail.core.bulk import insert_rows, update_rows
 from deskmail.ingest.store import LiveStore, Sibling
 from deskmail.mail.identity import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
@@ -314,20 +314,20 @@ class BatchStore(LiveStore):
         """Insert the collected rows; runs before a question only the database answers."""
         fresh = [m for m in self.messages.values() if m.pk is None]
         if fresh:
-            Message.objects.bulk_create(fresh)
+            insert_rows(fresh)
         self.messages.clear()
         if self.attachments:
             self._insert_blobs()
-            Attachment.objects.bulk_create(self.attachments)
+            insert_rows(self.attachments)
             self.attachments.clear()
         if self.notes:
-            InternalNote.objects.bulk_create(self.notes)
+            insert_rows(self.notes)
             self.notes.clear()
         if self.deliveries:
-            Delivery.objects.bulk_create(self.deliveries)
+            insert_rows(self.deliveries)
             self.deliveries.clear()
         if self.references:
-            MessageReference.objects.bulk_create(self.references)
+            insert_rows(self.references)
             self.references.clear()
         if self.dirty:
             update_rows(list(self.dirty.values()), TICKET_FIELDS)

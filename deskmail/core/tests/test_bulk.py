@@ -1,4 +1,4 @@
-"""One UPDATE for many rows: every kind of column the batch writes, on both databases."""
+"""Many rows in few statements: every kind of column a batch writes, on both databases."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deskmail.core.bulk import ROWS_PER_STATEMENT, update_rows
+from deskmail.core.bulk import ROWS_PER_STATEMENT, insert_rows, update_rows
 from deskmail.testing.builders import make_mailbox
-from deskmail.tickets.models import Queue, Ticket
+from deskmail.tickets.models import Delivery, Message, Queue, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +80,51 @@ def test_nothing_to_write_sends_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert update_rows([], FIELDS) == 0
     assert not queries
+
+
+# What COPY's text format escapes, and what SQL quoting escapes.
+AWKWARD = "tab\there, back\\slash, \\N, new\nline\r\n, quote ' \" and 🙂"
+
+
+def _messages(mailbox, ticket: Ticket, prefix: str) -> list[Message]:
+    return [
+        Message(
+            ticket=ticket if n else None,
+            mailbox=mailbox,
+            message_id=f"{prefix}{n}@example.com",
+            subject=f"{AWKWARD} {n}",
+            from_address="ann@example.com",
+            body_text=AWKWARD * 50,
+            body_html=f"<p>{AWKWARD}</p>",
+            headers={"Subject": [AWKWARD], "X-Empty": []},
+            references=[f"parent{n}@example.com"],
+            trace=[{"step": "parse", "verdict": "pass", "data": {"n": n, "none": None}}],
+            date=WHEN if n else None,
+            auto_submitted=bool(n % 2),
+            raw_size=n,
+            received_at=WHEN,
+        )
+        for n in range(3)
+    ]
+
+
+def test_inserted_rows_are_stored_as_bulk_create_stores_them_and_numbered_in_order():
+    (ticket,) = _tickets(1)
+    copied = _messages(ticket.mailbox, ticket, "copied")
+    created = Message.objects.bulk_create(_messages(ticket.mailbox, ticket, "created"))
+
+    insert_rows(copied)
+
+    assert all(not m._state.adding for m in copied)
+    assert [m.pk for m in copied] == sorted(m.pk for m in copied)
+    deliveries = [Delivery(message=m, mailbox=ticket.mailbox, raw_sha256="a" * 64) for m in copied]
+    insert_rows(deliveries)
+    assert [d.message_id for d in Delivery.objects.order_by("pk")] == [m.pk for m in copied]
+
+    def stored(messages: list[Message]) -> list[dict]:
+        rows = Message.objects.filter(pk__in=[m.pk for m in messages]).order_by("pk").values()
+        return [{k: v for k, v in row.items() if k not in ("id", "message_id")} for row in rows]
+
+    assert stored(copied) == stored(created)
+    assert stored(copied)[1]["subject"] == f"{AWKWARD} 1"
+    assert stored(copied)[2]["headers"] == {"Subject": [AWKWARD], "X-Empty": []}
