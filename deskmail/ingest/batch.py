@@ -60,6 +60,17 @@ _ANGLE_ID = re.compile(rb"<([^<>\s]+)>")
 _FROM = re.compile(rb"^from:(.*)$", re.IGNORECASE | re.MULTILINE)
 
 
+def stored_positions(
+    mailbox: Mailbox, positions: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """Of (source key, sha256), those stored for mailbox already, each with its message's pk."""
+    wanted = set(positions)
+    found = Delivery.objects.filter(
+        mailbox=mailbox, source_key__in={key for key, _ in wanted}
+    ).values_list("source_key", "raw_sha256", "message_id")
+    return {(key, digest): pk for key, digest, pk in found if (key, digest) in wanted}
+
+
 def _head(raw: bytes) -> bytes:
     match = _HEADER_END.search(raw)
     return raw[: match.start()] if match else raw
@@ -72,6 +83,9 @@ class BatchStore(LiveStore):
         super().__init__()
         self.absent_ids: set[str] = set()
         self.absent_positions: set[tuple[str, str]] = set()  # (source key, sha256)
+        # Positions stored before the batch began, with their message's pk (loaded on demand).
+        self.stored_positions: dict[tuple[str, str], int] = {}
+        self.redelivered: dict[int, Message] | None = None
         self.deliveries: list[Delivery] = []
         self.references: list[MessageReference] = []
         # Messages of this batch not inserted yet, and the rows that point at them.
@@ -130,11 +144,7 @@ class BatchStore(LiveStore):
             if ticket_id is not None
         }
         positions = {(key, digest) for _, digest, key in items if key}
-        seen = set(
-            Delivery.objects.filter(
-                mailbox=mailbox, source_key__in={key for key, _ in positions}
-            ).values_list("source_key", "raw_sha256")
-        )
+        store.stored_positions = stored_positions(mailbox, positions)
         store.notice_ids = set(
             OutboxItem.objects.filter(
                 kind=OutboxItem.Kind.AGENT_NOTICE, outgoing__message_id__in=refs
@@ -143,7 +153,7 @@ class BatchStore(LiveStore):
         store.contacts = dict.fromkeys(senders)
         store.contacts.update((c.address, c) for c in Contact.objects.filter(address__in=senders))
         store.absent_ids = ids - known
-        store.absent_positions = positions - seen
+        store.absent_positions = positions - store.stored_positions.keys()
         store.checked_refs = set(refs)
         store.referenced = refs
         return store
@@ -168,10 +178,33 @@ class BatchStore(LiveStore):
     def delivered_before(self, mailbox: Mailbox, source_key: str, sha256: str) -> Message | None:
         if (source_key, sha256) in self.absent_positions:
             return None
+        pk = self.stored_positions.get((source_key, sha256))
+        redelivered = self._redelivered(pk) if pk is not None else None
+        if redelivered is not None:
+            return redelivered
         self.flush()
         message = super().delivered_before(mailbox, source_key, sha256)
         if message is not None:
             message.ticket = self._adopt(message.ticket)
+        return message
+
+    def _redelivered(self, pk: int) -> Message | None:
+        """A message stored before the batch, fetched again; all such are read at once.
+
+        Nothing is written for it, so its ticket is not locked (a resumed import
+        offers hundreds of these per batch).
+        """
+        if self.redelivered is None:
+            pks = set(self.stored_positions.values())
+            query = Message.objects.filter(pk__in=pks).select_related("ticket")
+            self.redelivered = {message.pk: message for message in query}
+        message = self.redelivered.get(pk)  # None: deleted since the batch began
+        if (
+            message is not None
+            and message.ticket_id is not None
+            and message.ticket_id in self.tickets
+        ):
+            message.ticket = self.tickets[message.ticket_id]
         return message
 
     def message_by_id(self, message_id: str) -> Message | None:

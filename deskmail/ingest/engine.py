@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from deskmail.connectors.base import SourcePosition
 from deskmail.ingest import confirmation, parsing, pipeline, record
-from deskmail.ingest.batch import BatchStore
+from deskmail.ingest.batch import BatchStore, stored_positions
 from deskmail.ingest.context import Context
 from deskmail.ingest.models import QuarantinedMessage
 from deskmail.ingest.store import LiveStore, Store
@@ -269,24 +269,50 @@ def _as_item(entry: IngestItem | bytes | tuple[bytes, SourcePosition | None]) ->
 
 @dataclass
 class _Prepared:
-    """A batch whose raw bytes are stored and whose messages are parsed."""
+    """A batch whose raw bytes are stored and whose messages are parsed.
+
+    A message stored before from the same source position is neither stored
+    nor parsed again (None): the first step recognises it.
+    """
 
     items: list[IngestItem]
     digests: list[str]
-    parsed: list[ParsedMessage | OverBudget]
+    parsed: list[ParsedMessage | OverBudget | None]
 
 
 def _prepare(
-    batch: list[IngestItem], end_marker: str | None, digests: list[str] | None = None
+    batch: list[IngestItem],
+    end_marker: str | None,
+    digests: list[str] | None = None,
+    stored: frozenset[int] = frozenset(),
 ) -> _Prepared:
     """Store the raw bytes (unless digests names them stored) and parse, in parallel.
 
+    `stored` holds the indexes of messages stored before from their position.
     No database work: `ingest_stream` runs this for the next batch in a helper
     thread while the current batch's steps run.
     """
     if digests is None:
-        digests = [store_raw(item.raw) for item in batch]
-    return _Prepared(batch, digests, parsing.parse_many([item.raw for item in batch], end_marker))
+        digests = [
+            sha256(item.raw) if index in stored else store_raw(item.raw)
+            for index, item in enumerate(batch)
+        ]
+    fresh = [index for index in range(len(batch)) if index not in stored]
+    parsed: list[ParsedMessage | OverBudget | None] = [None] * len(batch)
+    for index, result in zip(
+        fresh, parsing.parse_many([batch[i].raw for i in fresh], end_marker), strict=True
+    ):
+        parsed[index] = result
+    return _Prepared(batch, digests, parsed)
+
+
+def _stored_before(mailbox: Mailbox, batch: list[IngestItem]) -> frozenset[int]:
+    """The indexes of the batch's messages stored before from the same source position."""
+    positions = [
+        (item.source.key(), sha256(item.raw)) if item.source is not None else None for item in batch
+    ]
+    known = stored_positions(mailbox, [p for p in positions if p is not None])
+    return frozenset(index for index, p in enumerate(positions) if p is not None and p in known)
 
 
 def ingest_batch(
@@ -337,7 +363,7 @@ def _run_batch(
     todo = [
         (index, item, digest, result)
         for index, (item, digest, result) in enumerate(zip(batch, digests, parsed, strict=True))
-        if isinstance(result, ParsedMessage)
+        if not isinstance(result, OverBudget)
     ]
     try:
         with transaction.atomic():
@@ -399,12 +425,15 @@ def ingest_stream(
     messages parsed in a helper thread (the parsing itself runs in the parsing
     processes), so the database work and the parsing use a core each. A batch's
     bytes are stored before its transaction begins, as in `ingest_batch`.
+    Messages already stored from the same source position (an import resumed
+    after a kill, or run again) are not parsed at all.
     """
     marker = mailbox.settings.replies.end_of_message_marker
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-ahead") as ahead:
         pending: Future[_Prepared] | None = None
         for batch in batches:
-            upcoming = ahead.submit(_prepare, batch, marker)
+            stored = _stored_before(mailbox, batch)
+            upcoming = ahead.submit(_prepare, batch, marker, None, stored)
             if pending is not None:
                 prepared = pending.result()
                 yield (

@@ -1,5 +1,9 @@
 """The order of the steps, as data, and the loop that runs them.
 
+The same bytes from the same source position are recognised before parsing:
+a source that lost its place offers them again, and a resumed import should
+cost a lookup per message, not a parse.
+
 The alias step runs before the filters (the design lists it after them)
 because an alias can file the mail under another mailbox, and that mailbox's
 filters are the ones that apply. Bounces are recognised before auto-replies:
@@ -30,6 +34,7 @@ from deskmail.ingest.steps import (
     open_ticket,
     parse,
     rate_limit,
+    redelivery,
     route,
     task_reply,
     thread_identity,
@@ -58,6 +63,7 @@ class _Module(Protocol):
 
 
 STEPS: tuple[Step | _Module, ...] = (
+    redelivery,
     parse,
     dedupe,
     alias,

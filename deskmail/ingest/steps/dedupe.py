@@ -1,4 +1,4 @@
-"""Drop a message already stored: the same bytes from the same position, or a known Message-ID."""
+"""Drop a message already stored under its Message-ID (another delivery of it), or our own."""
 
 from __future__ import annotations
 
@@ -12,16 +12,6 @@ name = "dedupe"
 
 def run(ctx: Context) -> Decision:
     key = ctx.source_key
-    if key:
-        seen = ctx.store.delivered_before(ctx.fetched_by, key, ctx.sha256)
-        if seen is not None:
-            ctx.found_duplicate(Duplicate.SAME_DELIVERY, seen)
-            return Decision(
-                name,
-                Verdict.DUPLICATE,
-                f"already stored from source position {key}",
-                {"source": key},
-            )
     existing = ctx.store.message_by_id(ctx.message_id)
     if existing is None:
         return Decision(name, Verdict.PASS, "not seen before", {"source": key})

@@ -175,3 +175,29 @@ def test_a_stream_stores_and_parses_the_next_batch_while_the_caller_holds_one(su
     assert not Message.objects.filter(subject__startswith="b1").exists()
     rest = [[r.message.subject for r in results] for _, results in stream]
     assert rest == [["b1 m0", "b1 m1", "b1 m2"], ["b2 m0", "b2 m1", "b2 m2"]]
+
+
+def test_a_stream_neither_stores_nor_parses_again_what_came_from_the_same_position(
+    support, monkeypatch
+):
+    from deskmail.ingest import parsing
+    from deskmail.ingest.api import ingest_stream
+
+    where = [SourcePosition("import", "/archive.mbox", None, str(n)) for n in range(4)]
+    items = [IngestItem(make_email(subject=f"m{n}"), where[n]) for n in range(4)]
+    for _ in ingest_stream(support, iter([items[:2]])):  # an import killed after two
+        pass
+    parsed: list[bytes] = []
+    parse_many = parsing.parse_many
+
+    def watched(raws, marker):
+        parsed.extend(raws)
+        return parse_many(raws, marker)
+
+    monkeypatch.setattr(parsing, "parse_many", watched)
+    (_, results), *_ = ingest_stream(support, iter([items]))  # and resumed
+
+    assert [r.outcome for r in results] == ["duplicate", "duplicate", "new_ticket", "new_ticket"]
+    assert parsed == [items[2].raw, items[3].raw]
+    assert [d.step for d in results[0].trace] == ["redelivery"]
+    assert results[0].message.subject == "m0"

@@ -19,7 +19,8 @@ def test_it_drops_the_same_source_position_fetched_again(support):
     again = ingest(support, raw, source=where)
     assert (first.outcome, again.outcome) == ("new_ticket", "duplicate")
     assert again.message.pk == first.message.pk
-    assert "source position" in decision(again, "dedupe").reason
+    assert "source position" in decision(again, "redelivery").reason
+    assert [d.step for d in again.trace] == ["redelivery"]  # found before any parsing
     assert Delivery.objects.count() == 1
 
 
