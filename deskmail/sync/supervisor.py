@@ -138,7 +138,6 @@ class Supervisor:
         wanted = self._wanted_mailboxes()
         ours = [*self.running, *self.paused, *self.leaving]
         held = leases.renew(ours, self.owner) if ours else set()
-        self._release_left()
         for mailbox_id in list(self.paused):
             if mailbox_id not in wanted or mailbox_id not in held:
                 self.paused.discard(mailbox_id)
