@@ -49,11 +49,12 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class IngestItem:
-    """One message for `ingest_many`."""
+    """One message for `ingest_many`; sha256 when the raw store holds its bytes already."""
 
     raw: bytes
     source: SourcePosition | None = None
     delivered_to: str | None = None
+    sha256: str = ""
 
 
 def _context(
@@ -267,6 +268,10 @@ def _as_item(entry: IngestItem | bytes | tuple[bytes, SourcePosition | None]) ->
     return entry
 
 
+OnStored = Callable[[list[IngestItem], list[IngestResult]], None]
+"""Called inside a batch's transaction with the batch and its results."""
+
+
 @dataclass
 class _Prepared:
     """A batch whose raw bytes are stored and whose messages are parsed.
@@ -281,22 +286,18 @@ class _Prepared:
 
 
 def _prepare(
-    batch: list[IngestItem],
-    end_marker: str | None,
-    digests: list[str] | None = None,
-    stored: frozenset[int] = frozenset(),
+    batch: list[IngestItem], end_marker: str | None, stored: frozenset[int] = frozenset()
 ) -> _Prepared:
-    """Store the raw bytes (unless digests names them stored) and parse, in parallel.
+    """Store the raw bytes (unless they are) and parse, in parallel.
 
     `stored` holds the indexes of messages stored before from their position.
     No database work: `ingest_stream` runs this for the next batch in a helper
     thread while the current batch's steps run.
     """
-    if digests is None:
-        digests = [
-            sha256(item.raw) if index in stored else store_raw(item.raw)
-            for index, item in enumerate(batch)
-        ]
+    digests = [
+        item.sha256 or (sha256(item.raw) if index in stored else store_raw(item.raw))
+        for index, item in enumerate(batch)
+    ]
     fresh = [index for index in range(len(batch)) if index not in stored]
     parsed: list[ParsedMessage | OverBudget | None] = [None] * len(batch)
     for index, result in zip(
@@ -321,7 +322,6 @@ def ingest_batch(
     *,
     history: bool = True,
     on_batch: Callable[[list[IngestResult]], None] | None = None,
-    digests: list[str] | None = None,
 ) -> list[IngestResult]:
     """Ingest messages in one transaction with a batch store (a fast import).
 
@@ -329,12 +329,11 @@ def ingest_batch(
     one over it is quarantined on its own. A batch in which any message fails is
     rolled back and run again one message at a time, so a poison message is
     quarantined and its neighbours stored. `on_batch` is called inside the
-    batch's transaction with its results. `digests` names bytes already in the
-    raw store (the inbox's).
+    batch's transaction with its results.
     """
     marker = mailbox.settings.replies.end_of_message_marker
-    prepared = _prepare(batch, marker, digests)
-    return _run_batch(mailbox, prepared, history=history, on_batch=on_batch)
+    prepared = _prepare(batch, marker)
+    return _run_batch(mailbox, prepared, history=history, on_stored=_results_to(on_batch))
 
 
 def _run_batch(
@@ -342,7 +341,7 @@ def _run_batch(
     prepared: _Prepared,
     *,
     history: bool,
-    on_batch: Callable[[list[IngestResult]], None] | None,
+    on_stored: OnStored | None,
 ) -> list[IngestResult]:
     """The steps of a prepared batch in one transaction; one by one if that fails."""
     batch, digests, parsed = prepared.items, prepared.digests, prepared.parsed
@@ -387,8 +386,8 @@ def _run_batch(
                 ctx.parsed_in_advance = result
                 done[index] = process(ctx)
             store.flush()
-            if on_batch is not None:
-                on_batch(_all(done))
+            if on_stored is not None:
+                on_stored(batch, _all(done))
     except Exception:  # noqa: BLE001 - the batch is retried message by message
         log.warning("a batch of %d failed; ingesting one by one", len(todo))
         for index, item, digest, _ in todo:
@@ -400,10 +399,14 @@ def _run_batch(
                 delivered_to=item.delivered_to,
                 history=history,
             )
-        if on_batch is not None:
+        if on_stored is not None:
             with transaction.atomic():
-                on_batch(_all(done))
+                on_stored(batch, _all(done))
     return _all(done)
+
+
+def _results_to(on_batch: Callable[[list[IngestResult]], None] | None) -> OnStored | None:
+    return None if on_batch is None else lambda _, results: on_batch(results)
 
 
 def _all(done: list[IngestResult | None]) -> list[IngestResult]:
@@ -417,9 +420,11 @@ def ingest_stream(
     batches: Iterable[list[IngestItem]],
     *,
     history: bool = True,
-    on_batch: Callable[[list[IngestResult]], None] | None = None,
+    on_stored: OnStored | None = None,
 ) -> Iterator[tuple[list[IngestItem], list[IngestResult]]]:
     """Ingest batch after batch, each in its own transaction; yields each with its results.
+
+    `on_stored(batch, results)` is called inside each batch's transaction.
 
     While one batch's steps run, the next one's raw bytes are written and its
     messages parsed in a helper thread (the parsing itself runs in the parsing
@@ -433,17 +438,20 @@ def ingest_stream(
         pending: Future[_Prepared] | None = None
         for batch in batches:
             stored = _stored_before(mailbox, batch)
-            upcoming = ahead.submit(_prepare, batch, marker, None, stored)
+            upcoming = ahead.submit(_prepare, batch, marker, stored)
             if pending is not None:
                 prepared = pending.result()
                 yield (
                     prepared.items,
-                    _run_batch(mailbox, prepared, history=history, on_batch=on_batch),
+                    _run_batch(mailbox, prepared, history=history, on_stored=on_stored),
                 )
             pending = upcoming
         if pending is not None:
             prepared = pending.result()
-            yield prepared.items, _run_batch(mailbox, prepared, history=history, on_batch=on_batch)
+            yield (
+                prepared.items,
+                _run_batch(mailbox, prepared, history=history, on_stored=on_stored),
+            )
 
 
 def ingest_many(
@@ -458,6 +466,6 @@ def ingest_many(
 
     `history` defaults to True: imports never queue acknowledgements.
     """
-    batches = batched((_as_item(entry) for entry in items), batch_size)
-    stream = ingest_stream(mailbox, (list(b) for b in batches), history=history, on_batch=on_batch)
+    batches = (list(b) for b in batched((_as_item(entry) for entry in items), batch_size))
+    stream = ingest_stream(mailbox, batches, history=history, on_stored=_results_to(on_batch))
     return [result for _, results in stream for result in results]

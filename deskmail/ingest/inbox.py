@@ -19,14 +19,14 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import groupby
+from itertools import batched, groupby
 
 from django.db import IntegrityError
 from django.db.models import Min, Q
 from django.utils import timezone
 
 from deskmail.connectors.base import SourcePosition
-from deskmail.ingest.engine import IngestItem, IngestResult, ingest_batch, ingest_stored
+from deskmail.ingest.engine import IngestItem, IngestResult, ingest_stored, ingest_stream
 from deskmail.ingest.models import InboxItem, InboxLane
 from deskmail.mailboxes.models import Mailbox
 from deskmail.tickets.blobs import read_raw, store_raw
@@ -35,8 +35,11 @@ log = logging.getLogger(__name__)
 
 # A lane is held this long without renewal before another engine may take it over.
 LANE_SECONDS = 120
-# Rows processed per claim of a lane; history rows go through in batches this big.
+# Rows processed per claim of a lane.
 CHUNK = 500
+# History rows go through the pipeline in batches of this many: while one runs its
+# steps, the next is read and parsed.
+HISTORY_BATCH = 125
 
 
 @dataclass(frozen=True)
@@ -157,25 +160,32 @@ def _items(rows: list[InboxItem]) -> Iterator[tuple[InboxItem, IngestItem]]:
             read_raw(row.raw_sha256),
             SourcePosition.from_json(row.source),
             row.delivered_to or None,
+            sha256=row.raw_sha256,
         )
         yield row, item
 
 
 def _process_history(mailbox: Mailbox, rows: list[InboxItem]) -> list[IngestResult]:
-    """Mail older than the mailbox: one transaction for the lot, as an import is."""
-    pairs = list(_items(rows))
-    ids = [row.pk for row, _ in pairs]
+    """Mail older than the mailbox: in batches, as an import is.
 
-    def done(results: list[IngestResult]) -> None:
-        InboxItem.objects.filter(pk__in=ids).delete()
+    The next batch is read and parsed while one runs its steps; each row is
+    deleted in the transaction of its batch.
+    """
+    row_of: dict[int, int] = {}
 
-    return ingest_batch(
-        mailbox,
-        [item for _, item in pairs],
-        history=True,
-        on_batch=done,
-        digests=[row.raw_sha256 for row, _ in pairs],
-    )
+    def batches() -> Iterator[list[IngestItem]]:
+        for chunk in batched(rows, HISTORY_BATCH):
+            items = []
+            for row, item in _items(list(chunk)):
+                row_of[id(item)] = row.pk
+                items.append(item)
+            yield items
+
+    def done(batch: list[IngestItem], results: list[IngestResult]) -> None:
+        InboxItem.objects.filter(pk__in=[row_of[id(item)] for item in batch]).delete()
+
+    stream = ingest_stream(mailbox, batches(), history=True, on_stored=done)
+    return [result for _, results in stream for result in results]
 
 
 def _process_live(mailbox: Mailbox, row: InboxItem) -> IngestResult:
