@@ -36,7 +36,7 @@ def test_it_lists_the_messages_in_order_with_everything_they_carry(api, team, ti
     assert "the screen flickers." in first["reply_text"]
     assert "<b>flickers</b>" in first["body_html"] and "<script" not in first["body_html"]
     assert first["headers"]["subject"] == ["Broken screen"]
-    assert [step["step"] for step in first["trace"]][:1] == ["parse"]
+    assert [step["step"] for step in first["trace"]][:2] == ["redelivery", "parse"]
     assert [a["filename"] for a in first["attachments"]] == ["photo.png", "ä ü.txt"]
     assert first["outbox"] is None
     assert ours["outbox"]["status"] == "pending" and ours["to"] == ["ann@acme.example"]
