@@ -122,11 +122,15 @@ class MailboxRunner(threading.Thread):
         """One connection: sync, wait for changes, sync again, until stopped or reconfigured."""
         inbound = mailbox.settings.inbound
         assert inbound is not None
-        session = self.session_factory(mailbox)
-        with login_slot(inbound, lambda: self.stopping) as slot:
-            if not slot:
-                return
-            session.open()
+        try:
+            session = self.session_factory(mailbox)
+            with login_slot(inbound, lambda: self.stopping) as slot:
+                if not slot:
+                    return
+                session.open()
+        finally:
+            # A token source may have used the database here, outside a slot.
+            connections.close_all()
         try:
             while not self.stopping:
                 with database_slot(lambda: self.stopping) as slot:  # none held while idle
