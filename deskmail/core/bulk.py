@@ -37,8 +37,27 @@ ROWS_PER_STATEMENT = 500
 _PARAMETERS = 30_000
 
 
+def reserve_keys(model: type[models.Model], count: int, *, using: str = "default") -> list[int]:
+    """count new primary keys of model from its PostgreSQL sequence, in ascending order.
+
+    A row given one of them may be inserted later in the transaction: foreign keys
+    are checked at the commit. Keys never used leave a gap, as a rollback does.
+    """
+    meta = model._meta
+    assert meta.pk is not None
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, count],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
 def insert_rows[M: models.Model](objs: Sequence[M], *, using: str = "default") -> None:
-    """Insert new rows of one model, as `bulk_create` would, and set each one's pk."""
+    """Insert new rows of one model, as `bulk_create` would; a row without a pk gets one.
+
+    On PostgreSQL a row may carry a key from `reserve_keys` already.
+    """
     if not objs:
         return
     model = type(objs[0])
@@ -47,29 +66,23 @@ def insert_rows[M: models.Model](objs: Sequence[M], *, using: str = "default") -
         model._default_manager.db_manager(using).bulk_create(objs)
         return
     meta = model._meta
-    assert meta.pk is not None
     quote = connection.ops.quote_name
     fields = [field for field in meta.concrete_fields if not field.generated]
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="insert_rows")  # type: ignore[attr-defined]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objs)],
-        )
+    unkeyed = [obj for obj in objs if obj.pk is None]
+    if unkeyed:
         # In the order they were given, as bulk_create numbers them.
-        for obj, key in zip(objs, sorted(row[0] for row in cursor.fetchall()), strict=True):
+        keys = reserve_keys(model, len(unkeyed), using=using)
+        for obj, key in zip(unkeyed, keys, strict=True):
             obj.pk = key
-        columns = ", ".join(quote(str(field.column)) for field in fields)
-        copy_sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-        with cursor.cursor.copy(copy_sql) as copy:
-            for obj in objs:
-                copy.write_row(
-                    [
-                        field.get_db_prep_save(field.pre_save(obj, True), connection)
-                        for field in fields
-                    ]
-                )
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    copy_sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+        for obj in objs:
+            copy.write_row(
+                [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+            )
     for obj in objs:
         obj._state.adding = False
         obj._state.db = using

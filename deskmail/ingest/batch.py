@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable
 from email.utils import parseaddr
 
-from deskmail.core.bulk import insert_rows, update_rows
+from django.db import connection
+
+from deskmail.core.bulk import insert_rows, reserve_keys, update_rows
 from deskmail.ingest.store import LiveStore, Sibling
 from deskmail.mail.identity import synthetic_message_id
 from deskmail.mailboxes.models import Mailbox
@@ -52,6 +54,8 @@ TICKET_FIELDS = [
     "type",
     "custom_fields",
 ]
+# Contact keys taken from the sequence at a time.
+CONTACT_KEYS = 64
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(rb"\r?\n[ \t]+")
@@ -106,6 +110,9 @@ class BatchStore(LiveStore):
         self.notice_ids: set[str] | None = set()
         # Contacts of the batch's senders (None: known not to exist when the batch began).
         self.contacts: dict[str, Contact | None] = {}
+        # On PostgreSQL, contacts the batch created, keyed already and inserted at the flush.
+        self.new_contacts: list[Contact] = []
+        self.contact_keys: list[int] = []
         # The last ticket number taken; the counter row stays locked until the commit.
         self.number: int | None = None
         self.number_taken = False
@@ -269,9 +276,21 @@ class BatchStore(LiveStore):
         return super().contact(address)
 
     def create_contact(self, address: str, name: str) -> Contact:
-        contact = super().create_contact(address, name)
+        if connection.vendor == "postgresql":
+            # Its key now, its row with the batch's: a ticket may name it meanwhile,
+            # since foreign keys are checked at the commit.
+            if not self.contact_keys:
+                self.contact_keys = reserve_keys(Contact, CONTACT_KEYS)
+            contact = Contact(pk=self.contact_keys.pop(0), address=address, name=name[:300])
+            self.new_contacts.append(contact)
+        else:
+            contact = super().create_contact(address, name)
         self.contacts[address] = contact
         return contact
+
+    def sender_known(self, mailbox: Mailbox, sender: str) -> bool:
+        self.flush()  # the batch's new tickets and their contacts count
+        return super().sender_known(mailbox, sender)
 
     def next_number(self) -> int:
         """One UPDATE for the batch's first number, then counted here.
@@ -345,6 +364,9 @@ class BatchStore(LiveStore):
 
     def flush(self) -> None:
         """Insert the collected rows; runs before a question only the database answers."""
+        if self.new_contacts:
+            insert_rows(self.new_contacts)
+            self.new_contacts.clear()
         fresh = [m for m in self.messages.values() if m.pk is None]
         if fresh:
             insert_rows(fresh)

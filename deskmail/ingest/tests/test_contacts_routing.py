@@ -1,6 +1,6 @@
 import pytest
 
-from deskmail.ingest.api import ingest
+from deskmail.ingest.api import ingest, ingest_many
 from deskmail.ingest.tests.conftest import configure
 from deskmail.outbound.models import OutboxItem
 from deskmail.testing.builders import make_email, message_id_of
@@ -123,3 +123,27 @@ def test_it_does_not_acknowledge_a_sender_who_asked_for_no_automatic_answers(sup
     assert result.outcome == "new_ticket"  # a person wrote it: a ticket all the same
     assert not OutboxItem.objects.exists()
     assert "X-Auto-Response-Suppress" in result.trace[-1].reason
+
+
+def test_a_batch_gives_each_new_sender_one_contact_and_reuses_known_ones(support, caplog):
+    Contact.objects.create(address="known@acme.example", name="Known")
+    senders = [
+        "Ann <ann@acme.example>",
+        "Bob <bob@acme.example>",
+        "Known <known@acme.example>",
+        "Ann <ann@acme.example>",
+    ]
+    mails = [make_email(sender=sender, subject=f"question {n}") for n, sender in enumerate(senders)]
+
+    results = ingest_many(support, mails)
+
+    assert "ingesting one by one" not in caplog.text  # the batch's own store wrote them
+    contacts = [Ticket.objects.get(pk=r.ticket.pk).contact for r in results]
+    assert [c.address for c in contacts] == [
+        "ann@acme.example",
+        "bob@acme.example",
+        "known@acme.example",
+        "ann@acme.example",
+    ]
+    assert contacts[0] == contacts[3] and contacts[0].name == "Ann"
+    assert Contact.objects.count() == 3
