@@ -32,6 +32,7 @@ SEED = 1
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 BENCH_DB = "deskmail_bench"
 TARGET_RATE = {"SQLite": 2_000, "PostgreSQL": 1_500}
+BIG_ATTACHMENT_MIB = 60
 MAILBOX_YAML = """\
 mailboxes:
   - name: bench
@@ -94,6 +95,23 @@ started = time.perf_counter()
 call_command("import", "-v", "0", "--mailbox", "bench", sys.argv[1], stdout=io.StringIO())
 spent["total"] = time.perf_counter() - started
 print(json.dumps(spent))
+"""
+
+# One message with an attachment of random bytes: path, size in bytes.
+ATTACHMENT_SCRIPT = r"""
+import os, sys
+from email.message import EmailMessage
+
+path, size = sys.argv[1], int(sys.argv[2])
+message = EmailMessage()
+message["From"], message["To"] = "ann@acme.example", "support@example.com"
+message["Subject"], message["Message-ID"] = f"{size} bytes attached", f"<{size}@acme.example>"
+message.set_content("See the attached file.")
+message.add_attachment(
+    os.urandom(size), maintype="application", subtype="octet-stream", filename="dump.bin"
+)
+with open(path, "wb") as out:
+    out.write(message.as_bytes())
 """
 
 # The baseline: the parser alone reading the same archive, in one process.
@@ -234,6 +252,77 @@ def parse_only(archive: Path) -> float:
     return float(done.stdout.split()[0])
 
 
+@dataclass
+class BigAttachment:
+    """One message with a large attachment through `deskmail import`, beside a small one."""
+
+    mib: int
+    seconds: float = 0.0
+    peak_rss_kb: int = 0
+    small_rss_kb: int = 0
+    stored: str = ""
+    error: str | None = None
+
+
+def big_attachment(workdir: Path, mib: int = BIG_ATTACHMENT_MIB) -> BigAttachment:
+    """Import one message carrying mib MiB of random bytes into a fresh SQLite database."""
+    result = BigAttachment(mib)
+    files = {name: workdir / f"{name}.eml" for name in ("small", "big")}
+    # Written by a process of its own: a child forked from a bench process holding the
+    # message would start with that process's memory, and its peak would count it.
+    subprocess.run(
+        [sys.executable, "-c", ATTACHMENT_SCRIPT, str(files["small"]), "1024"], check=True
+    )
+    subprocess.run(
+        [sys.executable, "-c", ATTACHMENT_SCRIPT, str(files["big"]), str(mib * 2**20)], check=True
+    )
+    data_dir = Path(tempfile.mkdtemp(prefix="deskmail-bench-"))
+    try:
+        env = _environment("SQLite", data_dir)
+        config = data_dir / "mailboxes.yaml"
+        config.write_text(MAILBOX_YAML)
+        _checked(["migrate", "-v", "0"], env)
+        _checked(["mailboxes", "load", str(config)], env)
+        _, result.small_rss_kb, _ = _measured_import(files["small"], env)
+        result.seconds, result.peak_rss_kb, output = _measured_import(files["big"], env)
+        if _outcomes(output)["new tickets"] != 1:
+            raise RuntimeError(f"not stored as a new ticket: {output.strip()}")
+        blobs = [p.stat().st_size for p in (data_dir / "files" / "blobs").rglob("*") if p.is_file()]
+        result.stored = f"{max(blobs, default=0) / 2**20:.1f} MiB"
+    except Exception as exc:  # the other tables still stand
+        result.error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return result
+
+
+def _big_attachment_markdown(big: BigAttachment) -> str:
+    lines = [
+        "",
+        f"One message with a {big.mib} MiB attachment (random bytes, base64) imported by "
+        "`deskmail import` into SQLite, in a child process, after one with a 1 KiB "
+        "attachment: the whole pipeline, the attachment's bytes written to the blob "
+        "store. Peak RSS is the import process's high-water mark (which starts from the "
+        "forked bench process's, the same for both runs); growth is what the large "
+        "attachment added. The parsing runs in a process of its own (limited by "
+        "`DESKMAIL_PARSE_MEMORY_MB`). Aim: under 2x the attachment.",
+        "",
+    ]
+    if big.error:
+        return "\n".join([*lines, f"Failed: {big.error}", ""])
+    growth = (big.peak_rss_kb - big.small_rss_kb) / 1024
+    lines += [
+        "| attachment | time | peak RSS | peak RSS, 1 KiB attachment | growth "
+        "| growth / attachment | largest blob stored |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+        f"| {big.mib} MiB | {big.seconds:.1f} s | {big.peak_rss_kb / 1024:.0f} MiB "
+        f"| {big.small_rss_kb / 1024:.0f} MiB | {growth:.0f} MiB | {growth / big.mib:.1f}x "
+        f"| {big.stored} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def breakdown(archive: Path) -> dict[str, float]:
     """Seconds spent per pipeline step for one import into a fresh PostgreSQL database."""
     data_dir = Path(tempfile.mkdtemp(prefix="deskmail-bench-"))
@@ -280,9 +369,15 @@ def run(sizes: tuple[int, ...] = SIZES) -> str:
             steps: dict[str, float] | str = breakdown(archives[smallest])
         except Exception as exc:  # the tables above still stand
             steps = f"could not be measured: {exc}"
+        print(f"bench: a {BIG_ATTACHMENT_MIB} MiB attachment", file=sys.stderr, flush=True)
+        big = big_attachment(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return _markdown(runs, sizes_mb, parsing) + _breakdown_markdown(steps, min(sizes))
+    return (
+        _markdown(runs, sizes_mb, parsing)
+        + _breakdown_markdown(steps, min(sizes))
+        + _big_attachment_markdown(big)
+    )
 
 
 def _markdown(runs: list[Run], sizes_mb: dict[int, float], parsing: dict[int, float]) -> str:
