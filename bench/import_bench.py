@@ -215,15 +215,21 @@ def _environment(database: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _ready_database(database: str, data_dir: Path) -> dict[str, str]:
+    """The environment of a fresh, migrated database with the bench mailbox loaded."""
+    env = _environment(database, data_dir)
+    config = data_dir / "mailboxes.yaml"
+    config.write_text(MAILBOX_YAML)
+    _checked(["migrate", "-v", "0"], env)
+    _checked(["mailboxes", "load", str(config)], env)
+    return env
+
+
 def measure(database: str, archive: Path, messages: int, rerun: bool) -> Run:
     run = Run(database=database, messages=messages)
     data_dir = Path(tempfile.mkdtemp(prefix="deskmail-bench-"))
     try:
-        env = _environment(database, data_dir)
-        config = data_dir / "mailboxes.yaml"
-        config.write_text(MAILBOX_YAML)
-        _checked(["migrate", "-v", "0"], env)
-        _checked(["mailboxes", "load", str(config)], env)
+        env = _ready_database(database, data_dir)
         run.seconds, run.peak_rss_kb, output = _measured_import(archive, env)
         run.outcomes = _outcomes(output)
         if rerun:
@@ -278,11 +284,7 @@ def big_attachment(workdir: Path, mib: int = BIG_ATTACHMENT_MIB) -> BigAttachmen
     )
     data_dir = Path(tempfile.mkdtemp(prefix="deskmail-bench-"))
     try:
-        env = _environment("SQLite", data_dir)
-        config = data_dir / "mailboxes.yaml"
-        config.write_text(MAILBOX_YAML)
-        _checked(["migrate", "-v", "0"], env)
-        _checked(["mailboxes", "load", str(config)], env)
+        env = _ready_database("SQLite", data_dir)
         _, result.small_rss_kb, _ = _measured_import(files["small"], env)
         result.seconds, result.peak_rss_kb, output = _measured_import(files["big"], env)
         if _outcomes(output)["new tickets"] != 1:
@@ -327,11 +329,7 @@ def breakdown(archive: Path) -> dict[str, float]:
     """Seconds spent per pipeline step for one import into a fresh PostgreSQL database."""
     data_dir = Path(tempfile.mkdtemp(prefix="deskmail-bench-"))
     try:
-        env = _environment("PostgreSQL", data_dir)
-        config = data_dir / "mailboxes.yaml"
-        config.write_text(MAILBOX_YAML)
-        _checked(["migrate", "-v", "0"], env)
-        _checked(["mailboxes", "load", str(config)], env)
+        env = _ready_database("PostgreSQL", data_dir)
         env["DJANGO_SETTINGS_MODULE"] = "deskmail.settings"
         done = subprocess.run(
             [sys.executable, "-c", BREAKDOWN_SCRIPT, str(archive)],

@@ -310,7 +310,8 @@ def _prepare(
 def _stored_before(mailbox: Mailbox, batch: list[IngestItem]) -> frozenset[int]:
     """The indexes of the batch's messages stored before from the same source position."""
     positions = [
-        (item.source.key(), sha256(item.raw)) if item.source is not None else None for item in batch
+        (item.source.key(), item.sha256 or sha256(item.raw)) if item.source is not None else None
+        for item in batch
     ]
     known = stored_positions(mailbox, [p for p in positions if p is not None])
     return frozenset(index for index, p in enumerate(positions) if p is not None and p in known)
