@@ -84,8 +84,9 @@ def timed(label, function):
 for step in pipeline.STEPS:
     step.run = timed("step " + step.name, step.run)
 record.save = timed("record.save", record.save)
-engine.store_raw = timed("raw files (store_raw)", engine.store_raw)
-engine.parsing.parse_many = timed("parsing (parse_many)", parsing.parse_many)
+engine.parsing.parse_many = timed(
+    "raw files and parsing, in the parsing processes (parse_many)", parsing.parse_many
+)
 batch.BatchStore.prepare = classmethod(
     timed("batch lookups (prepare)", batch.BatchStore.prepare.__func__)
 )
@@ -447,8 +448,9 @@ def _breakdown_markdown(steps: dict[str, float] | str, messages: int) -> str:
     lines += [
         f"Whole import {total:.1f} s ({messages / total:,.0f} messages/s). "
         "What the parts of the main thread leave over is reading the archive, commits and "
-        "the loop between steps. The helper thread's parts (the next batch's raw files, and "
-        "waiting for the parsing processes) run alongside the main thread's.",
+        "the loop between steps. The helper thread's part (waiting for the parsing "
+        "processes, which write the next batch's raw files and parse its messages) runs "
+        "alongside the main thread's.",
         "",
         "| Part | Seconds | ms per message | Share |",
         "|---|---:|---:|---:|",

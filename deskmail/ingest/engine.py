@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import batched
+from pathlib import Path
 
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
@@ -28,7 +29,7 @@ from deskmail.ingest.trace import Decision
 from deskmail.ingest.types import Outcome, OverBudget, Verdict
 from deskmail.mail import ParsedMessage
 from deskmail.mailboxes.models import Mailbox
-from deskmail.tickets.blobs import sha256, store_raw
+from deskmail.tickets.blobs import raw_path, sha256, store_raw
 from deskmail.tickets.models import Message, Ticket
 
 log = logging.getLogger(__name__)
@@ -291,20 +292,30 @@ def _prepare(
     """Store the raw bytes (unless they are) and parse, in parallel.
 
     `stored` holds the indexes of messages stored before from their position.
-    No database work: `ingest_stream` runs this for the next batch in a helper
-    thread while the current batch's steps run.
+    The parsing processes write each message's raw file just before they parse
+    it. No database work: `ingest_stream` runs this for the next batch in a
+    helper thread while the current batch's steps run.
     """
-    digests = [
-        item.sha256 or (sha256(item.raw) if index in stored else store_raw(item.raw))
-        for index, item in enumerate(batch)
-    ]
+    digests = [item.sha256 or sha256(item.raw) for item in batch]
     fresh = [index for index in range(len(batch)) if index not in stored]
+    keep_at = [None if batch[i].sha256 else _raw_place(batch[i].raw, digests[i]) for i in fresh]
     parsed: list[ParsedMessage | OverBudget | None] = [None] * len(batch)
     for index, result in zip(
-        fresh, parsing.parse_many([batch[i].raw for i in fresh], end_marker), strict=True
+        fresh,
+        parsing.parse_many([batch[i].raw for i in fresh], end_marker, keep_at),
+        strict=True,
     ):
         parsed[index] = result
     return _Prepared(batch, digests, parsed)
+
+
+def _raw_place(raw: bytes, digest: str) -> Path | None:
+    """Where a parsing process is to write the raw bytes; None once they are stored
+    here (a raw store that is not a local folder)."""
+    place = raw_path(digest)
+    if place is None:
+        store_raw(raw)
+    return place
 
 
 def _stored_before(mailbox: Mailbox, batch: list[IngestItem]) -> frozenset[int]:
@@ -428,8 +439,8 @@ def ingest_stream(
     `on_stored(batch, results)` is called inside each batch's transaction.
 
     While one batch's steps run, the next one's raw bytes are written and its
-    messages parsed in a helper thread (the parsing itself runs in the parsing
-    processes), so the database work and the parsing use a core each. A batch's
+    messages parsed, by the parsing processes (a helper thread hands them over),
+    so the database work and the parsing use a core each. A batch's
     bytes are stored before its transaction begins, as in `ingest_batch`.
     Messages already stored from the same source position (an import resumed
     after a kill, or run again) are not parsed at all.

@@ -6,17 +6,14 @@ so it is written once and never changes; writing it again is a no-op.
 
 from __future__ import annotations
 
-import errno
 import hashlib
-import os
-import threading
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 
-from deskmail.core.errors import StorageFull
+from deskmail.core.files import write_file_once
 
 
 def sha256(data: bytes) -> str:
@@ -32,8 +29,9 @@ def blob_name(digest: str) -> str:
 
 
 def _write_once(name: str, data: bytes) -> None:
-    if isinstance(default_storage, FileSystemStorage):
-        _write_file_once(Path(default_storage.path(name)), data)
+    path = local_path(name)
+    if path is not None:
+        write_file_once(path, data, settings.FILE_UPLOAD_PERMISSIONS)
         return
     if default_storage.exists(name):
         return
@@ -43,32 +41,16 @@ def _write_once(name: str, data: bytes) -> None:
         default_storage.delete(saved)
 
 
-def _write_file_once(path: Path, data: bytes) -> None:
-    """Write to a temporary name, then rename: a crash never leaves a truncated file
-    under a content address (which would then be trusted as written)."""
-    if path.exists():
-        return
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        try:
-            handle = temporary.open("wb")
-        except FileNotFoundError:
-            # The folder is made only when missing: a mkdir per file costs as much as the write.
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = temporary.open("wb")
-        with handle:
-            handle.write(data)
-        mode = settings.FILE_UPLOAD_PERMISSIONS
-        if mode is not None:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull(
-                exc.errno, f"the data folder is full: no room to write {path.parent}"
-            ) from exc
-        raise
+def local_path(name: str) -> Path | None:
+    """The file behind a storage name when the storage is a local folder; else None."""
+    if isinstance(default_storage, FileSystemStorage):
+        return Path(default_storage.path(name))
+    return None
+
+
+def raw_path(digest: str) -> Path | None:
+    """The raw message's file when the storage is a local folder (written or not)."""
+    return local_path(raw_name(digest))
 
 
 def store_raw(raw: bytes) -> str:

@@ -190,9 +190,9 @@ def test_a_stream_neither_stores_nor_parses_again_what_came_from_the_same_positi
     parsed: list[bytes] = []
     parse_many = parsing.parse_many
 
-    def watched(raws, marker):
+    def watched(raws, marker, keep_at=None):
         parsed.extend(raws)
-        return parse_many(raws, marker)
+        return parse_many(raws, marker, keep_at)
 
     monkeypatch.setattr(parsing, "parse_many", watched)
     (_, results), *_ = ingest_stream(support, iter([items]))  # and resumed

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 from django.core.files.storage import default_storage
 
@@ -35,25 +33,3 @@ def test_it_leaves_no_temporary_files_behind(tmp_path, settings):
     digest = store_blob(b"attachment bytes")
     files = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()]
     assert files == [f"blobs/{digest[:2]}/{digest[2:4]}/{digest}"]
-
-
-def test_it_says_the_data_folder_is_full_and_leaves_no_temporary_file(tmp_path, monkeypatch):
-    import errno
-
-    from deskmail.tickets import blobs
-
-    target = tmp_path / "raw" / "ab" / "cd" / "x.eml"
-    real_open = Path.open
-
-    def full_disk(self, mode="r", *args, **kwargs):
-        handle = real_open(self, mode, *args, **kwargs)
-        if "w" in mode:
-            handle.close()
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return handle
-
-    monkeypatch.setattr(Path, "open", full_disk)
-    with pytest.raises(blobs.StorageFull, match="the data folder is full"):
-        blobs._write_file_once(target, b"mail")
-    monkeypatch.undo()
-    assert list(tmp_path.rglob("*.tmp")) == [] and not target.exists()
