@@ -1,8 +1,9 @@
 """Many rows in few statements: inserted with COPY, updated from a list of values.
 
 `insert_rows` inserts new rows and gives each its primary key. On PostgreSQL it
-takes the keys from the table's sequence in one query and sends the rows with
-`COPY`. Django's `bulk_create` there sends each column as one array literal,
+takes the keys from the table's sequence in one query (`reserve_keys`, which
+also serves rows that need their key before they are written) and sends the
+rows with `COPY`. Django's `bulk_create` there sends each column as one array literal,
 which psycopg escapes in Python element by element: for a batch of messages
 (bodies, headers, traces) that cost more than the database spent storing them.
 Elsewhere it is `bulk_create`.
@@ -38,19 +39,43 @@ _PARAMETERS = 30_000
 
 
 def reserve_keys(model: type[models.Model], count: int, *, using: str = "default") -> list[int]:
-    """count new primary keys of model from its PostgreSQL sequence, in ascending order.
+    """count new primary keys of model, in ascending order, taken in one statement.
 
-    A row given one of them may be inserted later in the transaction: foreign keys
-    are checked at the commit. Keys never used leave a gap, as a rollback does.
+    On PostgreSQL they come from the table's sequence. On SQLite (Django's keys
+    there are AUTOINCREMENT) the table's row in `sqlite_sequence` moves past
+    them; the transaction holds the database's write lock until it ends, so no
+    one else takes them meanwhile. A row given one of them may be inserted later
+    in the transaction: foreign keys are checked at the commit. Keys never used
+    leave a gap, as a rollback does.
     """
     meta = model._meta
     assert meta.pk is not None
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, count],
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+        assert connection.vendor == "sqlite", f"no keys ahead on {connection.vendor}"
+        assert connection.in_atomic_block, "keys are taken ahead only inside a transaction"
+        table, column = connection.ops.quote_name(meta.db_table), str(meta.pk.column)
+        # The row is missing until the table's first insert; the highest key is the
+        # floor should the row ever lag behind it.
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, count],
+            "INSERT INTO sqlite_sequence (name, seq) SELECT %s, 0 "
+            "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+            [meta.db_table, meta.db_table],
         )
-        return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "UPDATE sqlite_sequence SET seq = max(seq, "  # noqa: S608 - names from the model
+            f"(SELECT coalesce(max({connection.ops.quote_name(column)}), 0) FROM {table})) + %s "
+            "WHERE name = %s RETURNING seq",
+            [count, meta.db_table],
+        )
+        (last,) = cursor.fetchone()
+        return list(range(last - count + 1, last + 1))
 
 
 def insert_rows[M: models.Model](objs: Sequence[M], *, using: str = "default") -> None:

@@ -3,23 +3,31 @@
 Before a batch runs, a few queries find which of its Message-IDs, source
 positions, referenced Message-IDs and senders are already stored (read from the
 raw headers); the steps' questions are then answered from that knowledge where
-it suffices. Messages, their deliveries, reference rows, attachments and
-notes, and changes to existing tickets are collected and written with one
-statement per table: at the end of the batch, or before a question that only
-the database can answer. Within a batch each ticket has one in-memory instance,
-so its pending changes are never read stale; a ticket the batch did not create
-is read under a row lock the first time, so a live worker cannot change it
-while the batch holds a copy.
+it suffices. New tickets and contacts, messages, their deliveries, reference
+rows, attachments and notes, and changes to existing tickets are collected and
+written with one statement per table: at the end of the batch, or before a
+question that only the database can answer. New tickets and contacts get their
+keys when they are made (`reserve_keys`), since other rows name them at once;
+they are inserted before any statement of the batch's transaction that names
+their table (`pending_rows_first`), so no query, whoever sends it, misses them.
+
+Within a batch each ticket has one in-memory instance, so its pending changes
+are never read stale; a ticket the batch did not create is read under a row
+lock the first time, so a live worker cannot change it while the batch holds a
+copy.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from email.utils import parseaddr
+from typing import Any
 
-from django.db import connection
+from django.db import connection, models
+from django.db.models.signals import post_save
 
 from deskmail.core.bulk import insert_rows, reserve_keys, update_rows
 from deskmail.ingest.store import LiveStore, Sibling
@@ -54,8 +62,8 @@ TICKET_FIELDS = [
     "type",
     "custom_fields",
 ]
-# Contact keys taken from the sequence at a time.
-CONTACT_KEYS = 64
+# Keys of new tickets (and of new contacts) taken at a time.
+KEYS_AHEAD = 64
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*<?([^>\s]+)>?", re.IGNORECASE | re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FOLD = re.compile(rb"\r?\n[ \t]+")
@@ -110,9 +118,10 @@ class BatchStore(LiveStore):
         self.notice_ids: set[str] | None = set()
         # Contacts of the batch's senders (None: known not to exist when the batch began).
         self.contacts: dict[str, Contact | None] = {}
-        # On PostgreSQL, contacts the batch created, keyed already and inserted at the flush.
+        # Contacts and tickets the batch created, keyed already and not inserted yet.
         self.new_contacts: list[Contact] = []
-        self.contact_keys: list[int] = []
+        self.new_tickets: dict[int, Ticket] = {}
+        self.keys: dict[type[models.Model], list[int]] = {}
         # The last ticket number taken; the counter row stays locked until the commit.
         self.number: int | None = None
         self.number_taken = False
@@ -276,17 +285,17 @@ class BatchStore(LiveStore):
         return super().contact(address)
 
     def create_contact(self, address: str, name: str) -> Contact:
-        if connection.vendor == "postgresql":
-            # Its key now, its row with the batch's: a ticket may name it meanwhile,
-            # since foreign keys are checked at the commit.
-            if not self.contact_keys:
-                self.contact_keys = reserve_keys(Contact, CONTACT_KEYS)
-            contact = Contact(pk=self.contact_keys.pop(0), address=address, name=name[:300])
-            self.new_contacts.append(contact)
-        else:
-            contact = super().create_contact(address, name)
+        # Its key now, its row with the batch's: a ticket may name it meanwhile,
+        # since foreign keys are checked at the commit.
+        contact = Contact(pk=self._key(Contact), address=address, name=name[:300])
+        self.new_contacts.append(contact)
         self.contacts[address] = contact
         return contact
+
+    def _key(self, model: type[models.Model]) -> int:
+        if not self.keys.get(model):
+            self.keys[model] = reserve_keys(model, KEYS_AHEAD)
+        return self.keys[model].pop(0)
 
     def sender_known(self, mailbox: Mailbox, sender: str) -> bool:
         self.flush()  # the batch's new tickets and their contacts count
@@ -308,13 +317,14 @@ class BatchStore(LiveStore):
     # -- writes, collected ----------------------------------------------------------
 
     def save_ticket(self, ticket: Ticket, now: dt.datetime) -> None:
-        if ticket.pk is not None:
+        if ticket.pk is None:
+            ticket.pk = self._key(Ticket)
+            self.new_tickets[ticket.pk] = ticket
+            self.tickets[ticket.pk] = ticket
+        elif ticket.pk not in self.new_tickets:  # a new one is inserted as it is then
             ticket.updated_at = now
             self.tickets.setdefault(ticket.pk, ticket)
             self.dirty[ticket.pk] = ticket
-            return
-        ticket.save()
-        self.tickets[ticket.pk] = ticket
 
     def add_message(self, message: Message, references: list[str]) -> None:
         self.messages[message.message_id] = message
@@ -364,9 +374,7 @@ class BatchStore(LiveStore):
 
     def flush(self) -> None:
         """Insert the collected rows; runs before a question only the database answers."""
-        if self.new_contacts:
-            insert_rows(self.new_contacts)
-            self.new_contacts.clear()
+        self._insert_new()
         fresh = [m for m in self.messages.values() if m.pk is None]
         if fresh:
             insert_rows(fresh)
@@ -390,6 +398,47 @@ class BatchStore(LiveStore):
         if self.number_taken:
             Counter.objects.filter(name="ticket").update(value=self.number)
             self.number_taken = False
+
+    @contextmanager
+    def pending_rows_first(self) -> Iterator[None]:
+        """Within this, the new contacts and tickets are inserted before any statement
+        that names their tables runs: a routing rule counting an agent's tickets, a
+        lookup by number, anything the steps ask."""
+        with connection.execute_wrapper(self._before_statement):
+            yield
+
+    def _before_statement(
+        self,
+        execute: Callable[..., Any],
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
+        # Unquoted, so that the tickets' tag and link tables count too.
+        if (self.new_tickets and "tickets_ticket" in sql) or (
+            self.new_contacts and "tickets_contact" in sql
+        ):
+            self._insert_new()
+        return execute(sql, params, many, context)
+
+    def _insert_new(self) -> None:
+        """Insert the new contacts, then the new tickets that may name them."""
+        contacts, self.new_contacts = self.new_contacts, []
+        tickets, self.new_tickets = list(self.new_tickets.values()), {}
+        insert_rows(contacts)
+        for ticket in tickets:
+            ticket.refresh_subject_key()
+        insert_rows(tickets)
+        for ticket in tickets:  # as `save()` would: the suggestion index listens
+            post_save.send(
+                Ticket,
+                instance=ticket,
+                created=True,
+                update_fields=None,
+                raw=False,
+                using=connection.alias,
+            )
 
     def _insert_blobs(self) -> None:
         """Give each new blob its row: inserted unless it exists, then every pk read back."""

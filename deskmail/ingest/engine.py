@@ -385,19 +385,20 @@ def _run_batch(
                     for _, item, digest, _ in todo
                 ],
             )
-            for index, item, digest, result in todo:
-                ctx = _context(
-                    mailbox,
-                    item.raw,
-                    digest,
-                    store,
-                    source=item.source,
-                    delivered_to=item.delivered_to,
-                    history=history,
-                )
-                ctx.parsed_in_advance = result
-                done[index] = process(ctx)
-            store.flush()
+            with store.pending_rows_first():
+                for index, item, digest, result in todo:
+                    ctx = _context(
+                        mailbox,
+                        item.raw,
+                        digest,
+                        store,
+                        source=item.source,
+                        delivered_to=item.delivered_to,
+                        history=history,
+                    )
+                    ctx.parsed_in_advance = result
+                    done[index] = process(ctx)
+                store.flush()
             if on_stored is not None:
                 on_stored(batch, _all(done))
     except Exception:  # noqa: BLE001 - the batch is retried message by message

@@ -172,12 +172,15 @@ class Ticket(models.Model):
         return f"#{self.number} {self.title}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # Same-subject combining compares with the title, whoever last changed it.
-        self.subject_key = normalise(self.title)[:1000]
+        self.refresh_subject_key()
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "title" in update_fields:
             kwargs["update_fields"] = {*update_fields, "subject_key"}
         super().save(*args, **kwargs)
+
+    def refresh_subject_key(self) -> None:
+        """Same-subject combining compares with the title, whoever last changed it."""
+        self.subject_key = normalise(self.title)[:1000]
 
     def tag_for(self, key: str) -> str:
         return f"[{key}#{self.number}]"

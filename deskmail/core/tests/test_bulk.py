@@ -9,9 +9,14 @@ from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from deskmail.core.bulk import ROWS_PER_STATEMENT, insert_rows, update_rows
+from deskmail.core.bulk import (
+    ROWS_PER_STATEMENT,
+    insert_rows,
+    reserve_keys,
+    update_rows,
+)
 from deskmail.testing.builders import make_mailbox
-from deskmail.tickets.models import Delivery, Message, Queue, Ticket
+from deskmail.tickets.models import Contact, Delivery, Message, Queue, Ticket
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +133,21 @@ def test_inserted_rows_are_stored_as_bulk_create_stores_them_and_numbered_in_ord
     assert stored(copied) == stored(created)
     assert stored(copied)[1]["subject"] == f"{AWKWARD} 1"
     assert stored(copied)[2]["headers"] == {"Subject": [AWKWARD], "X-Empty": []}
+
+
+def test_keys_taken_ahead_are_new_and_never_taken_again():
+    first = Contact.objects.create(address="first@example.com")
+
+    keys = reserve_keys(Contact, 3)
+    after = Contact.objects.create(address="after@example.com")
+
+    assert keys == list(range(keys[0], keys[0] + 3)) and keys[0] > first.pk
+    assert after.pk > keys[-1]
+    insert_rows([Contact(pk=key, address=f"c{key}@example.com") for key in keys])
+    assert set(Contact.objects.values_list("pk", flat=True)) == {first.pk, *keys, after.pk}
+
+
+def test_keys_are_taken_ahead_for_a_table_never_written_to():
+    (key,) = reserve_keys(Queue, 1)
+
+    assert Queue.objects.create(name="next").pk > key >= 1

@@ -146,6 +146,45 @@ def test_a_batch_stores_each_attachments_bytes_once_however_often_they_come(supp
     assert Blob.objects.get(sha256=by_name["logo.png"]).attachments.count() == 4
 
 
+def test_a_batch_inserts_its_new_tickets_together_as_save_would_store_them(support, caplog):
+    from django.db import connection
+    from django.db.models.signals import post_save
+    from django.test.utils import CaptureQueriesContext
+
+    saved: list[tuple[int, bool]] = []
+
+    def heard(sender, instance, created, **kwargs):
+        saved.append((instance.pk, created))
+
+    post_save.connect(heard, sender=Ticket, dispatch_uid="test-batch-tickets")
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            results = ingest_many(support, [make_email(subject=f"Printer {n}") for n in range(4)])
+    finally:
+        post_save.disconnect(dispatch_uid="test-batch-tickets", sender=Ticket)
+
+    assert "ingesting one by one" not in caplog.text
+    tickets = list(Ticket.objects.order_by("number"))
+    assert [t.pk for t in tickets] == [r.ticket.pk for r in results]
+    assert [t.subject_key for t in tickets] == [f"printer {n}" for n in range(4)]
+    assert [t.contact.address for t in tickets] == ["ann@acme.example"] * 4
+    assert saved == [(t.pk, True) for t in tickets]  # the suggestion index hears of them
+    inserts = [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "tickets_ticket"')]
+    assert len(inserts) <= 1  # one statement (or COPY, not seen here), not one per ticket
+
+
+def test_a_batch_finds_its_own_new_ticket_by_the_number_in_a_subject(support):
+    number = ingest(support, make_email(subject="earlier")).ticket.number + 1
+    first = make_email(subject="Printer broken")
+    by_tag = make_email(subject=f"Re: [SUP#{number}] and the scanner too")
+
+    results = ingest_many(support, [first, by_tag])
+
+    assert [r.outcome for r in results] == ["new_ticket", "appended"]
+    assert results[1].ticket.pk == results[0].ticket.pk and results[0].ticket.number == number
+    assert Message.objects.filter(ticket=results[0].ticket.pk).count() == 2
+
+
 def test_ingest_many_applies_the_rate_limit_within_a_batch(support):
     from deskmail.ingest.tests.conftest import configure
 
