@@ -54,6 +54,9 @@ class InboundConfig(Strict):
     cool_off_minutes: Annotated[float, Field(ge=0)] = 5
     skip_times: list[str] = []
     duplicate_check: bool = True
+    # Sessions one worker keeps open at once to this account (host, port, username):
+    # the server's cap. Unset: 15 for Gmail, 1 for POP3, else 10 (Dovecot's default).
+    max_sessions: Annotated[int, Field(ge=1)] | None = None
     # Graph and EWS: the mailbox read (and sent from), e.g. a shared mailbox's address;
     # the mailbox's own address when unset.
     user: str | None = None

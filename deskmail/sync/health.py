@@ -83,6 +83,19 @@ def record_throttled(mailbox: Mailbox, message: str) -> None:
     log.info("mailbox %s: throttled by the server: %s", mailbox.name, message)
 
 
+def record_waiting(mailbox: Mailbox, reason: str) -> None:
+    """Note why the mailbox waits for a session (its account is at the server's cap)."""
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_error=reason, last_error_at=timezone.now())
+    log.info("mailbox %s: %s", mailbox.name, reason)
+
+
+def clear_waiting(mailbox: Mailbox, reason: str) -> None:
+    """The wait is over: its reason leaves the status (unless something else was noted since)."""
+    Mailbox.objects.filter(pk=mailbox.pk, last_error=reason).update(
+        last_error="", last_error_at=None
+    )
+
+
 def _ago(when: Any, now: Any) -> str:
     if when is None:
         return "never"

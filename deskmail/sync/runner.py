@@ -13,18 +13,20 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from functools import partial
 
 from django.db import connections
 from django.utils import timezone
 
 from deskmail.connectors.base import InboundSession
 from deskmail.connectors.errors import ConnectorError
+from deskmail.connectors.settings import InboundConfig
 from deskmail.mailboxes.connections import inbound_session
 from deskmail.mailboxes.models import Mailbox
 from deskmail.sync import health
 from deskmail.sync.dbslots import database_slot
 from deskmail.sync.driver import sync_pass
-from deskmail.sync.logins import login_slot
+from deskmail.sync.logins import login_slot, session_slot
 from deskmail.sync.schedule import backoff_seconds, seconds_until_window_ends
 
 log = logging.getLogger(__name__)
@@ -119,9 +121,23 @@ class MailboxRunner(threading.Thread):
         return backoff_seconds(mailbox.consecutive_failures)
 
     def _session(self, mailbox: Mailbox) -> None:
-        """One connection: sync, wait for changes, sync again, until stopped or reconfigured."""
+        """One connection: sync, wait for changes, sync again, until stopped or reconfigured.
+
+        It holds a slot of its account's sessions (the server's cap) while it is open.
+        """
         inbound = mailbox.settings.inbound
         assert inbound is not None
+        waited: list[str] = []
+        waiting = partial(self._waiting, mailbox, waited)
+        with session_slot(inbound, lambda: self.stopping, waiting) as slot:
+            if not slot:
+                return
+            if waited:
+                with database_slot():
+                    health.clear_waiting(mailbox, waited[0])
+            self._connected(mailbox, inbound)
+
+    def _connected(self, mailbox: Mailbox, inbound: InboundConfig) -> None:
         try:
             session = self.session_factory(mailbox)
             with login_slot(inbound, lambda: self.stopping) as slot:
@@ -148,6 +164,12 @@ class MailboxRunner(threading.Thread):
                 self._wait_for_mail(session, inbound.idle, inbound.poll_seconds)
         finally:
             session.close()
+
+    def _waiting(self, mailbox: Mailbox, waited: list[str], reason: str) -> None:
+        """Over its account's session cap: said in the status, not a failed try."""
+        waited.append(reason)
+        with database_slot():
+            health.record_waiting(mailbox, reason)
 
     def _wait_for_mail(self, session: InboundSession, idle: bool, poll_seconds: float) -> None:
         if idle and session.can_wait():

@@ -24,12 +24,21 @@ class Slots:
         self._free = threading.BoundedSemaphore(size)
 
     @contextmanager
-    def take(self, stop: Callable[[], bool] = never) -> Iterator[bool]:
-        """Hold a slot inside this block; yields False, holding none, if `stop()` turns true."""
-        while not self._free.acquire(timeout=STOP_CHECK_S):
-            if stop():
-                yield False
-                return
+    def take(
+        self, stop: Callable[[], bool] = never, on_wait: Callable[[], None] | None = None
+    ) -> Iterator[bool]:
+        """Hold a slot inside this block; yields False, holding none, if `stop()` turns true.
+
+        `on_wait` is called once when no slot is free at first: the caller says why
+        it waits.
+        """
+        if not self._free.acquire(blocking=False):
+            if on_wait is not None:
+                on_wait()
+            while not self._free.acquire(timeout=STOP_CHECK_S):
+                if stop():
+                    yield False
+                    return
         try:
             yield True
         finally:

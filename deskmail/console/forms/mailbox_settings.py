@@ -41,6 +41,7 @@ SECTIONS: list[tuple[str, str, type[BaseModel], list[str] | None]] = [
             "skip_times",
             "header_filter",
             "duplicate_check",
+            "max_sessions",
             "verify_certificate",
         ],
     ),

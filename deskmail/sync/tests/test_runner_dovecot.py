@@ -239,3 +239,28 @@ def test_it_waits_out_the_cool_off_when_nothing_changed(mail_servers, mail_accou
     eventually(lambda: runner._next_attempt is not None, what="the runner planned its retry")
     assert runner._next_attempt > timezone.now() + dt.timedelta(minutes=59)
     assert runner.passes == 0
+
+
+def test_a_mailbox_over_its_accounts_session_cap_waits_and_says_why(
+    mail_servers, mail_account, run_mailbox
+):
+    first = imap_mailbox(mail_servers, mail_account, idle=True, max_sessions=1)
+    inbound = dict(first.config["inbound"])
+    second = make_mailbox("second folder", "SU2", "other@example.com", inbound=inbound)
+    second.inbound_secret = mail_account.password
+    second.save()
+    holder = run_mailbox(first)
+    eventually(lambda: holder.passes >= 1, what="the first mailbox's session")
+
+    waiter = run_mailbox(second)
+    eventually(
+        lambda: Mailbox.objects.get(pk=second.pk).last_error.startswith("waiting for a session"),
+        what="the second mailbox saying why it waits",
+    )
+    status = Mailbox.objects.get(pk=second.pk)
+    assert "1 of this worker's sessions" in status.last_error
+    assert status.consecutive_failures == 0 and waiter.passes == 0
+
+    holder.stop()  # its session closes: the slot goes to the one waiting
+    eventually(lambda: waiter.passes >= 1, what="the second mailbox's session")
+    assert Mailbox.objects.get(pk=second.pk).last_error == ""

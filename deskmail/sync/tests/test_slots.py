@@ -45,3 +45,32 @@ def test_mailboxes_without_a_server_name_take_no_login_slot(monkeypatch):
     graph = InboundConfig(protocol="graph")
     with logins.login_slot(graph, never) as first, logins.login_slot(graph, lambda: True) as second:
         assert first and second
+
+
+def _account(user: str, host: str = "mail.example.com", **inbound) -> InboundConfig:
+    return InboundConfig(protocol="imap", host=host, port=993, username=user, **inbound)
+
+
+def test_sessions_of_one_account_share_the_servers_cap_and_the_waiter_says_why(monkeypatch):
+    monkeypatch.setattr(logins, "_accounts", {})
+    said: list[str] = []
+    with logins.session_slot(_account("ann", max_sessions=1), never, said.append) as first:
+        assert first and said == []
+        with logins.session_slot(
+            _account("ANN", max_sessions=1), lambda: True, said.append
+        ) as same_account:
+            assert not same_account
+        with logins.session_slot(_account("bob", max_sessions=1), never, said.append) as other:
+            assert other
+    assert said == [
+        "waiting for a session: 1 of this worker's sessions to ann@mail.example.com:993 are "
+        "open, the server's limit (max_sessions 1)"
+    ]
+
+
+def test_the_session_cap_is_what_the_server_allows_unless_the_mailbox_says():
+    assert logins.session_cap(_account("ann", "imap.gmail.com")) == 15
+    assert logins.session_cap(_account("ann", "imap.example.com")) == 10
+    pop3 = InboundConfig(protocol="pop3", host="pop.example.com", username="ann")
+    assert logins.session_cap(pop3) == 1
+    assert logins.session_cap(_account("ann", "imap.gmail.com", max_sessions=3)) == 3
