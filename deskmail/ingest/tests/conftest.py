@@ -1,10 +1,21 @@
-"""Mailboxes the pipeline tests share: a support desk and a sales desk."""
+"""Mailboxes the pipeline tests share: a support desk and a sales desk; a fresh parsing pool."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from deskmail.ingest import parsing
 from deskmail.testing.builders import make_mailbox
+
+
+@pytest.fixture
+def fresh_pool() -> Iterator[None]:
+    """The pool takes its limits when it starts: start one for the test's settings."""
+    parsing.close()
+    yield
+    parsing.close()
 
 
 @pytest.fixture

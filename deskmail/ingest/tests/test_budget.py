@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 
 import pytest
 from django.test import override_settings
 
-from deskmail.ingest import parsing
 from deskmail.ingest.api import ingest, ingest_many
 from deskmail.ingest.models import QuarantinedMessage
 from deskmail.testing.builders import make_email
 from deskmail.tickets.models import Ticket
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fresh_pool() -> Iterator[None]:
-    """The pool takes its limits when it starts: start one for the test's settings."""
-    parsing.close()
-    yield
-    parsing.close()
 
 
 def _big(megabytes: int) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.test import override_settings
 
@@ -15,13 +13,6 @@ from deskmail.tickets import blobs
 from deskmail.tickets.blobs import raw_path, read_raw, sha256
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fresh_pool() -> Iterator[None]:
-    parsing.close()
-    yield
-    parsing.close()
 
 
 @pytest.fixture
